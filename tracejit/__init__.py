@@ -1,0 +1,25 @@
+"""tracejit: trace Python array functions, differentiate, fuse and compile them.
+
+    import tracejit
+    import tracejit.numpy as tnp
+
+    @tracejit.jit
+    def step(params, x, y): ...
+"""
+from . import primitives  # noqa: F401  (registers every primitive)
+from .api import jit, make_ir, JitFunction
+from .errors import (TracejitError, ShapeError, DTypeError, ArgumentTypeError,
+                     TracerBoolConversionError, ConcretizationError,
+                     UnexpectedTracerError, NonDifferentiableError)
+from .tree import (tree_flatten, tree_unflatten, tree_map, tree_leaves,
+                   register_pytree_node, register_dataclass)
+from . import numpy, lax, ir  # noqa: F401
+
+__version__ = "0.1.0"
+
+__all__ = ["jit", "make_ir", "JitFunction", "numpy", "lax", "ir",
+           "tree_flatten", "tree_unflatten", "tree_map", "tree_leaves",
+           "register_pytree_node", "register_dataclass",
+           "TracejitError", "ShapeError", "DTypeError", "ArgumentTypeError",
+           "TracerBoolConversionError", "ConcretizationError",
+           "UnexpectedTracerError", "NonDifferentiableError"]

@@ -1,0 +1,220 @@
+"""``jit`` and ``make_ir``: tracing user functions with pytree arguments."""
+from __future__ import annotations
+
+import functools
+import inspect
+
+
+import numpy as np
+
+from . import log
+from .errors import ArgumentTypeError, TracejitError, reraise_filtered
+from .ir.types import TensorType
+from .tracing import Tracer, current_trace, trace_function
+from .tree import tree_flatten, tree_unflatten
+
+
+def _leaf_type(x, path) -> TensorType:
+    if isinstance(x, Tracer):
+        return x.aval
+    if isinstance(x, (bool, int, float, np.ndarray, np.generic)):
+        try:
+            return TensorType.of(x)
+        except TypeError as e:
+            raise ArgumentTypeError(f"argument {path}: {e}") from None
+    raise ArgumentTypeError(
+        f"argument {path} has type {type(x).__name__}; jitted functions take "
+        f"NumPy arrays, Python scalars and pytrees (dict, list, tuple, "
+        f"namedtuple, registered dataclass) of them; pass other values with "
+        f"static_argnums/static_argnames")
+
+
+class _Signature:
+    """Splits a call's arguments into static values and a dynamic pytree."""
+
+    def __init__(self, fun, static_argnums, static_argnames):
+        self.static_argnums = tuple(sorted({static_argnums} if isinstance(static_argnums, int)
+                                           else set(static_argnums)))
+        self.static_argnames = tuple({static_argnames} if isinstance(static_argnames, str)
+                                     else static_argnames)
+        try:
+            self.params = list(inspect.signature(fun).parameters)
+        except (TypeError, ValueError):
+            self.params = []
+
+    def split(self, args, kwargs):
+        statics = []
+        dyn_args = []
+        for i, a in enumerate(args):
+            name = self.params[i] if i < len(self.params) else None
+            if i in self.static_argnums or (name is not None and name in self.static_argnames):
+                statics.append((i, a))
+            else:
+                dyn_args.append(a)
+        dyn_kwargs = {}
+        for k, v in kwargs.items():
+            idx = self.params.index(k) if k in self.params else None
+            if k in self.static_argnames or (idx is not None and idx in self.static_argnums):
+                statics.append((k, v))
+            else:
+                dyn_kwargs[k] = v
+        for key, v in statics:
+            try:
+                hash(v)
+            except TypeError:
+                raise ArgumentTypeError(
+                    f"static argument {key!r} must be hashable, got {type(v).__name__}; "
+                    f"use a tuple instead of a list") from None
+        return tuple(statics), (tuple(dyn_args), dyn_kwargs)
+
+    @staticmethod
+    def merge(statics, dyn_args, dyn_kwargs):
+        args = list(dyn_args)
+        kwargs = dict(dyn_kwargs)
+        for key, v in statics:
+            if isinstance(key, int):
+                args.insert(key, v)
+            else:
+                kwargs[key] = v
+        return args, kwargs
+
+
+def _trace(fun, sig, statics, dyn, name):
+    """Trace ``fun`` for this call; returns (Function, captured, out_treedef)."""
+    leaves, treedef = tree_flatten(dyn)
+    in_types = [_leaf_type(x, f"#{i}") for i, x in enumerate(leaves)]
+    out_tree = []
+
+    def flat_fun(*tracers):
+        dyn_args, dyn_kwargs = tree_unflatten(treedef, tracers)
+        args, kwargs = sig.merge(statics, dyn_args, dyn_kwargs)
+        out = fun(*args, **kwargs)
+        out_leaves, out_def = tree_flatten(out)
+        out_tree.append(out_def)
+        return out_leaves
+    fn, captured = trace_function(flat_fun, in_types, name)
+    return fn, captured, out_tree[0]
+
+
+def make_ir(fun, static_argnums=(), static_argnames=()):
+    """``make_ir(f)(*args)`` returns the traced IR Function of ``f`` (captured
+    arrays become trailing parameters)."""
+    sig = _Signature(fun, static_argnums, static_argnames)
+
+    @functools.wraps(fun)
+    def wrapped(*args, **kwargs):
+        statics, dyn = sig.split(args, kwargs)
+        try:
+            fn, _, _ = _trace(fun, sig, statics, dyn, getattr(fun, "__name__", "f"))
+        except TracejitError as e:
+            reraise_filtered(e)
+        return fn
+    return wrapped
+
+
+def _describe_change(old, new):
+    """Why a signature missed the cache, in words."""
+    (ot, otypes, ostat, ob), (nt, ntypes, nstat, nb) = old, new
+    if ob != nb:
+        return f"backend changed from {ob} to {nb}"
+    if ot != nt:
+        return f"argument tree structure changed: {ot} -> {nt}"
+    if ostat != nstat:
+        return f"static arguments changed: {ostat} -> {nstat}"
+    diffs = [f"leaf {i}: {a} -> {b}" for i, (a, b) in enumerate(zip(otypes, ntypes)) if a != b]
+    return "argument types changed: " + "; ".join(diffs)
+
+
+class JitFunction:
+    """A function compiled per argument signature (see :func:`jit`)."""
+
+    def __init__(self, fun, static_argnums=(), static_argnames=(), backend=None,
+                 donate_argnums=()):
+        functools.update_wrapper(self, fun)
+        self.fun = fun
+        self._sig = _Signature(fun, static_argnums, static_argnames)
+        self.backend = backend
+        self.donate_argnums = tuple({donate_argnums} if isinstance(donate_argnums, int)
+                                    else donate_argnums)
+        self._cache = {}
+        self._last_key = None
+        self.trace_count = 0
+
+    def _backend_name(self):
+        from .backends import default_backend
+        return self.backend or default_backend()
+
+    def __call__(self, *args, **kwargs):
+        if current_trace() is not None:
+            return self.fun(*args, **kwargs)   # inline into the enclosing trace
+        try:
+            return self._call(args, kwargs)
+        except TracejitError as e:
+            reraise_filtered(e)
+
+    def _call(self, args, kwargs):
+        statics, dyn = self._sig.split(args, kwargs)
+        leaves, treedef = tree_flatten(dyn)
+        types = tuple(_leaf_type(x, f"#{i}") for i, x in enumerate(leaves))
+        backend = self._backend_name()
+        key = (treedef, types, statics, backend)
+        entry = self._cache.get(key)
+        if entry is None:
+            if self._last_key is not None:
+                log.log("retrace", f"{self.__name__}: retracing because "
+                        f"{_describe_change(self._last_key, key)}")
+            entry = self._compile(statics, dyn, backend, leaves)
+            self._cache[key] = entry
+        self._last_key = key
+        executable, captured, out_tree = entry
+        flat = [np.asarray(x) for x in leaves] + list(captured)
+        outs = executable(flat)
+        return tree_unflatten(out_tree, outs)
+
+    def _donated_leaves(self, dyn):
+        if not self.donate_argnums:
+            return ()
+        dyn_args, _ = dyn
+        donated, start = [], 0
+        for i, a in enumerate(dyn_args):
+            n = len(tree_flatten(a)[0])
+            if i in self.donate_argnums:
+                donated.extend(range(start, start + n))
+            start += n
+        return tuple(donated)
+
+    def _compile(self, statics, dyn, backend, leaves):
+        from .backends import get_backend
+        from .pipeline import optimize
+        self.trace_count += 1
+        with log.timed("compile", f"{self.__name__}: trace"):
+            fn, captured, out_tree = _trace(self.fun, self._sig, statics, dyn, self.__name__)
+        fn = optimize(fn)
+        with log.timed("compile", f"{self.__name__}: compile for {backend}"):
+            executable = get_backend(backend).compile(fn, donate=self._donated_leaves(dyn))
+        return executable, [np.asarray(c) for c in captured], out_tree
+
+    def lower(self, *args, **kwargs):
+        """The traced Function for these arguments (not compiled)."""
+        statics, dyn = self._sig.split(args, kwargs)
+        return _trace(self.fun, self._sig, statics, dyn, self.__name__)[0]
+
+
+def jit(fun=None, *, static_argnums=(), static_argnames=(), backend=None, donate_argnums=()):
+    """Compile ``fun`` per argument signature.
+
+    Arguments are pytrees of NumPy arrays and Python scalars (scalars are
+    weakly typed, so a new learning rate does not recompile). The compiled
+    function is cached per (tree structure, leaf shapes and dtypes, static
+    values, backend). ``backend`` is 'cpu', 'cuda' or 'reference' (the NumPy
+    interpreter); by default $TRACEJIT_BACKEND, else CUDA when available,
+    else CPU. ``donate_argnums`` lets the compiled function reuse those
+    arguments' buffers for its outputs.
+    """
+    if fun is None:
+        return functools.partial(jit, static_argnums=static_argnums,
+                                 static_argnames=static_argnames, backend=backend,
+                                 donate_argnums=donate_argnums)
+    return JitFunction(fun, static_argnums, static_argnames, backend, donate_argnums)
+
+

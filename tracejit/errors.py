@@ -1,0 +1,121 @@
+"""Errors a user can act on: one class per misuse, each naming the user's
+own file and line (tracejit's frames are filtered out) and the shapes
+involved."""
+from __future__ import annotations
+
+import os
+import sys
+
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _is_internal(filename: str) -> bool:
+    return os.path.abspath(filename).startswith(_PKG_DIR + os.sep)
+
+
+def user_frame():
+    """The innermost stack frame outside tracejit (the user's code)."""
+    f = sys._getframe(1)
+    while f is not None and _is_internal(f.f_code.co_filename):
+        f = f.f_back
+    return f
+
+
+def user_location() -> str | None:
+    f = user_frame()
+    if f is None:
+        return None
+    return f"{f.f_code.co_filename}:{f.f_lineno}"
+
+
+class TracejitError(Exception):
+    """Base class. The message ends with the user's line, when known."""
+
+    def __init__(self, message: str, location: str | None = "auto"):
+        if location == "auto":
+            location = user_location()
+        self.location = location
+        self.detail = message
+        if location:
+            line = _source_line(location)
+            message = f"{message}\n  at {location}" + (f": {line}" if line else "")
+        super().__init__(message)
+
+
+def _source_line(location: str) -> str | None:
+    import linecache
+    path, _, lineno = location.rpartition(":")
+    try:
+        text = linecache.getline(path, int(lineno)).strip()
+    except ValueError:
+        return None
+    return text or None
+
+
+class ShapeError(TracejitError, ValueError):
+    """Operands whose shapes do not fit the operation."""
+
+
+class DTypeError(TracejitError, TypeError):
+    """An unsupported dtype, or a dtype an operation does not accept."""
+
+
+class ArgumentTypeError(TracejitError, TypeError):
+    """An argument to a jitted function that is not an array, scalar or pytree."""
+
+
+class TracerBoolConversionError(TracejitError, TypeError):
+    """Python control flow (``if``, ``while``, ``and``, ``bool()``) on a traced value."""
+
+
+class ConcretizationError(TracejitError, TypeError):
+    """A traced value used where a concrete Python value is needed
+    (``int(x)``, ``float(x)``, a shape, ``np.asarray``)."""
+
+
+class UnexpectedTracerError(TracejitError, RuntimeError):
+    """A traced value that escaped the function it was traced in (leaked)."""
+
+
+class NonDifferentiableError(TracejitError, TypeError):
+    """A gradient asked of an integer or boolean input."""
+
+
+class IRParseError(TracejitError, ValueError):
+    """Text that is not valid tracejit IR."""
+
+    def __init__(self, message: str):
+        super().__init__(message, location=None)
+
+
+class IRVerifyError(TracejitError, ValueError):
+    """An IR Function that breaks a rule (types, definitions, results)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, location=None)
+
+
+def filter_traceback(tb):
+    """Drop tracejit's own frames from a traceback so the user's frames show."""
+    frames = []
+    while tb is not None:
+        if not _is_internal(tb.tb_frame.f_code.co_filename):
+            frames.append(tb)
+        tb = tb.tb_next
+    if not frames:
+        return None
+    for a, b in zip(frames, frames[1:]):
+        a.tb_next = b
+    frames[-1].tb_next = None
+    return frames[0]
+
+
+def reraise_filtered(exc: BaseException):
+    """Re-raise a TracejitError with internal frames removed (unless
+    TRACEJIT_TRACEBACK=full)."""
+    if os.environ.get("TRACEJIT_TRACEBACK") == "full":
+        raise exc
+    raise exc.with_traceback(filter_traceback(exc.__traceback__)) from None
+
+
+__all__ = [n for n in dir() if n.endswith("Error")] + ["user_location"]

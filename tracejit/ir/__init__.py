@@ -1,0 +1,4 @@
+"""The IR: typed SSA values, instructions, Functions, their text form."""
+from .core import Function, Instr, Var  # noqa: F401
+from .types import TensorType, result_type, parse_type  # noqa: F401
+from .printer import format_function  # noqa: F401

@@ -1,0 +1,47 @@
+"""Primitive-level operations that NumPy has no name for (like jax.lax):
+``logistic``, ``rsqrt``, ``erf``, convolutions and windowed reductions.
+Operands are promoted as in tracejit.numpy."""
+from __future__ import annotations
+
+from .numpy import _promote_dtypes, _un, asarray
+from .primitives import conv as _cv
+from .primitives import elementwise as _ew
+from .primitives import linalg as _la
+
+logistic = _un(_ew.logistic, float_only=True)
+rsqrt = _un(_ew.rsqrt, float_only=True)
+erf = _un(_ew.erf, float_only=True)
+
+
+def dot_general(lhs, rhs, dimension_numbers):
+    lhs, rhs = _promote_dtypes([asarray(lhs), asarray(rhs)])
+    (lc, rc), (lb, rb) = dimension_numbers
+    dn = ((tuple(lc), tuple(rc)), (tuple(lb), tuple(rb)))
+    return _la.dot_general(lhs, rhs, dimension_numbers=dn)
+
+
+def conv_general(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
+                 feature_group_count=1):
+    """N-d convolution, channels last: lhs [N, *spatial, C], rhs [*window, C/groups, O]."""
+    lhs, rhs = _promote_dtypes([asarray(lhs), asarray(rhs)])
+    nd = len(window_strides)
+    return _cv.conv_general(
+        lhs, rhs, window_strides=tuple(window_strides),
+        padding=tuple((int(lo), int(hi)) for lo, hi in padding),
+        lhs_dilation=tuple(lhs_dilation or (1,) * nd),
+        rhs_dilation=tuple(rhs_dilation or (1,) * nd),
+        feature_group_count=int(feature_group_count))
+
+
+def reduce_window(x, computation, window_dimensions, window_strides, padding):
+    return _cv.reduce_window(asarray(x), computation=computation,
+                             window_dimensions=tuple(window_dimensions),
+                             window_strides=tuple(window_strides),
+                             padding=tuple((int(lo), int(hi)) for lo, hi in padding))
+
+
+def select_and_scatter_add(source, operand, window_dimensions, window_strides, padding):
+    return _cv.select_and_scatter_add(
+        asarray(source), asarray(operand), window_dimensions=tuple(window_dimensions),
+        window_strides=tuple(window_strides),
+        padding=tuple((int(lo), int(hi)) for lo, hi in padding))

@@ -1,0 +1,183 @@
+"""Shape primitives: they move or select elements, never compute with them."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import DTypeError, ShapeError
+from ..ir.types import INTS, TensorType
+from .core import Primitive
+
+
+def _t(x, shape, dtype=None):
+    return TensorType(shape, dtype or x.dtype, x.weak)
+
+
+# broadcast_in_dim: operand dim i becomes output dim broadcast_dimensions[i];
+# operand dims must equal the output's or be 1.
+def _broadcast_rule(x, *, shape, broadcast_dimensions):
+    dims = broadcast_dimensions
+    if len(dims) != x.ndim or any(d < 0 or d >= len(shape) for d in dims) or \
+            list(dims) != sorted(set(dims)):
+        raise ShapeError(f"broadcast_in_dim: cannot map {x} into shape {tuple(shape)} "
+                         f"with broadcast_dimensions={tuple(dims)}")
+    for i, d in enumerate(dims):
+        if x.shape[i] not in (1, shape[d]):
+            raise ShapeError(f"broadcast_in_dim: operand {x} dim {i} ({x.shape[i]}) "
+                             f"does not broadcast to {shape[d]} in {tuple(shape)}")
+    return _t(x, shape)
+
+
+def _broadcast_impl(x, *, shape, broadcast_dimensions):
+    expanded = [1] * len(shape)
+    for i, d in enumerate(broadcast_dimensions):
+        expanded[d] = x.shape[i]
+    return [np.broadcast_to(x.reshape(expanded), shape).copy()]
+
+
+broadcast_in_dim = Primitive("broadcast_in_dim", "shape", _broadcast_rule, _broadcast_impl)
+
+
+def _reshape_rule(x, *, new_shape):
+    if int(np.prod(new_shape, dtype=np.int64)) != x.size:
+        raise ShapeError(f"reshape: cannot reshape {x} to {tuple(new_shape)} "
+                         f"({x.size} elements vs {int(np.prod(new_shape))})")
+    return _t(x, new_shape)
+
+
+reshape = Primitive("reshape", "shape", _reshape_rule,
+                    lambda x, *, new_shape: [np.reshape(x, new_shape).copy()])
+
+
+def _transpose_rule(x, *, permutation):
+    if sorted(permutation) != list(range(x.ndim)):
+        raise ShapeError(f"transpose: {tuple(permutation)} is not a permutation of the axes of {x}")
+    return _t(x, tuple(x.shape[p] for p in permutation))
+
+
+transpose = Primitive("transpose", "shape", _transpose_rule,
+                      lambda x, *, permutation: [np.ascontiguousarray(np.transpose(x, permutation))])
+
+
+def _slice_rule(x, *, start, limit, strides):
+    if not (len(start) == len(limit) == len(strides) == x.ndim):
+        raise ShapeError(f"slice: start/limit/strides must have {x.ndim} entries for {x}")
+    shape = []
+    for d, (s, l, st) in enumerate(zip(start, limit, strides)):
+        if not (0 <= s <= l <= x.shape[d]) or st < 1:
+            raise ShapeError(f"slice: bad bounds [{s}:{l}:{st}] for dim {d} of {x}")
+        shape.append(max(0, -(-(l - s) // st)))
+    return _t(x, shape)
+
+
+slice = Primitive("slice", "shape", _slice_rule, lambda x, *, start, limit, strides: [
+    x[tuple(np.s_[s:l:st] for s, l, st in zip(start, limit, strides))].copy()])
+
+
+# pad: config is ((low, high, interior), ...) per dim; low/high may be
+# negative (cropping), interior inserts that many values between elements.
+def _pad_rule(x, value, *, config):
+    if value.shape != () or value.dtype != x.dtype:
+        raise ShapeError(f"pad: padding value must be a scalar {x.dtype}, got {value}")
+    if len(config) != x.ndim:
+        raise ShapeError(f"pad: config has {len(config)} entries for {x}")
+    shape = []
+    for n, (lo, hi, it) in zip(x.shape, config):
+        size = lo + hi + n + max(n - 1, 0) * it
+        if it < 0 or size < 0:
+            raise ShapeError(f"pad: config {config} gives a negative size for {x}")
+        shape.append(size)
+    return _t(x, shape)
+
+
+def _pad_impl(x, value, *, config):
+    dilated_shape = [n + max(n - 1, 0) * it for n, (_, _, it) in zip(x.shape, config)]
+    out = np.full(dilated_shape, value, dtype=x.dtype)
+    out[tuple(np.s_[::it + 1] for _, _, it in config)] = x
+    widths = [(max(lo, 0), max(hi, 0)) for lo, hi, _ in config]
+    out = np.pad(out, widths, constant_values=value)
+    crop = tuple(np.s_[max(-lo, 0):out.shape[d] - max(-hi, 0)] for d, (lo, hi, _) in enumerate(config))
+    return [out[crop].copy()]
+
+
+pad = Primitive("pad", "shape", _pad_rule, _pad_impl)
+
+
+def _concatenate_rule(*xs, axis):
+    x0 = xs[0]
+    for x in xs[1:]:
+        if x.dtype != x0.dtype or x.ndim != x0.ndim or any(
+                a != b for d, (a, b) in enumerate(zip(x.shape, x0.shape)) if d != axis):
+            raise ShapeError("concatenate: operands do not fit along axis "
+                             f"{axis}: " + ", ".join(str(x) for x in xs))
+    shape = list(x0.shape)
+    shape[axis] = sum(x.shape[axis] for x in xs)
+    return TensorType(shape, x0.dtype, all(x.weak for x in xs))
+
+
+concatenate = Primitive("concatenate", "shape", _concatenate_rule,
+                        lambda *xs, axis: [np.concatenate(xs, axis=axis)])
+
+
+def _iota_rule(*, shape, dimension, dtype):
+    return TensorType(shape, dtype)
+
+
+def _iota_impl(*, shape, dimension, dtype):
+    r = np.arange(shape[dimension], dtype=dtype)
+    expanded = [1] * len(shape)
+    expanded[dimension] = shape[dimension]
+    return [np.broadcast_to(r.reshape(expanded), shape).copy()]
+
+
+iota = Primitive("iota", "shape", _iota_rule, _iota_impl, differentiable=False)
+
+rev = Primitive("rev", "shape", lambda x, *, dimensions: _t(x, x.shape),
+                lambda x, *, dimensions: [np.flip(x, dimensions).copy()])
+
+
+# gather: take along one axis, indices of any shape; out-of-range indices
+# are clamped (negative ones are counted from the end first, as in NumPy).
+def _gather_rule(x, idx, *, axis):
+    if idx.dtype not in INTS:
+        raise DTypeError(f"gather: indices must be integers, got {idx}")
+    if not 0 <= axis < x.ndim:
+        raise ShapeError(f"gather: axis {axis} out of range for {x}")
+    return _t(x, x.shape[:axis] + idx.shape + x.shape[axis + 1:])
+
+
+def _norm_idx(idx, n):
+    idx = np.where(idx < 0, idx + n, idx)
+    return np.clip(idx, 0, max(n - 1, 0)).astype(np.int64)
+
+
+def _gather_impl(x, idx, *, axis):
+    if x.shape[axis] == 0:
+        return [np.zeros(x.shape[:axis] + idx.shape + x.shape[axis + 1:], x.dtype)]
+    return [np.take(x, _norm_idx(idx, x.shape[axis]), axis=axis)]
+
+
+gather = Primitive("gather", "shape", _gather_rule, _gather_impl)
+
+
+# scatter_add: x with updates added at indices along axis (repeated indices
+# accumulate); the transpose of gather.
+def _scatter_rule(x, idx, upd, *, axis):
+    want = x.shape[:axis] + idx.shape + x.shape[axis + 1:]
+    if upd.shape != want or upd.dtype != x.dtype:
+        raise ShapeError(f"scatter_add: updates {upd} do not match {x} indexed by {idx} "
+                         f"along axis {axis} (want {TensorType(want, x.dtype)})")
+    return _t(x, x.shape)
+
+
+def _scatter_impl(x, idx, upd, *, axis):
+    out = x.copy()
+    if x.shape[axis] == 0:
+        return [out]
+    idx = _norm_idx(idx, x.shape[axis])
+    moved = np.moveaxis(out, axis, 0)
+    upd = np.moveaxis(upd.reshape(x.shape[:axis] + (idx.size,) + x.shape[axis + 1:]), axis, 0)
+    np.add.at(moved, idx.reshape(-1), upd)
+    return [out]
+
+
+scatter_add = Primitive("scatter_add", "shape", _scatter_rule, _scatter_impl)

@@ -1,0 +1,302 @@
+"""Tracing: run a Python function on tracers and record primitives as IR.
+
+Every primitive application goes through :func:`bind`. With no trace
+active it runs the primitive's reference implementation on NumPy arrays
+(eager mode, so a user can debug a step without compiling); otherwise it
+appends an instruction to the innermost active trace. Values from outside
+that trace (NumPy arrays, tracers of an enclosing trace) are *captured*: they
+become extra parameters of the traced Function, so every Function is closed.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from .errors import (ConcretizationError, TracerBoolConversionError,
+                     UnexpectedTracerError, user_location, ArgumentTypeError)
+from .ir.core import Function, Instr, Var
+from .ir.types import TensorType, canonical_dtype
+from .primitives.core import out_types
+
+_local = threading.local()
+
+
+def _stack() -> list:
+    s = getattr(_local, "stack", None)
+    if s is None:
+        s = _local.stack = []
+    return s
+
+
+def current_trace():
+    s = _stack()
+    return s[-1] if s else None
+
+
+class Trace:
+    def __init__(self, name: str = "f"):
+        self.name = name
+        self.params: list[Var] = []
+        self.body: list[Instr] = []
+        self.captured_values: list = []   # outside values, in capture order
+        self.capture_vars: list[Var] = []
+        self._captured: dict[int, Var] = {}
+        self.active = True
+
+    def new_param(self, type: TensorType) -> "Tracer":
+        v = Var(type, user_location())
+        self.params.append(v)
+        return Tracer(self, v)
+
+    def to_var(self, x) -> Var:
+        if isinstance(x, Tracer):
+            if x._trace is self:
+                return x._var
+            if not x._trace.active:
+                raise UnexpectedTracerError(
+                    f"a traced value {x._var.type} escaped the function it was "
+                    f"traced in (created at {x._var.src}); return it from that "
+                    f"function instead of storing it in a global or closure")
+            return self._capture(x, x._var.type)
+        if isinstance(x, (bool, int, float, np.generic)) or (
+                isinstance(x, np.ndarray) and x.ndim == 0):
+            return self.constant(x)
+        if isinstance(x, np.ndarray):
+            return self._capture(x, TensorType.of(x))
+        if hasattr(x, "__array__") and not isinstance(x, (list, tuple, dict)):
+            arr = np.asarray(x)
+            return self._capture(arr, TensorType.of(arr))
+        raise ArgumentTypeError(f"cannot use a value of type {type(x).__name__} "
+                                f"as an array in a traced function")
+
+    def _capture(self, value, type: TensorType) -> Var:
+        v = self._captured.get(id(value))
+        if v is None:
+            v = Var(type.strong() if isinstance(value, np.ndarray) else type)
+            self._captured[id(value)] = v
+            self.captured_values.append(value)
+            self.capture_vars.append(v)
+        return v
+
+    def constant(self, x) -> Var:
+        t = TensorType.of(x)
+        value = x.item() if isinstance(x, (np.ndarray, np.generic)) else x
+        if t.dtype == "bool":
+            value = bool(value)
+        elif t.dtype.startswith("float"):
+            value = float(value)
+        else:
+            value = int(value)
+        v = Var(t, user_location())
+        self.body.append(Instr("constant", [], {"value": value, "dtype": t.dtype, "weak": t.weak}, [v]))
+        return v
+
+    def record(self, prim, args, attrs):
+        operands = [self.to_var(a) for a in args]
+        types = out_types(prim, [v.type for v in operands], attrs)
+        src = user_location()
+        results = [Var(t, src) for t in types]
+        self.body.append(Instr(prim.name, operands, attrs, results))
+        return [Tracer(self, r) for r in results]
+
+
+def bind(prim, args, attrs):
+    trace = current_trace()
+    if trace is None:
+        for a in args:
+            if isinstance(a, Tracer):
+                trace = a._trace
+                if not trace.active:
+                    raise UnexpectedTracerError(
+                        f"a traced value {a._var.type} (created at {a._var.src}) "
+                        f"was used after its trace ended: it leaked out of a "
+                        f"jitted or differentiated function")
+        arrays = [np.asarray(a) for a in args]
+        # Shape rule first, so eager mode raises the same errors as tracing.
+        out_types(prim, [TensorType.of(a) for a in args], attrs)
+        outs = prim.impl(*arrays, **attrs)
+        return [np.asarray(o) for o in outs]
+    return trace.record(prim, args, attrs)
+
+
+def trace_function(fun, in_types, name="f"):
+    """Trace ``fun(*tracers)`` (flat in, flat out) into a closed Function.
+
+    Returns ``(function, captured_values)``: the Function's parameters are
+    the ``in_types`` followed by one per captured outside value.
+    """
+    trace = Trace(name)
+    _stack().append(trace)
+    try:
+        tracers = [trace.new_param(t) for t in in_types]
+        outs = fun(*tracers)
+        out_vars = [trace.to_var(o) for o in outs]
+    finally:
+        _stack().pop()
+        trace.active = False
+    fn = Function(trace.params + trace.capture_vars, trace.body, out_vars, name)
+    return fn, trace.captured_values
+
+
+def eval_function(fn: Function, args):
+    """Run ``fn`` on ``args`` by binding each instruction: eagerly on NumPy
+    arrays, or inlined into the active trace when tracing."""
+    from .primitives.core import PRIMITIVES
+    env = dict(zip(fn.params, args))
+    for ins in fn.body:
+        if ins.prim == "constant":
+            t = ins.results[0].type
+            val = ins.attrs["value"]
+            env[ins.results[0]] = val if t.weak else np.asarray(val, dtype=t.dtype)
+            continue
+        outs = PRIMITIVES[ins.prim].bind(*[env[v] for v in ins.operands], **ins.attrs)
+        for r, o in zip(ins.results, outs):
+            env[r] = o
+    return [env[v] for v in fn.results]
+
+
+class Tracer:
+    """A traced array value. Behaves like a NumPy array of a known shape and
+    dtype whose contents are not known until the compiled function runs."""
+    __slots__ = ("_trace", "_var")
+    __array_priority__ = 1000
+
+    def __init__(self, trace: Trace, var: Var):
+        self._trace = trace
+        self._var = var
+
+    # --- static facts -------------------------------------------------
+    @property
+    def aval(self) -> TensorType:
+        return self._var.type
+
+    @property
+    def shape(self):
+        return self._var.type.shape
+
+    @property
+    def dtype(self):
+        return np.dtype(self._var.type.dtype)
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def size(self):
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    def __len__(self):
+        if not self.shape:
+            raise TypeError("len() of a 0-d traced array")
+        return self.shape[0]
+
+    def __repr__(self):
+        return f"Traced<{self._var.type}>"
+
+    # --- things that need a concrete value ----------------------------
+    def __bool__(self):
+        raise TracerBoolConversionError(
+            f"Python control flow on a traced value {self._var.type}: its value "
+            f"is not known while tracing. Use tracejit.numpy.where, "
+            f"tracejit.cond or tracejit.while_loop, or mark the argument static "
+            f"(static_argnums)")
+
+    def _concrete(self, what):
+        raise ConcretizationError(
+            f"{what} needs a concrete value, but this is a traced value "
+            f"{self._var.type}; mark the argument static (static_argnums) "
+            f"if it must be a Python value")
+
+    def __int__(self):
+        self._concrete("int()")
+
+    def __float__(self):
+        self._concrete("float()")
+
+    def __index__(self):
+        self._concrete("using a traced value as an index or size")
+
+    def __array__(self, dtype=None, copy=None):
+        self._concrete("converting to a NumPy array")
+
+    def __iter__(self):
+        if not self.shape:
+            raise TypeError("iteration over a 0-d traced array")
+        return (self[i] for i in range(self.shape[0]))
+
+    def __hash__(self):
+        return id(self)
+
+    # --- array methods, all in tracejit.numpy -------------------------
+    def __getattr__(self, name):
+        from . import numpy as tnp
+        method = _METHODS.get(name)
+        if method is None:
+            raise AttributeError(f"traced array has no attribute {name!r}")
+        fn = getattr(tnp, method)
+        return lambda *a, **k: fn(self, *a, **k)
+
+    @property
+    def T(self):
+        from . import numpy as tnp
+        return tnp.transpose(self)
+
+    @property
+    def at(self):
+        from . import numpy as tnp
+        return tnp._IndexUpdateHelper(self)
+
+    def __getitem__(self, idx):
+        from . import numpy as tnp
+        return tnp._getitem(self, idx)
+
+
+_METHODS = {n: n for n in (
+    "sum", "mean", "max", "min", "argmax", "argmin", "var", "std", "prod",
+    "reshape", "transpose", "astype", "squeeze", "clip", "dot", "swapaxes",
+    "ravel", "flatten", "any", "all", "cumsum", "round")}
+
+
+def _binop(name, reflected=False):
+    def method(self, other):
+        from . import numpy as tnp
+        fn = getattr(tnp, name)
+        return fn(other, self) if reflected else fn(self, other)
+    return method
+
+
+for _dunder, _fn in [("add", "add"), ("sub", "subtract"), ("mul", "multiply"),
+                     ("truediv", "true_divide"), ("floordiv", "floor_divide"),
+                     ("mod", "remainder"), ("pow", "power"), ("matmul", "matmul"),
+                     ("and", "bitwise_and"), ("or", "bitwise_or"),
+                     ("xor", "bitwise_xor")]:
+    setattr(Tracer, f"__{_dunder}__", _binop(_fn))
+    setattr(Tracer, f"__r{_dunder}__", _binop(_fn, reflected=True))
+for _dunder, _fn in [("lt", "less"), ("le", "less_equal"), ("gt", "greater"),
+                     ("ge", "greater_equal"), ("eq", "equal"), ("ne", "not_equal")]:
+    setattr(Tracer, f"__{_dunder}__", _binop(_fn))
+
+
+def _unop(name):
+    def method(self):
+        from . import numpy as tnp
+        return getattr(tnp, name)(self)
+    return method
+
+
+Tracer.__neg__ = _unop("negative")
+Tracer.__pos__ = lambda self: self
+Tracer.__abs__ = _unop("abs")
+Tracer.__invert__ = _unop("invert")
+
+
+def is_tracer(x) -> bool:
+    return isinstance(x, Tracer)
+
+
+def dtype_of(x) -> str:
+    if isinstance(x, Tracer):
+        return x._var.type.dtype
+    return canonical_dtype(np.asarray(x).dtype)
