@@ -60,7 +60,7 @@ def asarray(x, dtype=None):
     if isinstance(x, Tracer):
         return x if dtype is None else astype(x, dtype)
     if isinstance(x, (list, tuple)):
-        if any(isinstance(v, Tracer) for v in np.ravel(np.asarray(x, dtype=object))):
+        if builtins.any(isinstance(v, Tracer) for v in np.ravel(np.asarray(x, dtype=object))):
             return stack([asarray(v) for v in x])
     arr = np.asarray(x) if dtype is None else np.asarray(x, dtype=dtype)
     if arr.dtype == np.float16 or arr.dtype.kind == "c":
@@ -130,7 +130,7 @@ def _promote(*xs, float_only=False):
         else:
             v = _lift(x, dtype)
         vals.append(broadcast_to(v, out_shape) if t.shape != out_shape else v)
-    if weak and all(_is_scalar_literal(v) for v in vals):
+    if weak and builtins.all(_is_scalar_literal(v) for v in vals):
         vals = [np.asarray(v, dtype=dtype) for v in vals]
     return vals
 
