@@ -4,7 +4,6 @@ convert, one dtype."""
 from __future__ import annotations
 
 import numpy as np
-import scipy.special
 
 from ..errors import DTypeError, ShapeError
 from ..ir.types import FLOATS, TensorType
@@ -52,6 +51,16 @@ def binary(name, impl, out_dtype=None):
     return Primitive(name, "elementwise", rule, _errstate(run))
 
 
+def _expit(x):
+    import scipy.special   # imported on first use: it costs 0.3 s at import time
+    return scipy.special.expit(x)
+
+
+def _erf(x):
+    import scipy.special
+    return scipy.special.erf(x)
+
+
 def _rsqrt(x):
     return 1.0 / np.sqrt(x)
 
@@ -73,12 +82,12 @@ log = unary("log", np.log, floats_only=True)
 log1p = unary("log1p", np.log1p, floats_only=True)
 expm1 = unary("expm1", np.expm1, floats_only=True)
 tanh = unary("tanh", np.tanh, floats_only=True)
-logistic = unary("logistic", scipy.special.expit, floats_only=True)
+logistic = unary("logistic", _expit, floats_only=True)
 sqrt = unary("sqrt", np.sqrt, floats_only=True)
 rsqrt = unary("rsqrt", _rsqrt, floats_only=True)
 sin = unary("sin", np.sin, floats_only=True)
 cos = unary("cos", np.cos, floats_only=True)
-erf = unary("erf", scipy.special.erf, floats_only=True)
+erf = unary("erf", _erf, floats_only=True)
 abs = unary("abs", np.abs)
 sign = unary("sign", np.sign)
 floor = unary("floor", np.floor, floats_only=True)
