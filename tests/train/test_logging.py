@@ -1,0 +1,113 @@
+import io
+import sys
+
+import numpy as np
+import pytest
+
+from tracejit.train.logging import ProgressBar, SummaryWriter, tag_group
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _accumulator(logdir):
+    event_accumulator = pytest.importorskip(
+        "tensorboard.backend.event_processing.event_accumulator"
+    )
+    acc = event_accumulator.EventAccumulator(
+        str(logdir), size_guidance={event_accumulator.SCALARS: 0, event_accumulator.HISTOGRAMS: 0}
+    )
+    acc.Reload()
+    return acc
+
+
+def test_scalars_and_histograms_round_trip_through_tensorboard(tmp_path):
+    rng = np.random.default_rng(0)
+    losses = [2.3, 1.1, 0.7, 0.52]
+    with SummaryWriter(tmp_path) as w:
+        for i, loss in enumerate(losses):
+            step = 100 * i
+            w.scalar("train/loss", loss, step)
+            w.scalar("train/accuracy", np.float32(0.2 * i), step)
+            w.scalars({"lr": 0.01 / (i + 1)}, step)
+            w.histogram("params/dense1/kernel", rng.standard_normal((20, 5)), step)
+        w.histogram("params/nan_only", np.array([np.nan, np.inf]), 0)  # skipped, no crash
+        w.flush()
+    assert list(tmp_path.glob("events.out.tfevents.*"))
+
+    acc = _accumulator(tmp_path)
+    tags = acc.Tags()
+    assert {"train/loss", "train/accuracy", "lr"} <= set(tags["scalars"])
+    events = acc.Scalars("train/loss")
+    assert [e.step for e in events] == [0, 100, 200, 300]
+    np.testing.assert_allclose([e.value for e in events], losses, rtol=1e-6)
+    np.testing.assert_allclose(
+        [e.value for e in acc.Scalars("train/accuracy")], [0.0, 0.2, 0.4, 0.6], rtol=1e-6
+    )
+    assert "params/dense1/kernel" in tags["histograms"]
+    hists = acc.Histograms("params/dense1/kernel")
+    assert [h.step for h in hists] == [0, 100, 200, 300]
+    assert hists[0].histogram_value.num == 100
+    assert "params/nan_only" not in tags["histograms"]
+
+    # In-memory history mirrors what was logged.
+    assert w.history["train/loss"] == [(100 * i, l) for i, l in enumerate(losses)]
+
+
+def test_plot_writes_png(tmp_path):
+    w = SummaryWriter(tmp_path / "run")
+    for step in range(10):
+        w.scalar("train/loss", 1.0 / (step + 1), step)
+        w.scalar("valid/loss", 1.2 / (step + 1), step)
+        w.scalar("valid/accuracy", step / 10, step)
+        w.scalar("lr", 0.1 * 0.9**step, step)
+    w.close()
+    w.close()  # idempotent
+    out = w.plot(str(tmp_path / "curves.png"), title="mnist")
+    data = open(out, "rb").read()
+    assert data.startswith(PNG_SIGNATURE) and len(data) > 1000
+    # An empty writer still produces a valid (placeholder) image.
+    empty = SummaryWriter(tmp_path / "empty")
+    empty.plot(str(tmp_path / "empty.png"))
+    empty.close()
+    assert (tmp_path / "empty.png").read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_tag_groups():
+    assert tag_group("train/loss") == tag_group("loss/valid") == tag_group("xent_loss") == "loss"
+    assert tag_group("valid/accuracy") == tag_group("train_acc") == "accuracy"
+    assert tag_group("lr") == tag_group("optimizer/learning_rate") == "learning rate"
+    assert tag_group("grad/norm") == "grad"
+
+
+def test_progress_bar_disabled_explicitly(capsys):
+    bar = ProgressBar(1000, "epoch 1", disable=True)
+    for _ in range(10):
+        bar.update(100, loss=0.5, accuracy=0.9)
+    bar.close()
+    captured = capsys.readouterr()
+    assert captured.err == "" and captured.out == ""
+    assert bar.disabled and bar.n == 1000
+    assert bar.metrics == {"loss": 0.5, "accuracy": 0.9}
+
+
+def test_progress_bar_disables_itself_off_terminal(monkeypatch):
+    fake_stderr = io.StringIO()  # isatty() is False, like a CI log
+    monkeypatch.setattr(sys, "stderr", fake_stderr)
+    with ProgressBar(100, "train") as bar:
+        bar.update(50, loss=np.float32(0.25))
+    assert bar.disabled
+    assert fake_stderr.getvalue() == ""
+
+
+def test_progress_bar_writes_to_file_stream():
+    stream = io.StringIO()
+    with ProgressBar(600, "epoch 3", file=stream, mininterval=0) as bar:
+        for i in range(6):
+            bar.update(100, loss=1.0 / (i + 1), accuracy=0.1 * i)
+    text = stream.getvalue()
+    assert not bar.disabled
+    assert "epoch 3" in text
+    assert "loss=0.1667" in text and "accuracy=0.5" in text
+    assert "examples/s" in text
+    assert "600/600" in text
+    assert bar.rate > 0
