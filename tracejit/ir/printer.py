@@ -6,56 +6,130 @@
       return (%3)
     }
 
-Sub-functions of structured ops follow the instruction, indented, each
-introduced by its attribute name. See docs/ir.md for the grammar.
+Values are numbered in order of definition, separately in each Function
+(sub-Functions are closed, so their numbering starts again at %0).
+Attributes that hold a sub-Function are printed after the instruction, in a
+``{ name = func ... }`` block. ``constant`` leaves out its ``dtype`` and
+``weak`` attributes when they repeat its result type. ``parser.parse`` reads
+this form back; docs/ir.md gives the grammar.
 """
 from __future__ import annotations
 
+import math
+import re
+
+import numpy as np
+
+from .core import Function
+
+#: Function names printed bare after ``@``; any other name is quoted.
+NAME_RE = re.compile(r"[A-Za-z0-9_.<>$-]+")
+
 
 def format_attr(value) -> str:
+    """One attribute value (no sub-Functions) in a form the parser reads
+    back exactly: floats as ``repr`` (``inf``, ``-inf``, ``nan``, ``-0.0``)."""
+    if isinstance(value, np.generic):
+        value = value.item()
     if isinstance(value, float):
-        return repr(value)
+        return "nan" if math.isnan(value) else repr(value)
     if isinstance(value, tuple):
         inner = ", ".join(format_attr(v) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"
-    if isinstance(value, str):
-        return repr(value)
     return repr(value)
 
 
-def format_function(fn, indent: str = "") -> str:
-    from .core import Function
-    names = {}
+def format_name(name: str) -> str:
+    return "@" + (name if NAME_RE.fullmatch(name) else repr(name))
 
-    def name(v):
-        if v not in names:
-            names[v] = f"%{len(names)}"
-        return names[v]
 
-    def ref(v):
-        if v not in names:
-            return f"%<undefined {v.type}>"
-        return names[v]
+def _holds_function(value) -> bool:
+    if isinstance(value, Function):
+        return True
+    return isinstance(value, tuple) and any(_holds_function(v) for v in value)
 
-    params = ", ".join(f"{name(p)}: {p.type}" for p in fn.params)
-    outs = ", ".join(str(v.type) for v in fn.results)
-    lines = [f"{indent}func @{fn.name}({params}) -> ({outs}) {{"]
-    for ins in fn.body:
-        plain = {k: v for k, v in ins.attrs.items() if not isinstance(v, Function)}
-        subs = {k: v for k, v in ins.attrs.items() if isinstance(v, Function)}
-        operands = ", ".join(ref(v) for v in ins.operands)
-        attrs = ", ".join(f"{k}={format_attr(v)}" for k, v in plain.items())
-        results = ", ".join(f"{name(r)}: {r.type}" for r in ins.results)
+
+def constant_attrs_implied(ins) -> bool:
+    """Whether a constant's dtype/weak attrs repeat its result type (and so
+    are left out of the text)."""
+    if ins.prim != "constant" or len(ins.results) != 1 or \
+            list(ins.attrs) != ["value", "dtype", "weak"]:
+        return False
+    t = ins.results[0].type
+    return ins.attrs["dtype"] == getattr(t, "dtype", None) and \
+        ins.attrs["weak"] == getattr(t, "weak", None)
+
+
+class _Printer:
+    """Builds the lines of a Function and remembers on which line (1-based)
+    each instruction starts, so the verifier can point at it."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+        self.line_of: dict[int, int] = {}   # id(Instr) -> line number
+
+    def function(self, fn: Function, indent: str, head: str = ""):
+        names = {}
+        for v in fn.params:
+            names.setdefault(v, f"%{len(names)}")
+        for ins in fn.body:
+            for r in ins.results:
+                names.setdefault(r, f"%{len(names)}")
+
+        def ref(v):
+            return names.get(v) or f"%<undefined {v.type}>"
+
+        params = ", ".join(f"{ref(p)}: {p.type}" for p in fn.params)
+        outs = ", ".join(str(v.type) for v in fn.results)
+        self.lines.append(f"{indent}{head}func {format_name(fn.name)}({params}) -> ({outs}) {{")
+        for ins in fn.body:
+            self.instr(ins, indent + "  ", ref)
+        self.lines.append(f"{indent}  return ({', '.join(ref(v) for v in fn.results)})")
+        self.lines.append(f"{indent}}}")
+
+    def instr(self, ins, indent: str, ref):
+        self.line_of.setdefault(id(ins), len(self.lines) + 1)
+        attrs = ins.attrs
+        if constant_attrs_implied(ins):
+            attrs = {"value": attrs["value"]}
+        plain = {k: v for k, v in attrs.items() if not _holds_function(v)}
+        regions = {k: v for k, v in attrs.items() if _holds_function(v)}
+        results = ", ".join(f"{ref(r)}: {r.type}" for r in ins.results)
         lhs = f"{results} = " if ins.results else ""
-        head = f"{indent}  {lhs}{ins.prim}" + (f"[{attrs}]" if attrs else "") + f"({operands})"
-        if subs:
-            lines.append(head + " {")
-            for k, sub in subs.items():
-                body = format_function(sub, indent + "    ")
-                lines.append(f"{indent}    {k} = " + body.lstrip())
-            lines.append(f"{indent}  }}")
+        attr_text = ", ".join(f"{k}={format_attr(v)}" for k, v in plain.items())
+        head = (f"{indent}{lhs}{ins.prim}" + (f"[{attr_text}]" if plain else "")
+                + f"({', '.join(ref(v) for v in ins.operands)})")
+        if not regions:
+            self.lines.append(head)
+            return
+        self.lines.append(head + " {")
+        for k, v in regions.items():
+            self.value(v, indent + "  ", f"{k} = ")
+        self.lines.append(f"{indent}}}")
+
+    def value(self, value, indent: str, head: str, tail: str = ""):
+        """A region attribute value: a Function, or a tuple holding one,
+        printed over several lines."""
+        if isinstance(value, Function):
+            self.function(value, indent, head)
+            self.lines[-1] += tail
+        elif _holds_function(value):
+            self.lines.append(f"{indent}{head}(")
+            for i, v in enumerate(value):
+                last = i == len(value) - 1
+                self.value(v, indent + "  ", "", "," if len(value) == 1 or not last else "")
+            self.lines.append(f"{indent}){tail}")
         else:
-            lines.append(head)
-    lines.append(f"{indent}  return ({', '.join(ref(v) for v in fn.results)})")
-    lines.append(f"{indent}}}")
-    return "\n".join(lines)
+            self.lines.append(f"{indent}{head}{format_attr(value)}{tail}")
+
+
+def format_lines(fn: Function) -> tuple[list[str], dict[int, int]]:
+    """The printed lines of ``fn`` and a map ``id(instr) -> line number``
+    covering the instructions of its sub-Functions too."""
+    p = _Printer()
+    p.function(fn, "")
+    return p.lines, p.line_of
+
+
+def format_function(fn: Function) -> str:
+    return "\n".join(format_lines(fn)[0])
