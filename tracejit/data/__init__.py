@@ -1,7 +1,8 @@
-"""Datasets and a deterministic, resumable input pipeline (NumPy only).
+"""Datasets, a deterministic resumable input pipeline, and image augmentations.
 
-See :mod:`tracejit.data.datasets` for the loaders and
-:mod:`tracejit.data.pipeline` for :class:`Pipeline`.
+See :mod:`tracejit.data.datasets` for the loaders,
+:mod:`tracejit.data.pipeline` for :class:`Pipeline`, and
+:mod:`tracejit.data.augment` for jitted image augmentations.
 """
 
 from .datasets import (
@@ -19,6 +20,7 @@ from .datasets import (
     write_idx,
 )
 from .pipeline import STATE_VERSION, Pipeline, batch_seed, epoch_permutation
+from . import augment
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -37,4 +39,5 @@ __all__ = [
     "batch_seed",
     "epoch_permutation",
     "STATE_VERSION",
+    "augment",
 ]
