@@ -14,10 +14,11 @@ from .errors import (TracejitError, ShapeError, DTypeError, ArgumentTypeError,
 from .tree import (tree_flatten, tree_unflatten, tree_map, tree_leaves,
                    register_pytree_node, register_dataclass)
 from . import numpy, lax, ir  # noqa: F401
+from . import random  # noqa: F401
 
 __version__ = "0.1.0"
 
-__all__ = ["jit", "make_ir", "JitFunction", "numpy", "lax", "ir",
+__all__ = ["jit", "make_ir", "JitFunction", "numpy", "lax", "ir", "random",
            "tree_flatten", "tree_unflatten", "tree_map", "tree_leaves",
            "register_pytree_node", "register_dataclass",
            "TracejitError", "ShapeError", "DTypeError", "ArgumentTypeError",
