@@ -105,10 +105,17 @@ class _Parser:
         return self.next()
 
     def fail(self, message: str, tok: _Token | None = None):
+        """Raise at ``tok``; a missing token is reported just after the
+        previous one when the next token is on a later line."""
+        missing = tok is None
         tok = tok or self.peek()
+        line, col = tok.line, tok.col
         if message.startswith("expected"):
             message += f", found {tok.describe()}"
-        raise _error(self.source_lines, tok.line, tok.col, message)
+            prev = self.tokens[self.pos - 1] if self.pos else None
+            if missing and prev is not None and prev.line < tok.line:
+                line, col = prev.line, prev.col + len(prev.text)
+        raise _error(self.source_lines, line, col, message)
 
     def comma_list(self, close: str, item, what: str) -> list:
         """``item (',' item)* close``, or just ``close``."""
@@ -182,7 +189,7 @@ class _Parser:
         start = self.peek()
         results = []
         if start.kind == "value":
-            results = self.comma_list_until("=", lambda: (self.peek(), self.type_decl()))
+            results = self.comma_list_until("=", self.type_decl)
         prim_tok = self.expect_kind("ident", "a primitive name or 'return'")
         attrs = {}
         if self.accept("["):
@@ -213,10 +220,10 @@ class _Parser:
             items.append(item())
         return items
 
-    def type_decl(self) -> TensorType:
-        self.expect_kind("value", "a value name such as %0")
-        self.expect(":", "':' and a type after the result name")
-        return self.type()
+    def type_decl(self) -> tuple[_Token, TensorType]:
+        tok = self.expect_kind("value", "a value name such as %0")
+        self.expect(":", f"':' and a type after {tok.text}")
+        return tok, self.type()
 
     def attr(self):
         tok = self.expect_kind("ident", "an attribute name")
@@ -261,5 +268,5 @@ def parse(text: str) -> Function:
     p = _Parser(text)
     fn = p.function()
     if p.peek().kind != "eof":
-        p.fail("expected end of input after the function")
+        p.fail("expected end of input after the function", p.peek())
     return fn
