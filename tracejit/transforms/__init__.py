@@ -1,0 +1,1 @@
+"""IR -> IR transforms: autodiff, simplification, fusion."""
