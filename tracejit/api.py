@@ -8,7 +8,7 @@ import inspect
 import numpy as np
 
 from . import log
-from .errors import ArgumentTypeError, TracejitError, reraise_filtered
+from .errors import ArgumentTypeError, DTypeError, api_boundary
 from .ir.types import TensorType
 from .tracing import Tracer, current_trace, trace_function
 from .tree import tree_flatten, tree_unflatten
@@ -21,7 +21,8 @@ def _leaf_type(x, path) -> TensorType:
         try:
             return TensorType.of(x)
         except TypeError as e:
-            raise ArgumentTypeError(f"argument {path}: {e}") from None
+            raise DTypeError(f"argument {path}: {e}; convert it first, "
+                             f"e.g. x.astype(np.float32)") from None
     raise ArgumentTypeError(
         f"argument {path} has type {type(x).__name__}; jitted functions take "
         f"NumPy arrays, Python scalars and pytrees (dict, list, tuple, "
@@ -103,11 +104,9 @@ def make_ir(fun, static_argnums=(), static_argnames=()):
 
     @functools.wraps(fun)
     def wrapped(*args, **kwargs):
-        statics, dyn = sig.split(args, kwargs)
-        try:
+        with api_boundary():
+            statics, dyn = sig.split(args, kwargs)
             fn, _, _ = _trace(fun, sig, statics, dyn, getattr(fun, "__name__", "f"))
-        except TracejitError as e:
-            reraise_filtered(e)
         return fn
     return wrapped
 
@@ -147,10 +146,8 @@ class JitFunction:
     def __call__(self, *args, **kwargs):
         if current_trace() is not None:
             return self.fun(*args, **kwargs)   # inline into the enclosing trace
-        try:
+        with api_boundary():
             return self._call(args, kwargs)
-        except TracejitError as e:
-            reraise_filtered(e)
 
     def _call(self, args, kwargs):
         statics, dyn = self._sig.split(args, kwargs)

@@ -110,12 +110,33 @@ def filter_traceback(tb):
     return frames[0]
 
 
+class api_boundary:
+    """Wrap the body of a public entry point (a jitted call, ``make_ir``,
+    ``grad``...) in ``with api_boundary():`` so that a TracejitError leaving
+    it shows only the user's frames (unless TRACEJIT_TRACEBACK=full).
+
+    A context manager rather than ``except: raise``: an exception that
+    leaves a ``with`` block gets no new frame for the function holding it,
+    so no tracejit frame is left at all.
+    """
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if isinstance(exc, TracejitError) and os.environ.get("TRACEJIT_TRACEBACK") != "full":
+            exc.with_traceback(filter_traceback(tb))
+            exc.__suppress_context__ = True
+        return False
+
+
 def reraise_filtered(exc: BaseException):
     """Re-raise a TracejitError with internal frames removed (unless
-    TRACEJIT_TRACEBACK=full)."""
+    TRACEJIT_TRACEBACK=full). The frame that calls this stays in the
+    traceback; prefer :class:`api_boundary`, which leaves none."""
     if os.environ.get("TRACEJIT_TRACEBACK") == "full":
         raise exc
     raise exc.with_traceback(filter_traceback(exc.__traceback__)) from None
 
 
-__all__ = [n for n in dir() if n.endswith("Error")] + ["user_location"]
+__all__ = [n for n in dir() if n.endswith("Error")] + ["user_location", "api_boundary"]
