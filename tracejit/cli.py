@@ -1,0 +1,337 @@
+"""The ``tracejit`` command (``python -m tracejit`` is the same).
+
+Each subcommand is one ``add_*_command(subparsers)`` function that
+registers its parser and sets ``run`` to a function ``args -> exit code``;
+:data:`COMMANDS` lists them, so a new subcommand (``tracejit train``,
+``tracejit eval``) is one function and one entry there.
+
+``tracejit ir`` prints a function's IR at one stage of the pipeline; the
+stages are the table :data:`STAGES`, so a new transform plugs in as one row.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import importlib
+import importlib.util
+import inspect
+import os
+import sys
+import traceback
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .ir.types import SHORT, parse_type
+
+_PKG_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+class UsageError(Exception):
+    """A mistake on the command line (not in the user's program)."""
+
+
+# --- stages of `tracejit ir` --------------------------------------------------
+@dataclass(frozen=True)
+class Stage:
+    help: str
+    build: Callable   # (fun, args) -> Function (or anything that prints)
+
+
+def _traced(fun, args):
+    from .api import make_ir
+    return make_ir(fun)(*args)
+
+
+def _simplified(fun, args):
+    from .pipeline import optimize
+    return optimize(_traced(fun, args))
+
+
+def _grad(fun, args):
+    import tracejit
+    value_and_grad = getattr(tracejit, "value_and_grad", None)
+    if value_and_grad is None:
+        raise UsageError("--stage grad needs tracejit.value_and_grad, which this "
+                         "version of tracejit does not have yet")
+    if not args:
+        raise UsageError("--stage grad differentiates with respect to the first "
+                         "argument: give at least one --arg")
+    return _traced(value_and_grad(fun), args)
+
+
+def _fused(fun, args):
+    if importlib.util.find_spec("tracejit.transforms.fusion") is None:
+        raise UsageError("--stage fused needs tracejit.transforms.fusion, which this "
+                         "version of tracejit does not have yet")
+    from .transforms.fusion import fuse
+    return fuse(_simplified(fun, args))
+
+
+#: name -> Stage, in pipeline order (the order --help lists them in).
+STAGES = {
+    "traced": Stage("the IR as traced (tracejit.make_ir)", _traced),
+    "simplified": Stage("after tracejit.pipeline.optimize (what a backend compiles)",
+                        _simplified),
+    "grad": Stage("value_and_grad of the function with respect to its first "
+                  "argument, as traced", _grad),
+    "fused": Stage("after fusion into kernels (tracejit.transforms.fusion.fuse)", _fused),
+}
+
+
+# --- arguments ------------------------------------------------------------------
+_SCALARS = {"float": 0.0, "int": 0, "bool": False}
+_TYPE_HELP = ("a type such as f32[256,784], i32[256] or f32[] (dtypes: "
+              + ", ".join(SHORT.values()) + "), or float, int or bool for a Python scalar")
+
+
+def parse_arg(text: str):
+    """``--arg`` value: ``TYPE`` or ``NAME=TYPE`` -> (name or None, zero value)."""
+    name, sep, spec = text.rpartition("=")
+    name = name.strip() if sep else None
+    spec = spec.strip()
+    if sep and not name:
+        raise argparse.ArgumentTypeError(f"{text!r}: missing the name before '='")
+    if spec in _SCALARS:
+        return name, _SCALARS[spec]
+    if spec.endswith("~"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: weak types come from Python scalars; write float, int or bool")
+    try:
+        t = parse_type(spec)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected {_TYPE_HELP}") from None
+    return name, np.zeros(t.shape, t.dtype)
+
+
+def parse_static(text: str):
+    """``--static NAME=VALUE``: a Python literal, else the text as a string."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=VALUE, e.g. training=False")
+    try:
+        return name.strip(), ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name.strip(), value
+
+
+def _nest(named: dict, name: str, value):
+    """Put ``value`` at the dotted path ``name`` (``params.W1``) of ``named``."""
+    *outer, last = name.split(".")
+    node = named
+    for i, key in enumerate(outer):
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise UsageError(f"--arg {name}: {'.'.join(outer[:i + 1])} is already an array")
+    if last in node:
+        raise UsageError(f"--arg {name} is given twice")
+    node[last] = value
+
+
+def bind_arguments(fun, positional, named, statics):
+    """A function of the dynamic arguments only, and their values, in the
+    order of ``fun``'s parameters; statics are baked in."""
+    try:
+        sig = inspect.signature(fun)
+        bound = sig.bind(*positional, **named, **statics)
+    except TypeError as e:
+        raise UsageError(f"the arguments do not fit {getattr(fun, '__name__', 'the function')}"
+                         f"{_signature_text(fun)}: {e}") from None
+    dynamic = [n for n in bound.arguments if n not in statics]
+
+    def call(*values):
+        arguments = dict(bound.arguments)
+        arguments.update(zip(dynamic, values))
+        ba = inspect.BoundArguments(sig, arguments)
+        return fun(*ba.args, **ba.kwargs)
+
+    call.__name__ = getattr(fun, "__name__", "f")
+    return call, [bound.arguments[n] for n in dynamic]
+
+
+def _signature_text(fun) -> str:
+    try:
+        return str(inspect.signature(fun))
+    except (TypeError, ValueError):
+        return "(...)"
+
+
+# --- loading the user's function -------------------------------------------------
+def load_function(target: str):
+    """``path/to/file.py:NAME`` or ``package.module:NAME`` (NAME may be dotted)."""
+    where, sep, attr = target.rpartition(":")
+    if not sep or not where or not attr:
+        raise UsageError(f"{target!r}: expected FILE.py:FUNCTION or MODULE:FUNCTION")
+    if where.endswith(".py") or os.path.sep in where:
+        path = os.path.abspath(where)
+        if not os.path.isfile(path):
+            raise UsageError(f"{where}: no such file")
+        # a private module name: a file called random.py must not replace the
+        # standard library's module
+        name = "_tracejit_target_" + os.path.splitext(os.path.basename(path))[0]
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.path.insert(0, os.path.dirname(path))   # so the file's own imports work
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(where)
+        except ModuleNotFoundError as e:
+            if e.name != where.split(".")[0] and e.name != where:
+                raise
+            raise UsageError(f"{where}: no module of that name (give a FILE.py path, "
+                             f"or run from the directory that holds it)") from None
+    obj = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            names = sorted(n for n, v in vars(module).items()
+                           if callable(v) and not n.startswith("_")
+                           and getattr(v, "__module__", None) == module.__name__)
+            raise UsageError(f"{where} has no {attr!r}; its functions are: "
+                             f"{', '.join(names) or '(none)'}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise UsageError(f"{target}: {attr} is a {type(obj).__name__}, not a function")
+    return obj
+
+
+def _user_frames(tb):
+    """Traceback entries in the user's code: not tracejit's, not importlib's."""
+    return [f for f in traceback.extract_tb(tb)
+            if not os.path.abspath(f.filename).startswith(_PKG_DIR + os.sep)
+            and not f.filename.startswith("<frozen")]
+
+
+def report_user_error(exc: BaseException) -> None:
+    """Print an exception raised while importing or tracing the user's code
+    as Python would, but showing only the user's own frames."""
+    if os.environ.get("TRACEJIT_TRACEBACK") == "full":
+        traceback.print_exception(exc)
+        return
+    frames = _user_frames(exc.__traceback__)
+    if frames:
+        sys.stderr.write("Traceback (most recent call last):\n")
+        sys.stderr.write("".join(traceback.format_list(frames)))
+    sys.stderr.write("".join(traceback.format_exception_only(exc)))
+
+
+# --- `tracejit ir` ----------------------------------------------------------------
+IR_EPILOG = """\
+arguments:
+  Each --arg is one argument, as TYPE (positional, in order) or NAME=TYPE
+  (by parameter name). The function is traced with zero-filled arrays of
+  these types. A dotted NAME builds a dict: --arg params.W1=f32[784,300]
+  --arg params.b1=f32[300] passes params={{'W1': ..., 'b1': ...}}.
+  TYPE is f32[256,784], i32[256], f32[] (a 0-d array), ... (dtypes bool,
+  i32, i64, u32, f32, f64), or float / int / bool for a Python scalar
+  (weakly typed, printed f64[]~ / i64[]~ / bool[]~).
+  Each --static NAME=VALUE is a Python literal (True, 3, 'same', (2, 2))
+  passed as that argument and fixed at trace time, as jit's static_argnames.
+
+stages:
+{stages}
+
+example:
+  tracejit ir examples/mlp.py:loss \\
+      --arg params.W1=f32[784,300] --arg params.b1=f32[300] \\
+      --arg params.W2=f32[300,100] --arg params.b2=f32[100] \\
+      --arg params.W3=f32[100,10] --arg params.b3=f32[10] \\
+      --arg x=f32[256,784] --arg y=i32[256] --stage simplified --stats
+
+The output is the IR's text form (docs/ir.md); it parses back with
+tracejit.ir.parse. Errors in your code show your own lines only; set
+TRACEJIT_TRACEBACK=full to see tracejit's frames too.
+"""
+
+
+def add_ir_command(subparsers):
+    stages = "\n".join(f"  {name:<11} {stage.help}" for name, stage in STAGES.items())
+    p = subparsers.add_parser(
+        "ir", help="print the IR of a function at a stage of the pipeline",
+        description="Trace FUNCTION with arrays of the given types and print its IR.",
+        epilog=IR_EPILOG.format(stages=stages),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("target", metavar="FILE.py:FUNCTION",
+                   help="the function: a file path or a module name, a colon, its name")
+    p.add_argument("--arg", dest="args", metavar="[NAME=]TYPE", type=parse_arg,
+                   action="append", default=[], help="one argument's type (repeat, in order)")
+    p.add_argument("--static", dest="statics", metavar="NAME=VALUE", type=parse_static,
+                   action="append", default=[], help="a static (Python) argument")
+    p.add_argument("--stage", choices=list(STAGES), default="traced",
+                   help="which IR to print (default: traced)")
+    p.add_argument("--stats", action="store_true",
+                   help="append instruction counts per primitive, as # comments")
+    p.add_argument("--no-verify", dest="verify", action="store_false",
+                   help="do not check the IR with tracejit.ir.verify")
+    p.set_defaults(run=run_ir)
+
+
+def stats_lines(fn) -> list[str]:
+    """``# N instructions`` and one ``# count prim`` line per primitive,
+    counting sub-Functions' instructions too."""
+    counts = Counter()
+
+    def walk(f):
+        for ins in f.body:
+            counts[ins.prim] += 1
+            for sub in ins.subfunctions().values():
+                walk(sub)
+    walk(fn)
+    lines = [f"# {sum(counts.values())} instructions"]
+    lines += [f"# {n:6d} {prim}" for prim, n in counts.most_common()]
+    return lines
+
+
+def run_ir(args) -> int:
+    from .ir import Function, verify
+    fun = load_function(args.target)
+    positional, named = [], {}
+    for name, value in args.args:
+        if name is None:
+            if named:
+                raise UsageError("positional --arg TYPE must come before NAME=TYPE ones")
+            positional.append(value)
+        else:
+            _nest(named, name, value)
+    statics = dict(args.statics)
+    call, values = bind_arguments(fun, positional, named, statics)
+    result = STAGES[args.stage].build(call, values)
+    print(result)
+    if isinstance(result, Function):
+        if args.stats:
+            print("\n".join(stats_lines(result)))
+        if args.verify:
+            verify(result)
+    return 0
+
+
+#: Subcommands: each adds its parser to the subparsers and sets ``run``.
+COMMANDS = [add_ir_command]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tracejit", description="tracejit: trace, differentiate, fuse and compile "
+                                     "array programs. See 'tracejit COMMAND --help'.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in COMMANDS:
+        add(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "run", None) is None:
+        parser.print_help()
+        return 2
+    try:
+        return args.run(args)
+    except UsageError as e:
+        parser.exit(2, f"tracejit {args.command}: error: {e}\n")
+    except Exception as e:   # raised in the user's code, or a TracejitError
+        report_user_error(e)
+        return 1
