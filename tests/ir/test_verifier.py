@@ -68,6 +68,15 @@ def test_operand_from_outside():
     _fails(fn, "exp(%<undefined f32[3]>)", "is not defined in this function")
 
 
+def test_values_that_are_not_vars():
+    fn, (x, y, s, e) = _add_program()
+    fn.body[0].operands[1] = np.ones(3, np.float32)
+    fn.body[1].results[0] = "e"
+    fn.results[0] = "e"
+    _fails(fn, "operand 1 is a ndarray, not a Var", "result 0 is a str, not a Var",
+           "returned value 0 (e) is not defined")
+
+
 def test_undefined_result():
     fn, (x, y, s, e) = _add_program()
     fn.results.append(Var(F32))

@@ -106,7 +106,10 @@ class _Checker:
             where = self.where(ins, path)
             problems_before = len(self.problems)
             for i, v in enumerate(ins.operands):
-                if v not in defined:
+                if not isinstance(v, Var):
+                    self.problems.append(f"  {where}\n    operand {i} is a "
+                                         f"{type(v).__name__}, not a Var")
+                elif v not in defined:
                     definer = next((d for d in fn.body if v in d.results), None)
                     line = self.line_of.get(id(definer))
                     why = ("is not defined in this function (sub-functions are closed: "
@@ -124,13 +127,14 @@ class _Checker:
             prim = PRIMITIVES.get(ins.prim)
             if prim is None:
                 self.problems.append(f"  {where}\n    unknown primitive {ins.prim!r}")
-            elif len(self.problems) == problems_before:
+            elif len(self.problems) == problems_before and \
+                    all(isinstance(r, Var) for r in ins.results):
                 self.check_types(ins, prim, where, out_types)
             for i, r in enumerate(ins.results):
                 define(r, f"result {i}", where)
 
         for i, v in enumerate(fn.results):
-            if v not in defined:
+            if not isinstance(v, Var) or v not in defined:
                 self.problems.append(f"  {path}, return\n    returned value {i} "
                                      f"({getattr(v, 'type', v)}) is not defined in this function")
 
