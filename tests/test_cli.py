@@ -100,6 +100,12 @@ def test_grad_stage(capsys):
     verify(fn)
     assert [str(t) for t in fn.out_types] == ["f32[]", "f32[784,300]", "f32[300,100]",
                                               "f32[100,10]", "f32[300]", "f32[100]", "f32[10]"]
+    code, out, err = run(capsys, "ir", f"{MLP}:loss", "--stage", "grad-simplified", *MLP_ARGS)
+    assert code == 0, err
+    simplified = parse(out)
+    verify(simplified)
+    assert simplified.out_types == fn.out_types
+    assert simplified.num_instructions() <= fn.num_instructions()
 
 
 def test_missing_stages_explain_themselves(capsys, monkeypatch, user_file):

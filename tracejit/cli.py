@@ -62,6 +62,11 @@ def _grad(fun, args):
     return _traced(value_and_grad(fun), args)
 
 
+def _grad_simplified(fun, args):
+    from .pipeline import optimize
+    return optimize(_grad(fun, args))
+
+
 def _fused(fun, args):
     if importlib.util.find_spec("tracejit.transforms.fusion") is None:
         raise UsageError("--stage fused needs tracejit.transforms.fusion, which this "
@@ -77,6 +82,8 @@ STAGES = {
                         _simplified),
     "grad": Stage("value_and_grad of the function with respect to its first "
                   "argument, as traced", _grad),
+    "grad-simplified": Stage("the grad stage after tracejit.pipeline.optimize",
+                             _grad_simplified),
     "fused": Stage("after fusion into kernels (tracejit.transforms.fusion.fuse)", _fused),
 }
 
@@ -248,7 +255,7 @@ TRACEJIT_TRACEBACK=full to see tracejit's frames too.
 
 
 def add_ir_command(subparsers):
-    stages = "\n".join(f"  {name:<11} {stage.help}" for name, stage in STAGES.items())
+    stages = "\n".join(f"  {name:<16} {stage.help}" for name, stage in STAGES.items())
     p = subparsers.add_parser(
         "ir", help="print the IR of a function at a stage of the pipeline",
         description="Trace FUNCTION with arrays of the given types and print its IR.",
