@@ -130,13 +130,4 @@ class api_boundary:
         return False
 
 
-def reraise_filtered(exc: BaseException):
-    """Re-raise a TracejitError with internal frames removed (unless
-    TRACEJIT_TRACEBACK=full). The frame that calls this stays in the
-    traceback; prefer :class:`api_boundary`, which leaves none."""
-    if os.environ.get("TRACEJIT_TRACEBACK") == "full":
-        raise exc
-    raise exc.with_traceback(filter_traceback(exc.__traceback__)) from None
-
-
 __all__ = [n for n in dir() if n.endswith("Error")] + ["user_location", "api_boundary"]
