@@ -1,0 +1,321 @@
+"""``fit``: the common training loop, with validation, early stopping,
+checkpoints and exact resume, TensorBoard logs and a progress bar.
+
+    from tracejit import nn, optim, train
+
+    result = train.fit(model, optim.adam(1e-3), (x_train, y_train),
+                       epochs=20, batch_size=32, validation_data=(x_val, y_val),
+                       early_stopping=5, checkpoint_dir="ckpt", logdir="runs/mlp")
+    print(result.history["val_accuracy"][-1])
+
+Exact resume: each checkpoint holds the whole :class:`TrainState` (params,
+optimizer state, model state, step, base key), the states of the callbacks
+(early stopping's winner and counters), and in its metadata the input
+pipeline's position, the per-epoch history and the logged scalars.  Running
+``fit(..., resume=True)`` with the same arguments after a crash continues from
+the latest checkpoint and ends with the same parameters, bit for bit, as a run
+that never stopped: every batch and every random key is a pure function of
+the seed and the step.  (Steps after the latest checkpoint are recomputed.)
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from ..data import Pipeline
+from ..tree import tree_flatten_with_path
+from .callbacks import EarlyStopping
+from .checkpoint import CheckpointError, latest_checkpoint
+from .logging import ProgressBar, SummaryWriter
+from .state import TrainState, restore_train_state, save_train_state
+from .steps import evaluate, init_train_state, make_eval_step, make_train_step
+
+__all__ = ["fit", "FitResult", "Run"]
+
+
+@dataclasses.dataclass
+class Run:
+    """The run in progress, as callbacks see it."""
+
+    state: TrainState
+    pipeline: Pipeline
+    epochs: int
+    writer: SummaryWriter | None = None
+    stop_training: bool = False
+    history: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def step(self) -> int:
+        return int(np.asarray(self.state.step))
+
+    @property
+    def epoch(self) -> int:
+        return self.pipeline.position[0]
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What :func:`fit` returns.
+
+    ``history`` has one entry per completed epoch for each metric (``loss``,
+    ``accuracy`` and, with validation data, ``val_loss``, ``val_accuracy``).
+    ``checkpoint`` is the manifest of the last checkpoint written (or None).
+    """
+
+    state: TrainState
+    history: dict[str, list[float]]
+    stopped_early: bool
+    checkpoint: str | None
+
+    @property
+    def params(self):
+        return self.state.params
+
+
+def _make_pipeline(train_data, batch_size, seed, augment) -> Pipeline:
+    if isinstance(train_data, Pipeline):
+        return train_data
+    pipeline = Pipeline(tuple(train_data)).shuffle(seed).batch(batch_size, drop_remainder=True)
+    if augment is not None:
+        # augment(images, seed) -> images; the labels pass through.
+        pipeline = pipeline.map(lambda x, y, s: (augment(x, s), y), with_seed=True).prefetch(2)
+    return pipeline
+
+
+def _input_shape(pipeline: Pipeline) -> tuple:
+    """The shape of one batch of inputs, after the pipeline's maps."""
+    batches = pipeline.epoch(0)
+    try:
+        x = next(batches)[0]
+    finally:
+        batches.close()
+    return tuple(np.shape(x))
+
+
+def _stateful(callbacks) -> dict:
+    """``{name: callback}`` for callbacks with a state to checkpoint, named by
+    class (``early_stopping``, ``early_stopping_1``, ...): stateless callbacks
+    may come and go between a run and its resume."""
+    named = {}
+    for cb in callbacks:
+        if hasattr(cb, "state_dict"):
+            base = "".join("_" + c.lower() if c.isupper() else c
+                           for c in type(cb).__name__).lstrip("_")
+            name, i = base, 0
+            while name in named:
+                i += 1
+                name = f"{base}_{i}"
+            named[name] = cb
+    return named
+
+
+def _callback_states(callbacks, run) -> dict:
+    return {name: cb.state_dict(run) for name, cb in _stateful(callbacks).items()}
+
+
+class _Checkpointer:
+    """Saves the run with everything a resume needs; remembers the last save."""
+
+    def __init__(self, directory, keep, metadata, callbacks):
+        self.directory, self.keep = directory, keep
+        self.metadata, self.callbacks = metadata, callbacks
+        self.last_path, self.last_step = None, None
+
+    def save(self, run: Run, epoch_sums, stopped_early=False):
+        metadata = dict(self.metadata)
+        metadata.update(pipeline=run.pipeline.state(), history=run.history,
+                        epoch_sums=epoch_sums, stopped_early=stopped_early,
+                        scalars=dict(run.writer.history) if run.writer else {})
+        self.last_path = save_train_state(self.directory, run.state,
+                                          extra=_callback_states(self.callbacks, run),
+                                          metadata=metadata, keep=self.keep)
+        self.last_step = run.step
+        return self.last_path
+
+
+def _resume(checkpointer, run, callbacks, verbose):
+    """Load the latest checkpoint into ``run``; returns its metadata or None."""
+    path = latest_checkpoint(checkpointer.directory)
+    if path is None:
+        if verbose:
+            print(f"no checkpoint in {checkpointer.directory}; starting from step 0")
+        return None
+    state, extra, metadata = restore_train_state(
+        path, run.state, extra_like=_callback_states(callbacks, run))
+    saved_model = (metadata or {}).get("model")
+    if saved_model is not None and saved_model != checkpointer.metadata.get("model"):
+        raise CheckpointError(f"{path}: checkpoint belongs to model {saved_model!r}, "
+                              f"not {checkpointer.metadata.get('model')!r}")
+    run.state = state
+    for name, cb in _stateful(callbacks).items():
+        cb.load_state_dict(extra[name])
+    try:
+        run.pipeline.restore(metadata["pipeline"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: cannot restore the input pipeline: {e}") from None
+    run.history = {k: list(v) for k, v in metadata.get("history", {}).items()}
+    if run.writer is not None:
+        for tag, points in metadata.get("scalars", {}).items():
+            run.writer.history[tag] = [tuple(p) for p in points]
+    checkpointer.last_path, checkpointer.last_step = path, run.step
+    if verbose:
+        print(f"resumed from {path} (step {run.step}, epoch {run.epoch + 1})")
+    return metadata
+
+
+def _log_histograms(writer, step, params, grads):
+    for prefix, tree in (("params", params), ("grads", grads)):
+        for name, value in tree_flatten_with_path(tree):
+            writer.histogram(f"{prefix}/{name}", value, step)
+
+
+def _summary_line(epoch, epochs, logs, rate) -> str:
+    parts = [f"epoch {epoch + 1}/{epochs}"]
+    parts += [f"{k} {v:.4f}" for k, v in logs.items() if k != "epoch"]
+    return "  ".join(parts) + f"  ({rate:,.0f} examples/s)"
+
+
+def fit(model, optimizer, train_data, *, epochs: int, batch_size: int = 32,
+        validation_data=None, seed: int = 0, loss=None, regularizer=None, augment=None,
+        callbacks=(), early_stopping=None, validation_every: int | None = None,
+        eval_batch_size: int = 256, checkpoint_dir=None, checkpoint_every: int | None = None,
+        keep_checkpoints: int = 5, resume: bool = False, metadata: dict | None = None,
+        logdir=None, log_every: int = 10, histogram_every: int | None = 100,
+        init_params=None, backend=None, verbose: bool = True) -> FitResult:
+    """Train ``model`` with ``optimizer`` on ``train_data`` for ``epochs`` epochs.
+
+    ``train_data`` is ``(x, y)`` arrays -- shuffled every epoch from ``seed``
+    and cut into ``batch_size`` batches (the remainder of each epoch is
+    dropped, so one compiled step serves every batch) -- or a ready
+    :class:`tracejit.data.Pipeline` yielding ``(x, y)``.  ``augment(images,
+    seed) -> images`` (e.g. :func:`tracejit.data.augment.cifar10_distort`)
+    runs on each training batch with a per-batch seed.
+
+    Validation on ``validation_data = (x, y)`` runs at each epoch end, or every
+    ``validation_every`` steps.  ``early_stopping`` is an :class:`EarlyStopping`
+    or a patience (stop after that many validations without a lower
+    ``val_loss``, then restore the best parameters).
+
+    Checkpoints go to ``checkpoint_dir`` every ``checkpoint_every`` steps (else
+    at each epoch end) and at the end, keeping the last ``keep_checkpoints``;
+    ``metadata`` (JSON-able, e.g. the model's name and config) is stored in
+    each.  With ``resume`` the run continues from the latest one there.
+
+    With ``logdir``: TensorBoard scalars (``train/loss``, ``train/accuracy``,
+    ``learning_rate`` every ``log_every`` steps; ``valid/loss``,
+    ``valid/accuracy`` at each validation), histograms of parameters and
+    gradients every ``histogram_every`` steps, and ``curves.png`` at the end.
+    """
+    if int(epochs) < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if resume and checkpoint_dir is None:
+        raise ValueError("resume=True needs a checkpoint_dir")
+    pipeline = _make_pipeline(train_data, batch_size, seed, augment)
+    callbacks = list(callbacks)
+    if early_stopping is not None:
+        callbacks.append(early_stopping if isinstance(early_stopping, EarlyStopping)
+                         else EarlyStopping(patience=int(early_stopping)))
+    if any(isinstance(cb, EarlyStopping) for cb in callbacks) and validation_data is None:
+        raise ValueError("early stopping needs validation_data")
+
+    state = init_train_state(model, optimizer, _input_shape(pipeline)[1:], seed=seed,
+                             params=init_params)
+    train_step = make_train_step(model, optimizer, loss=loss, regularizer=regularizer,
+                                 backend=backend)
+    eval_step = make_eval_step(model, loss=loss, backend=backend) if validation_data else None
+    writer = SummaryWriter(logdir) if logdir is not None else None
+    run = Run(state=state, pipeline=pipeline, epochs=int(epochs), writer=writer)
+    metadata = dict(metadata or {})
+    metadata.setdefault("fit", {"epochs": int(epochs), "batch_size": pipeline.batch_size,
+                                "seed": pipeline.seed})
+    checkpointer = (_Checkpointer(os.fspath(checkpoint_dir), keep_checkpoints, metadata,
+                                  callbacks) if checkpoint_dir is not None else None)
+    epoch_sums = {"loss": 0.0, "accuracy": 0.0, "examples": 0}
+    stopped_early = False
+    try:
+        if resume:
+            saved = _resume(checkpointer, run, callbacks, verbose)
+            if saved is not None:
+                epoch_sums = saved.get("epoch_sums", epoch_sums)
+                stopped_early = run.stop_training = bool(saved.get("stopped_early", False))
+        for cb in callbacks:
+            cb.on_train_begin(run)
+
+        def validate(logs):
+            result = evaluate(eval_step, run.state, validation_data, batch_size=eval_batch_size)
+            logs.update(val_loss=result["loss"], val_accuracy=result["accuracy"])
+            if writer is not None:
+                writer.scalars({"valid/loss": result["loss"],
+                                "valid/accuracy": result["accuracy"]}, run.step)
+
+        while not run.stop_training and run.epoch < run.epochs:
+            epoch = run.epoch
+            bar = ProgressBar(pipeline.num_batches * pipeline.batch_size,
+                              desc=f"epoch {epoch + 1}/{run.epochs}",
+                              disable=None if verbose else True)
+            started, seen = time.perf_counter(), 0
+            for x, y in pipeline:
+                step = run.step + 1   # the step number after this update
+                with_grads = bool(writer and histogram_every and step % histogram_every == 0)
+                out = train_step(run.state, x, y, with_grads=with_grads)
+                run.state = out[0]
+                metrics = {k: float(v) for k, v in out[1].items()}
+                n = len(x)
+                seen += n
+                epoch_sums["loss"] += metrics["loss"] * n
+                epoch_sums["accuracy"] += metrics["accuracy"] * n
+                epoch_sums["examples"] += n
+                bar.update(n, loss=metrics["loss"], accuracy=metrics["accuracy"])
+                logs = {"step": step, **metrics}
+                if writer is not None:
+                    if step % log_every == 0:
+                        writer.scalars({"train/loss": metrics["loss"],
+                                        "train/accuracy": metrics["accuracy"],
+                                        "learning_rate": metrics["learning_rate"]}, step)
+                    if with_grads:
+                        _log_histograms(writer, step, run.state.params, out[2])
+                if validation_every and eval_step and step % validation_every == 0:
+                    validate(logs)
+                for cb in callbacks:
+                    cb.on_step_end(run, logs)
+                if checkpointer and checkpoint_every and step % checkpoint_every == 0:
+                    checkpointer.save(run, epoch_sums)
+                if run.stop_training:
+                    break
+            bar.close()
+            if run.epoch == epoch:   # stopped in the middle of the epoch
+                break
+            count = max(epoch_sums["examples"], 1)
+            logs = {"epoch": epoch, "loss": epoch_sums["loss"] / count,
+                    "accuracy": epoch_sums["accuracy"] / count}
+            epoch_sums = {"loss": 0.0, "accuracy": 0.0, "examples": 0}
+            if eval_step and not validation_every:
+                validate(logs)
+            for key, value in logs.items():
+                if key != "epoch":
+                    run.history.setdefault(key, []).append(value)
+            if verbose:
+                rate = seen / max(time.perf_counter() - started, 1e-9)
+                print(_summary_line(epoch, run.epochs, logs, rate), flush=True)
+            for cb in callbacks:
+                cb.on_epoch_end(run, logs)
+            if checkpointer and not checkpoint_every:
+                checkpointer.save(run, epoch_sums)
+
+        stopped_early = stopped_early or any(
+            isinstance(cb, EarlyStopping) and cb.stopped_step is not None for cb in callbacks)
+        for cb in callbacks:
+            cb.on_train_end(run, {"step": run.step})
+        if checkpointer:
+            checkpointer.save(run, epoch_sums, stopped_early=stopped_early)
+        if writer is not None:
+            writer.plot(os.path.join(writer.logdir, "curves.png"))
+    finally:
+        if writer is not None:
+            writer.close()
+    return FitResult(state=run.state, history=run.history, stopped_early=stopped_early,
+                     checkpoint=checkpointer.last_path if checkpointer else None)

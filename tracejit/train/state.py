@@ -1,0 +1,95 @@
+"""The training state, and saving/restoring it for an exact resume.
+
+:class:`TrainState` holds everything a training step changes: parameters,
+optimizer state, the model's non-trainable state (e.g. batch-norm moving
+statistics), the step counter and the base random key.  Together with the
+input pipeline's position (saved in the checkpoint metadata) it is all a run
+needs to continue bit for bit where it stopped.
+
+Checkpoints store every section of the state as a flat ``{name: array}``
+table keyed by :func:`tracejit.tree.tree_flatten_with_path` names
+(``"params/dense1/kernel"``, ``"opt_state/m/dense1/kernel"``...), so they read
+well in the manifest, and restoring rebuilds the exact pytree types
+(namedtuples, dataclasses) from a freshly initialized template of the same
+model: the template's names, shapes and dtypes must match the checkpoint's,
+and every mismatch is reported as a :class:`CheckpointError`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from ..tree import register_dataclass, tree_flatten, tree_flatten_with_path, tree_unflatten
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+__all__ = ["TrainState", "save_train_state", "restore_train_state"]
+
+
+@register_dataclass
+@dataclasses.dataclass
+class TrainState:
+    """Parameters, optimizer state, model state, step counter and base key.
+
+    The training step derives each step's random key as
+    ``fold_in(key, step)``, so the key itself never changes and randomness
+    depends only on the step number.
+    """
+
+    params: Any
+    opt_state: Any
+    model_state: Any
+    step: Any
+    key: Any
+
+    def replace(self, **changes) -> "TrainState":
+        return dataclasses.replace(self, **changes)
+
+
+def _named(tree) -> dict:
+    """``{path: leaf}`` with arrays as NumPy arrays and Python scalars kept."""
+    out = {}
+    for name, leaf in tree_flatten_with_path(tree):
+        if isinstance(leaf, (bool, int, float, str)) or leaf is None:
+            out[name] = leaf
+        else:
+            out[name] = np.asarray(leaf)
+    return out
+
+
+def _rebuild(template, named: dict, where: str):
+    names = [name for name, _ in tree_flatten_with_path(template)]
+    missing = [n for n in names if n not in named]
+    if missing:  # the `like` check in load_checkpoint makes this unreachable in practice
+        raise CheckpointError(f"{where}: checkpoint lacks {', '.join(missing)}")
+    return tree_unflatten(tree_flatten(template)[1], [named[n] for n in names])
+
+
+def _tree(state: TrainState, extra: dict | None) -> dict:
+    tree = {"state": _named(state)}
+    for key, value in (extra or {}).items():
+        tree[key] = _named(value)
+    return tree
+
+
+def save_train_state(directory, state: TrainState, *, extra: dict | None = None,
+                     metadata: Any = None, keep: int | None = 5) -> str:
+    """Save ``state`` (and ``extra`` trees, e.g. callback states) as the
+    checkpoint of step ``int(state.step)``; returns the manifest path."""
+    return save_checkpoint(directory, int(np.asarray(state.step)), _tree(state, extra),
+                           metadata=metadata, keep=keep)
+
+
+def restore_train_state(path_or_directory, like: TrainState, *, extra_like: dict | None = None):
+    """Load a checkpoint saved by :func:`save_train_state` into the structure of
+    ``like`` (a freshly initialized state of the same model and optimizer).
+
+    Returns ``(state, extra, metadata)``.  Raises :class:`CheckpointError` when
+    the checkpoint is missing, corrupt or belongs to a different model.
+    """
+    template = _tree(like, extra_like)
+    _, tree, metadata = load_checkpoint(path_or_directory, like=template)
+    state = _rebuild(like, tree["state"], "state")
+    extra = {key: _rebuild(value, tree[key], key) for key, value in (extra_like or {}).items()}
+    return state, extra, metadata

@@ -1,0 +1,160 @@
+"""Building blocks of a training loop: the initial state, a jitted training
+step, a jitted evaluation step and :func:`evaluate`.
+
+A hand-written loop with them::
+
+    state = init_train_state(model, optimizer, input_shape=(64,), seed=0)
+    train_step = make_train_step(model, optimizer)
+    eval_step = make_eval_step(model)
+    for epoch in range(10):
+        for x, y in pipeline:
+            state, metrics = train_step(state, x, y)
+        print(evaluate(eval_step, state, (x_test, y_test)))
+
+The model is a :mod:`tracejit.nn` model: ``model.init(key, input_shape)``
+and ``model.apply(params, x, train=..., key=...)``.  ``loss(labels, logits)``
+returns one loss per example (default: sparse softmax cross-entropy); the
+step minimizes its mean plus ``regularizer(params)``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import jit, random, tree_map, value_and_grad
+from .. import numpy as tnp
+from ..nn import sparse_softmax_cross_entropy_with_logits
+from .state import TrainState
+
+__all__ = ["init_train_state", "make_train_step", "make_eval_step", "evaluate",
+           "accuracy"]
+
+
+def accuracy(labels, logits):
+    """1.0 where the top logit is the label, else 0.0 (one per example)."""
+    predicted = tnp.argmax(logits, axis=-1)
+    return tnp.astype(tnp.equal(predicted, tnp.astype(labels, tnp.result_type_of(predicted))),
+                      "float32")
+
+
+def _apply(model, params, model_state, x, train, key):
+    """``(logits, new_model_state)`` for models with or without state."""
+    if model_state is None:
+        return model.apply(params, x, train=train, key=key), None
+    return model.apply(params, x, state=model_state, train=train, key=key)
+
+
+def _copy(x):
+    return np.array(x, copy=True)
+
+
+def init_train_state(model, optimizer, input_shape, seed: int = 0, params=None) -> TrainState:
+    """A fresh :class:`TrainState`: parameters from ``model.init`` (or the given
+    ``params``, e.g. pretrained ones), the optimizer's initial state, step 0 and
+    the base key ``tracejit.random.key(seed)``."""
+    init_key, step_key = random.split(random.key(seed))
+    initialized = model.init(init_key, tuple(input_shape))
+    if isinstance(initialized, tuple):
+        fresh, model_state = initialized
+    else:
+        fresh, model_state = initialized, None
+    # Copies: the training step donates (overwrites) the state's buffers, and
+    # given params (e.g. pretrained ones) must survive that.
+    params = tree_map(_copy, fresh if params is None else params)
+    return TrainState(params=params,
+                      opt_state=tree_map(_copy, optimizer.init(params)),
+                      model_state=None if model_state is None else tree_map(_copy, model_state),
+                      step=np.zeros((), np.int64),
+                      key=np.asarray(step_key))
+
+
+def _learning_rate(optimizer, step):
+    lr = getattr(optimizer, "learning_rate", None)
+    if callable(lr):
+        return tnp.astype(lr(step), "float32")
+    return tnp.asarray(np.float32(0.0 if lr is None else lr))
+
+
+def make_train_step(model, optimizer, *, loss=None, regularizer=None, backend=None,
+                    donate: bool = True):
+    """A jitted ``train_step(state, x, y) -> (state, metrics)``.
+
+    One compiled function does the forward pass, ``value_and_grad``, the
+    optimizer update and the metrics (``loss`` -- the minimized objective,
+    regularization included --, ``accuracy`` and ``learning_rate`` of the
+    batch).  ``train_step(state, x, y, with_grads=True)`` also returns the
+    gradients (a second compiled variant, for histogram steps).
+
+    The step's random key (dropout...) is ``fold_in(state.key, state.step)``.
+    With ``donate`` the state's buffers are reused for the new state, so the
+    state passed in must not be used afterwards (copy what you keep).
+    """
+    loss = sparse_softmax_cross_entropy_with_logits if loss is None else loss
+
+    def train_step(state, x, y, with_grads=False):
+        key = random.fold_in(state.key, state.step)
+
+        def objective(params):
+            logits, model_state = _apply(model, params, state.model_state, x, True, key)
+            total = tnp.mean(loss(y, logits))
+            if regularizer is not None:
+                total = total + regularizer(params)
+            return total, (logits, model_state)
+
+        (total, (logits, model_state)), grads = value_and_grad(objective, has_aux=True)(
+            state.params)
+        params, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        new_state = state.replace(params=params, opt_state=opt_state,
+                                  model_state=model_state, step=state.step + 1)
+        metrics = {"loss": total, "accuracy": tnp.mean(accuracy(y, logits)),
+                   "learning_rate": _learning_rate(optimizer, state.step)}
+        if with_grads:
+            return new_state, metrics, grads
+        return new_state, metrics
+
+    return jit(train_step, static_argnames=("with_grads",), backend=backend,
+               donate_argnums=(0,) if donate else ())
+
+
+def make_eval_step(model, *, loss=None, backend=None):
+    """A jitted ``eval_step(params, model_state, x, y, mask) -> (loss_sum, correct_sum)``:
+    sums over the examples where ``mask`` is 1 (padding rows have mask 0, so
+    every batch has the same shape and one compiled function serves them all)."""
+    loss = sparse_softmax_cross_entropy_with_logits if loss is None else loss
+
+    def eval_step(params, model_state, x, y, mask):
+        logits, _ = _apply(model, params, model_state, x, False, None)
+        return (tnp.sum(loss(y, logits) * mask), tnp.sum(accuracy(y, logits) * mask))
+
+    return jit(eval_step, backend=backend)
+
+
+def _pad(array, size):
+    if len(array) == size:
+        return array
+    padding = np.zeros((size - len(array),) + array.shape[1:], array.dtype)
+    return np.concatenate([array, padding])
+
+
+def evaluate(eval_step, params, data, *, model_state=None, batch_size: int = 256) -> dict:
+    """Mean ``loss`` and ``accuracy`` of ``params`` over ``data = (x, y)``.
+
+    ``eval_step`` comes from :func:`make_eval_step` (build it once and reuse
+    it: each new one compiles again).  ``params`` may also be a
+    :class:`TrainState`, whose params and model state are used.
+    """
+    if isinstance(params, TrainState):
+        params, model_state = params.params, params.model_state
+    x, y = data
+    n = len(x)
+    if n == 0:
+        raise ValueError("evaluate: the dataset is empty")
+    batch_size = min(int(batch_size), n)
+    loss_sum = correct = 0.0
+    for start in range(0, n, batch_size):
+        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        mask = _pad(np.ones(len(xb), np.float32), batch_size)
+        l, c = eval_step(params, model_state, _pad(np.asarray(xb), batch_size),
+                         _pad(np.asarray(yb), batch_size), mask)
+        loss_sum += float(l)
+        correct += float(c)
+    return {"loss": loss_sum / n, "accuracy": correct / n}
