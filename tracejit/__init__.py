@@ -15,6 +15,9 @@ from .tree import (tree_flatten, tree_unflatten, tree_map, tree_leaves,
                    register_pytree_node, register_dataclass)
 from . import numpy, lax, ir  # noqa: F401
 from . import random  # noqa: F401
+from .transforms.autodiff import vjp, jvp, grad, value_and_grad
+from .transforms.custom_derivatives import stop_gradient, custom_vjp
+from .control import cond, while_loop, fori_loop, scan
 
 __version__ = "0.1.0"
 
@@ -23,4 +26,6 @@ __all__ = ["jit", "make_ir", "JitFunction", "numpy", "lax", "ir", "random",
            "register_pytree_node", "register_dataclass",
            "TracejitError", "ShapeError", "DTypeError", "ArgumentTypeError",
            "TracerBoolConversionError", "ConcretizationError",
-           "UnexpectedTracerError", "NonDifferentiableError"]
+           "UnexpectedTracerError", "NonDifferentiableError",
+           "vjp", "jvp", "grad", "value_and_grad", "stop_gradient", "custom_vjp",
+           "cond", "while_loop", "fori_loop", "scan"]

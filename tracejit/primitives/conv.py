@@ -151,3 +151,153 @@ def _sas_impl(source, operand, *, window_dimensions, window_strides, padding):
 
 
 select_and_scatter_add = Primitive("select_and_scatter_add", "conv", _sas_rule, _sas_impl)
+
+
+# --- differentiation rules ----------------------------------------------------
+# conv_general is bilinear. Its input cotangent is a convolution of the
+# output cotangent with the spatially flipped kernel (in/out channels swapped
+# per group), strides becoming lhs_dilation; its kernel cotangent is a
+# convolution of the input with the output cotangent as the window (batch
+# and channels swapped, groups carried by the feature_group_count trick
+# below). Paddings as in JAX's _conv_general_vjp_{lhs,rhs}_padding.
+from . import ad_util as ad  # noqa: E402
+
+
+def _dilate(n, d):
+    return 0 if n == 0 else 1 + d * (n - 1)
+
+
+def _conv_lhs_padding(in_sp, k_sp, strides, out_sp, padding, lhs_dil, rhs_dil):
+    pads = []
+    for n, k, s, m, (lo, _), ld, rd in zip(in_sp, k_sp, strides, out_sp, padding, lhs_dil,
+                                           rhs_dil):
+        before = _dilate(k, rd) - lo - 1
+        after = _dilate(n, ld) + _dilate(k, rd) - 1 - _dilate(m, s) - before
+        pads.append((before, after))
+    return tuple(pads)
+
+
+def _conv_rhs_padding(in_sp, k_sp, strides, out_sp, padding, lhs_dil, rhs_dil):
+    return tuple((lo, _dilate(m, s) - _dilate(n, ld) + _dilate(k, rd) - lo - 1)
+                 for n, k, s, m, (lo, _), ld, rd in zip(in_sp, k_sp, strides, out_sp, padding,
+                                                        lhs_dil, rhs_dil))
+
+
+def _conv_transpose_lhs(ct, lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation,
+                        feature_group_count):
+    g = feature_group_count
+    ls, ks, cs = ad.shape(lhs), ad.shape(rhs), ad.shape(ct)
+    nd = len(ks) - 2
+    cg, o = ks[-2], ks[-1]
+    # kernel [*K, C/g, O] -> [*K, O/g, C]: flip the window, swap channels per group
+    w = ad.p("rev", rhs, dimensions=tuple(range(nd))) if nd else rhs
+    w = ad.p("reshape", w, new_shape=(*ks[:nd], cg, g, o // g))
+    w = ad.p("transpose", w, permutation=(*range(nd), nd + 2, nd + 1, nd))
+    w = ad.p("reshape", w, new_shape=(*ks[:nd], o // g, g * cg))
+    pads = _conv_lhs_padding(ls[1:-1], ks[:nd], window_strides, cs[1:-1], padding,
+                             lhs_dilation, rhs_dilation)
+    return conv_general(ct, w, window_strides=lhs_dilation, padding=pads,
+                        lhs_dilation=window_strides, rhs_dilation=rhs_dilation,
+                        feature_group_count=g)
+
+
+def _conv_transpose_rhs(ct, lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation,
+                        feature_group_count):
+    g = feature_group_count
+    ls, ks, cs = ad.shape(lhs), ad.shape(rhs), ad.shape(ct)
+    nd = len(ks) - 2
+    n, c = ls[0], ls[-1]
+    if 0 in cs or 0 in ls:
+        return ad.zeros_like(rhs)
+    # input [N, *S, C] -> [C/g, *S, g*N]: its channels within a group become
+    # the batch, (group, batch) the features, so groups pair with ct's groups
+    x = ad.p("reshape", lhs, new_shape=(n, *ls[1:-1], g, c // g))
+    x = ad.p("transpose", x, permutation=(nd + 2, *range(1, nd + 1), nd + 1, 0))
+    x = ad.p("reshape", x, new_shape=(c // g, *ls[1:-1], g * n))
+    # ct [N, *S', O] -> window [*S', N, O]
+    w = ad.p("transpose", ct, permutation=(*range(1, nd + 1), 0, nd + 1))
+    pads = _conv_rhs_padding(ls[1:-1], ks[:nd], window_strides, cs[1:-1], padding,
+                             lhs_dilation, rhs_dilation)
+    r = conv_general(x, w, window_strides=rhs_dilation, padding=pads,
+                     lhs_dilation=lhs_dilation, rhs_dilation=window_strides,
+                     feature_group_count=g)
+    # r: [C/g, *K, O] -> [*K, C/g, O]
+    return ad.p("transpose", r, permutation=(*range(1, nd + 1), 0, nd + 1))
+
+
+def _conv_vjp(cts, primals, outs, **attrs):
+    lhs, rhs = primals
+    return [lambda: _conv_transpose_lhs(cts[0], lhs, rhs, **attrs),
+            lambda: _conv_transpose_rhs(cts[0], lhs, rhs, **attrs)]
+
+
+def _conv_jvp(primals, tangents, outs, **attrs):
+    (lhs, rhs), (tl, tr) = primals, tangents
+    return [ad.add(None if tl is None else conv_general(tl, rhs, **attrs),
+                   None if tr is None else conv_general(lhs, tr, **attrs))]
+
+
+conv_general.def_vjp(_conv_vjp)
+conv_general.def_jvp(_conv_jvp)
+
+
+def _select_and_gather(t, operand, *, window_dimensions, window_strides, padding):
+    """Per window, ``t`` at the position of ``operand``'s first maximum: the
+    JVP of max pooling and the transpose of select_and_scatter_add (one
+    strided slice per window offset, so the IR grows with the window size)."""
+    dtype = ad.aval(operand).dtype
+    config = tuple((lo, hi, 0) for lo, hi in padding)
+    xp = ad.p("pad", operand, np.asarray(_lowest(dtype), dtype), config=config)
+    tp = ad.p("pad", t, np.zeros((), dtype), config=config)
+    out_shape = [_window_out(n, k, s, lo, hi) for n, k, s, (lo, hi) in
+                 zip(ad.shape(operand), window_dimensions, window_strides, padding)]
+    best = picked = None
+    for offs in itertools.product(*[range(k) for k in window_dimensions]):
+        start = tuple(offs)
+        limit = tuple(o + (m - 1) * s + 1 if m > 0 else o
+                      for o, s, m in zip(offs, window_strides, out_shape))
+        view = ad.p("slice", xp, start=start, limit=limit, strides=tuple(window_strides))
+        tview = ad.p("slice", tp, start=start, limit=limit, strides=tuple(window_strides))
+        if best is None:
+            best, picked = view, tview
+        else:
+            better = ad.p("gt", view, best)
+            best = ad.p("select", better, view, best)
+            picked = ad.p("select", better, tview, picked)
+    return picked
+
+
+def _window_sum_transpose(ct, x_shape, *, window_dimensions, window_strides, padding):
+    pads = []
+    for n, k, s, (lo, _), m in zip(x_shape, window_dimensions, window_strides, padding,
+                                   ad.shape(ct)):
+        before = k - lo - 1
+        pads.append((before, n + k - 1 - _dilate(m, s) - before, s - 1))
+    dtype = ad.aval(ct).dtype
+    padded = ad.p("pad", ct, np.zeros((), dtype), config=tuple(pads))
+    return reduce_window(padded, computation="sum", window_dimensions=window_dimensions,
+                         window_strides=(1,) * len(x_shape),
+                         padding=((0, 0),) * len(x_shape))
+
+
+def _reduce_window_vjp(cts, primals, outs, *, computation="max", **window):
+    x = primals[0]
+    if computation == "sum":
+        return [_window_sum_transpose(cts[0], ad.shape(x), **window)]
+    return [select_and_scatter_add(cts[0], x, **window)]
+
+
+def _reduce_window_jvp(primals, tangents, outs, *, computation="max", **window):
+    if computation == "sum":
+        return [reduce_window(tangents[0], computation="sum", **window)]
+    return [_select_and_gather(tangents[0], primals[0], **window)]
+
+
+reduce_window.def_vjp(_reduce_window_vjp)
+reduce_window.def_jvp(_reduce_window_jvp)
+# select_and_scatter_add is linear in the source; the operand only selects
+# positions (piecewise constant), so it gets no cotangent.
+select_and_scatter_add.def_vjp(lambda cts, primals, outs, **window: [
+    _select_and_gather(cts[0], primals[1], **window), None])
+select_and_scatter_add.def_jvp(lambda primals, tangents, outs, **window: [
+    None if tangents[0] is None else select_and_scatter_add(tangents[0], primals[1], **window)])

@@ -25,8 +25,16 @@ class Primitive:
         The reference semantics; the numpy backend and eager mode run it.
     vjp(cts, primals, outs, **attrs) -> list of cotangents (None = zero)
         Written with tracejit ops so it works eagerly and under tracing;
-        ``cts`` may contain None for outputs with no cotangent.
+        ``cts`` may contain None for outputs with no cotangent; an entry
+        of the result may be a zero-argument callable, called only when
+        that operand needs a cotangent (for expensive transposes).
     jvp(primals, tangents, outs, **attrs) -> list of output tangents
+    vjp_fwd(primals, active, **attrs) -> (outs, residuals), optional
+        For primitives that need more than their primals and outputs to
+        differentiate (scan, cond, custom_vjp_call): reverse mode calls it
+        instead of binding the primitive, and then passes ``residuals`` to
+        ``vjp`` in place of ``primals``; ``active`` flags the operands that
+        need cotangents. See tracejit/transforms/autodiff.py.
     kind: 'elementwise', 'shape', 'reduce', 'linalg', 'conv', 'random',
         'control' or 'other'; fusion and backends group by it.
     """
@@ -42,6 +50,7 @@ class Primitive:
         self.differentiable = differentiable
         self.vjp = None
         self.jvp = None
+        self.vjp_fwd = None
         PRIMITIVES[name] = self
 
     def bind(self, *args, **attrs):

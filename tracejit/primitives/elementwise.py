@@ -163,3 +163,117 @@ UNARY = ("neg", "exp", "log", "log1p", "expm1", "tanh", "logistic", "sqrt", "rsq
          "sin", "cos", "erf", "abs", "sign", "floor", "ceil", "round", "is_finite", "not")
 BINARY = ("add", "sub", "mul", "div", "rem", "pow", "max", "min", "and", "or", "xor",
           "eq", "ne", "lt", "le", "gt", "ge")
+
+
+# --- differentiation rules ----------------------------------------------------
+# Each unary rule is the chain-rule product ``g * f'(x)`` written as a function
+# of the incoming cotangent or tangent ``g`` (both directions share it: for
+# an elementwise map the derivative is diagonal). ``ad.guard`` keeps an
+# exactly-zero ``g`` exactly zero where ``f'`` is inf or NaN (the NaN policy
+# of tracejit/transforms/autodiff.py).
+from . import ad_util as ad  # noqa: E402
+
+
+def _def_unary(prim, chain):
+    """``chain(g, x, out)`` is ``g * f'(x)``."""
+    prim.def_vjp(lambda cts, primals, outs: [ad.guard(cts[0], chain(cts[0], primals[0], outs[0]))])
+    prim.def_jvp(lambda primals, tangents, outs: [ad.guard(tangents[0], chain(
+        tangents[0], primals[0], outs[0]))])
+
+
+def _c(x, v):
+    return ad.full_like(x, v)
+
+
+neg.def_vjp(lambda cts, primals, outs: [neg(cts[0])])
+neg.def_jvp(lambda primals, tangents, outs: [neg(tangents[0])])
+_def_unary(exp, lambda g, x, y: mul(g, y))
+_def_unary(log, lambda g, x, y: div(g, x))
+_def_unary(log1p, lambda g, x, y: div(g, add(x, _c(x, 1))))
+_def_unary(expm1, lambda g, x, y: mul(g, add(y, _c(y, 1))))
+_def_unary(tanh, lambda g, x, y: mul(g, sub(_c(y, 1), mul(y, y))))
+_def_unary(logistic, lambda g, x, y: mul(g, mul(y, sub(_c(y, 1), y))))
+_def_unary(sqrt, lambda g, x, y: div(mul(g, _c(y, 0.5)), y))
+_def_unary(rsqrt, lambda g, x, y: div(mul(g, mul(y, _c(y, -0.5))), x))
+_def_unary(sin, lambda g, x, y: mul(g, cos(x)))
+_def_unary(cos, lambda g, x, y: neg(mul(g, sin(x))))
+_def_unary(erf, lambda g, x, y: mul(g, mul(_c(x, 2 / np.sqrt(np.pi)), exp(neg(mul(x, x))))))
+_def_unary(abs, lambda g, x, y: mul(g, sign(x)))   # abs'(0) = 0
+for _p in (sign, floor, ceil, round, is_finite, not_, and_, or_, xor, eq, ne, lt, le, gt, ge):
+    _p.def_vjp(ad.zero_vjp)
+    _p.def_jvp(ad.zero_jvp)
+
+add.def_vjp(lambda cts, primals, outs: [cts[0], cts[0]])
+add.def_jvp(lambda primals, tangents, outs: [ad.add(*tangents)])
+sub.def_vjp(lambda cts, primals, outs: [cts[0], neg(cts[0])])
+sub.def_jvp(lambda primals, tangents, outs: [
+    ad.add(tangents[0], None if tangents[1] is None else neg(tangents[1]))])
+
+
+def _def_binary(prim, dx, dy):
+    """``dx(g, x, y, out)`` and ``dy(...)``: ``g`` times a partial derivative."""
+    def vjp(cts, primals, outs):
+        g, (x, y), out = cts[0], primals, outs[0]
+        return [ad.guard(g, dx(g, x, y, out)), ad.guard(g, dy(g, x, y, out))]
+
+    def jvp(primals, tangents, outs):
+        (x, y), (tx, ty), out = primals, tangents, outs[0]
+        return [ad.add(None if tx is None else ad.guard(tx, dx(tx, x, y, out)),
+                       None if ty is None else ad.guard(ty, dy(ty, x, y, out)))]
+    prim.def_vjp(vjp)
+    prim.def_jvp(jvp)
+
+
+def _pow_dx(g, x, y, out):
+    # y * x**(y-1), taken as 0 where y == 0 (so 0**0 has derivative 0, not NaN)
+    d = mul(y, pow(x, sub(y, _c(y, 1))))
+    return mul(g, select(eq(y, _c(y, 0)), _c(y, 0), d))
+
+
+def _pow_dy(g, x, y, out):
+    # log(x) * x**y, with log(0) replaced by 0 (the limit of x**y log x at 0+)
+    safe = select(eq(x, _c(x, 0)), _c(x, 1), x)
+    return mul(g, mul(log(safe), out))
+
+
+def _tie_weight(win, tie, like):
+    """1 where this operand wins, 1/2 on ties (shared), 0 where it loses."""
+    return select(win, _c(like, 1), select(tie, _c(like, 0.5), _c(like, 0)))
+
+
+_def_binary(mul, lambda g, x, y, o: mul(g, y), lambda g, x, y, o: mul(g, x))
+_def_binary(div, lambda g, x, y, o: div(g, y), lambda g, x, y, o: neg(div(mul(g, o), y)))
+_def_binary(rem, lambda g, x, y, o: g, lambda g, x, y, o: neg(mul(g, floor(div(x, y)))))
+_def_binary(pow, _pow_dx, _pow_dy)
+_def_binary(max, lambda g, x, y, o: mul(g, _tie_weight(gt(x, y), eq(x, y), x)),
+            lambda g, x, y, o: mul(g, _tie_weight(gt(y, x), eq(x, y), x)))
+_def_binary(min, lambda g, x, y, o: mul(g, _tie_weight(lt(x, y), eq(x, y), x)),
+            lambda g, x, y, o: mul(g, _tie_weight(lt(y, x), eq(x, y), x)))
+
+
+def _select_vjp(cts, primals, outs):
+    p_, on_true, _ = primals
+    zero = ad.zeros_like(on_true)
+    return [None, select(p_, cts[0], zero), select(p_, zero, cts[0])]
+
+
+select.def_vjp(_select_vjp)
+select.def_jvp(ad.linear_jvp("select"))
+
+
+def _convert_vjp(cts, primals, outs, *, dtype, weak=False):
+    x = primals[0]
+    if not (ad.is_float(x) and dtype in FLOATS):
+        return [None]
+    t = ad.aval(x)
+    return [convert(cts[0], dtype=t.dtype, weak=t.weak)]
+
+
+def _convert_jvp(primals, tangents, outs, *, dtype, weak=False):
+    if not (ad.is_float(primals[0]) and dtype in FLOATS):
+        return [None]
+    return [convert(tangents[0], dtype=dtype, weak=weak)]
+
+
+convert.def_vjp(_convert_vjp)
+convert.def_jvp(_convert_jvp)

@@ -51,3 +51,54 @@ def _dot_impl(lhs, rhs, *, dimension_numbers):
 
 
 dot_general = Primitive("dot_general", "linalg", _dot_rule, _dot_impl)
+
+
+# --- differentiation rules ----------------------------------------------------
+# The cotangent of one operand contracts the output cotangent with the other
+# operand over the other's free dims (batch dims stay batch dims), then
+# transposes the result into the operand's dim order.
+from . import ad_util as ad  # noqa: E402
+
+
+def _dot_transpose(ct, other, this_ndim, this_dims, other_dims, ct_this_free, ct_other_free):
+    """Cotangent of the operand ``this`` of a dot_general with ``other``.
+
+    ``this_dims``/``other_dims`` are (contract, batch) of each operand;
+    ``ct_this_free``/``ct_other_free`` are the dims of ``ct`` holding each
+    operand's free dims."""
+    (tc, tb), (oc, ob) = this_dims, other_dims
+    other_free = _free(ad.aval(other).ndim, oc, ob)
+    nb = len(tb)
+    dn = ((tuple(ct_other_free), tuple(other_free)), (tuple(range(nb)), tuple(ob)))
+    r = dot_general(ct, other, dimension_numbers=dn)
+    # r: batch, this operand's free dims, then other's contracting dims sorted
+    pos = {d: k for k, d in enumerate(tb)}
+    pos.update({d: nb + k for k, d in enumerate(_free(this_ndim, tc, tb))})
+    oc_sorted = sorted(oc)
+    pos.update({d: nb + len(ct_this_free) + oc_sorted.index(o) for d, o in zip(tc, oc)})
+    perm = tuple(pos[d] for d in range(this_ndim))
+    if perm == tuple(range(this_ndim)):
+        return r
+    return ad.p("transpose", r, permutation=perm)
+
+
+def _dot_vjp(cts, primals, outs, *, dimension_numbers):
+    (lc, rc), (lb, rb) = dimension_numbers
+    lhs, rhs = primals
+    ln, rn = ad.aval(lhs).ndim, ad.aval(rhs).ndim
+    nb, nlf = len(lb), len(_free(ln, lc, lb))
+    ct = cts[0]
+    ct_lfree = range(nb, nb + nlf)
+    ct_rfree = range(nb + nlf, ad.aval(ct).ndim)
+    return [lambda: _dot_transpose(ct, rhs, ln, (lc, lb), (rc, rb), ct_lfree, ct_rfree),
+            lambda: _dot_transpose(ct, lhs, rn, (rc, rb), (lc, lb), ct_rfree, ct_lfree)]
+
+
+def _dot_jvp(primals, tangents, outs, *, dimension_numbers):
+    (lhs, rhs), (tl, tr) = primals, tangents
+    return [ad.add(None if tl is None else dot_general(tl, rhs, dimension_numbers=dimension_numbers),
+                   None if tr is None else dot_general(lhs, tr, dimension_numbers=dimension_numbers))]
+
+
+dot_general.def_vjp(_dot_vjp)
+dot_general.def_jvp(_dot_jvp)

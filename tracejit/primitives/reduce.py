@@ -59,3 +59,65 @@ argmin = Primitive("argmin", "reduce", _arg_rule("argmin"),
                    differentiable=False)
 
 REDUCTIONS = ("reduce_sum", "reduce_prod", "reduce_max", "reduce_min", "argmax", "argmin")
+
+
+# --- differentiation rules ----------------------------------------------------
+from . import ad_util as ad  # noqa: E402
+
+
+def _extremum_weights(x, out, axes):
+    """The share of each element in a max/min: 1/k for each of the k
+    elements equal to the extremum (ties share), 0 elsewhere."""
+    mask = ad.p("convert", ad.p("eq", x, ad.bcast_back(out, ad.shape(x), axes)),
+                dtype=ad.aval(x).dtype)
+    count = reduce_sum(mask, axes=axes)
+    count = ad.p("max", count, ad.full_like(count, 1))   # NaN extremum: no element matches
+    return ad.p("div", mask, ad.bcast_back(count, ad.shape(x), axes))
+
+
+def _extremum_vjp(cts, primals, outs, *, axes):
+    x = primals[0]
+    w = _extremum_weights(x, outs[0], axes)
+    return [ad.p("mul", ad.bcast_back(cts[0], ad.shape(x), axes), w)]
+
+
+def _extremum_jvp(primals, tangents, outs, *, axes):
+    w = _extremum_weights(primals[0], outs[0], axes)
+    return [reduce_sum(ad.p("mul", tangents[0], w), axes=axes)]
+
+
+def _prod_partials(x, axes):
+    """d prod / d x_i = product of the other elements, exact with zeros:
+    with z zeros among the reduced elements it is prod/x_i (z = 0), the
+    product of the non-zeros at the zero (z = 1), and 0 otherwise."""
+    shape = ad.shape(x)
+    zero, one = ad.zeros_like(x), ad.full_like(x, 1)
+    is_zero = ad.p("eq", x, zero)
+    nonzero = ad.p("select", is_zero, one, x)
+    p_nz = ad.bcast_back(reduce_prod(nonzero, axes=axes), shape, axes)
+    n_zero = ad.bcast_back(reduce_sum(ad.p("convert", is_zero, dtype=ad.aval(x).dtype),
+                                      axes=axes), shape, axes)
+    one_zero = ad.p("select", is_zero, p_nz, zero)
+    return ad.p("select", ad.p("eq", n_zero, zero), ad.p("div", p_nz, nonzero),
+                ad.p("select", ad.p("eq", n_zero, one), one_zero, zero))
+
+
+def _prod_vjp(cts, primals, outs, *, axes):
+    x = primals[0]
+    ct = ad.bcast_back(cts[0], ad.shape(x), axes)
+    return [ad.guard(ct, ad.p("mul", ct, _prod_partials(x, axes)))]
+
+
+def _prod_jvp(primals, tangents, outs, *, axes):
+    t = tangents[0]
+    return [reduce_sum(ad.guard(t, ad.p("mul", t, _prod_partials(primals[0], axes))), axes=axes)]
+
+
+reduce_sum.def_vjp(lambda cts, primals, outs, *, axes: [
+    ad.bcast_back(cts[0], ad.shape(primals[0]), axes)])
+reduce_sum.def_jvp(ad.linear_jvp("reduce_sum"))
+reduce_prod.def_vjp(_prod_vjp)
+reduce_prod.def_jvp(_prod_jvp)
+for _p in (reduce_max, reduce_min):
+    _p.def_vjp(_extremum_vjp)
+    _p.def_jvp(_extremum_jvp)

@@ -55,7 +55,7 @@ def _transpose_rule(x, *, permutation):
 
 
 transpose = Primitive("transpose", "shape", _transpose_rule,
-                      lambda x, *, permutation: [np.ascontiguousarray(np.transpose(x, permutation))])
+                      lambda x, *, permutation: [np.transpose(x, permutation).copy()])
 
 
 def _slice_rule(x, *, start, limit, strides):
@@ -181,3 +181,79 @@ def _scatter_impl(x, idx, upd, *, axis):
 
 
 scatter_add = Primitive("scatter_add", "shape", _scatter_rule, _scatter_impl)
+
+
+# --- differentiation rules ----------------------------------------------------
+# Shape primitives are linear, so every JVP is the primitive applied to the
+# tangents, and every VJP is the transposed data movement.
+from . import ad_util as ad  # noqa: E402
+
+
+def _broadcast_vjp(cts, primals, outs, *, shape, broadcast_dimensions):
+    x_shape = ad.shape(primals[0])
+    dims = broadcast_dimensions
+    summed = [d for d in range(len(shape)) if d not in dims]
+    summed += [d for i, d in enumerate(dims) if x_shape[i] == 1 and shape[d] != 1]
+    ct = cts[0]
+    if summed:
+        ct = ad.p("reduce_sum", ct, axes=tuple(sorted(summed)))
+    if ad.shape(ct) != x_shape:
+        ct = reshape(ct, new_shape=x_shape)
+    return [ct]
+
+
+def _slice_vjp(cts, primals, outs, *, start, limit, strides):
+    x = primals[0]
+    config = []
+    for n, s, st, m in zip(ad.shape(x), start, strides, ad.shape(outs[0])):
+        config.append((s, n - s - m - max(m - 1, 0) * (st - 1), st - 1))
+    return [pad(cts[0], np.zeros((), ad.aval(x).dtype), config=tuple(config))]
+
+
+def _pad_vjp(cts, primals, outs, *, config):
+    x, value = primals
+    ct = cts[0]
+    # undo cropping (negative low/high) with zeros, then pick the operand's
+    # positions: every (interior + 1)-th element from max(low, 0)
+    uncrop = tuple((max(-lo, 0), max(-hi, 0), 0) for lo, hi, _ in config)
+    zero = ad.zeros_like(value)
+    if any(a or b for a, b, _ in uncrop):
+        ct = pad(ct, zero, config=uncrop)
+    starts = tuple(max(lo, 0) for lo, _, _ in config)
+    limits = tuple(s + (n - 1) * (it + 1) + 1 if n else s
+                   for s, n, (_, _, it) in zip(starts, ad.shape(x), config))
+    ct_x = slice(ct, start=starts, limit=limits, strides=tuple(it + 1 for _, _, it in config))
+    total = ad.p("reduce_sum", cts[0], axes=tuple(range(len(config))))
+    inside = ad.p("reduce_sum", ct_x, axes=tuple(range(len(config))))
+    return [ct_x, ad.p("sub", total, inside)]
+
+
+def _concatenate_vjp(cts, primals, outs, *, axis):
+    ct = cts[0]
+    pieces, offset = [], 0
+    full = ad.shape(cts[0])
+    for x in primals:
+        n = ad.shape(x)[axis]
+        start = tuple(offset if d == axis else 0 for d in range(len(full)))
+        limit = tuple(offset + n if d == axis else full[d] for d in range(len(full)))
+        pieces.append(slice(ct, start=start, limit=limit, strides=(1,) * len(full)))
+        offset += n
+    return pieces
+
+
+broadcast_in_dim.def_vjp(_broadcast_vjp)
+reshape.def_vjp(lambda cts, primals, outs, *, new_shape: [
+    reshape(cts[0], new_shape=ad.shape(primals[0]))])
+transpose.def_vjp(lambda cts, primals, outs, *, permutation: [
+    transpose(cts[0], permutation=tuple(int(i) for i in np.argsort(permutation)))])
+slice.def_vjp(_slice_vjp)
+pad.def_vjp(_pad_vjp)
+concatenate.def_vjp(_concatenate_vjp)
+rev.def_vjp(lambda cts, primals, outs, *, dimensions: [rev(cts[0], dimensions=dimensions)])
+gather.def_vjp(lambda cts, primals, outs, *, axis: [
+    scatter_add(ad.zeros_like(primals[0]), primals[1], cts[0], axis=axis), None])
+scatter_add.def_vjp(lambda cts, primals, outs, *, axis: [
+    cts[0], None, gather(cts[0], primals[1], axis=axis)])
+for _p in (broadcast_in_dim, reshape, transpose, slice, pad, concatenate, rev, gather,
+           scatter_add):
+    _p.def_jvp(ad.linear_jvp(_p.name))

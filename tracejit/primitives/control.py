@@ -1,0 +1,423 @@
+"""Structured control flow, and the markers of differentiation.
+
+Each primitive here holds closed sub-Functions in its attributes: values a
+body closes over are explicit operands (``consts``), passed first. The
+user API is tracejit/control.py and tracejit/transforms/custom_derivatives.py.
+
+cond(pred, *ops; true_fun, false_fun)
+    ``pred`` is a bool scalar; both branches take ``ops`` (consts first,
+    then the user's operands) and return values of the same types; the
+    result is the chosen branch's results.
+while(*consts, *carries; cond_fun, body, num_consts)
+    ``cond_fun(*consts, *carries) -> bool[]`` and
+    ``body(*consts, *carries) -> carries``; loops while cond_fun holds and
+    returns the final carries.
+scan(*consts, *carries, *xs; body, num_consts, num_carry, length, reverse)
+    every x in xs has leading dim ``length``. Iteration i runs
+    ``body(*consts, *carries, *[x[i] for x in xs]) -> (*carries, *ys)`` for
+    i = 0 .. length-1 (length-1 .. 0 when ``reverse``). Results: the final
+    carries, then each y stacked on a new leading dim of size ``length``
+    (ys[i] is the y of the iteration that saw xs[i]).
+stop_gradient(x), custom_vjp_call(*consts, *args; fun, fwd, bwd, num_consts)
+    Markers recorded only while a function is being traced for
+    differentiation; the interpreters of tracejit/transforms/autodiff.py
+    remove them, so backends never see them. Their reference impls are the
+    identity and ``fun``. ``fwd(*consts, *args) -> (*outs, *residuals)``,
+    ``bwd(*consts, *residuals, *out_cts) -> arg_cts``.
+
+Reverse mode: scan's forward pass (``vjp_fwd``) also stacks the carry each
+iteration starts from; its vjp is a scan in the opposite direction whose
+body recomputes one forward iteration from the saved carry and applies
+that iteration's vjp (cotangents of carries and consts are carried,
+cotangents of xs stacked). The IR size does not depend on ``length``; the
+cost is one extra forward evaluation of the body per iteration (the saved
+carries are the only per-iteration residuals). cond's vjp is a cond of the
+branches' vjps. while has no vjp (its trip count is unknown in advance):
+use scan, or fori_loop with static bounds. Forward mode is supported for
+all three (a structured op carrying the tangents along).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import DTypeError, NonDifferentiableError, ShapeError
+from ..ir.core import Function, Var
+from ..ir.types import FLOATS, TensorType
+from ..tracing import eval_function, trace_function
+from . import ad_util as ad
+from .core import Primitive
+
+
+def _fmt(types):
+    return "(" + ", ".join(str(t) for t in types) + ")"
+
+
+def _check_types(name, what, want, got):
+    if len(want) != len(got) or any(a.shape != b.shape or a.dtype != b.dtype
+                                    for a, b in zip(want, got)):
+        raise ShapeError(f"{name}: {what} takes {_fmt(want)} but is given {_fmt(got)}")
+
+
+def close_over(traced):
+    """Give Functions traced separately one shared list of consts.
+
+    ``traced`` is a list of ``(fn, captured, n_in)`` from trace_function (the
+    first ``n_in`` params are inputs, the rest captured values). Returns the
+    Functions rewritten to take ``(*consts, *inputs)`` (each ignoring the
+    others' consts) and the consts."""
+    consts, index = [], {}
+    for _, captured, _ in traced:
+        for c in captured:
+            if id(c) not in index:
+                index[id(c)] = len(consts)
+                consts.append(c)
+    fns = []
+    for fn, captured, n in traced:
+        own = {index[id(c)]: v for c, v in zip(captured, fn.params[n:])}
+        params = [own[i] if i in own else Var(ad.aval(c).strong() if isinstance(c, np.ndarray)
+                                              else ad.aval(c))
+                  for i, c in enumerate(consts)]
+        fns.append(Function(params + fn.params[:n], fn.body, fn.results, fn.name))
+    return fns, consts
+
+
+def trace_closed(run, in_types, name):
+    """Trace ``run`` into a Function taking ``(*consts, *in_types)``."""
+    fn, captured = trace_function(run, in_types, name)
+    (fn,), consts = close_over([(fn, captured, len(in_types))])
+    return fn, consts
+
+
+def _ad():
+    from ..transforms import autodiff
+    return autodiff
+
+
+def _types(vals):
+    return [ad.aval(v) for v in vals]
+
+
+def _pick(vals, flags):
+    return [v for v, f in zip(vals, flags) if f]
+
+
+def _spread(flags, vals):
+    """Inverse of _pick: values at the flagged positions, None elsewhere."""
+    it = iter(vals)
+    return [next(it) if f else None for f in flags]
+
+
+def _split(args, sizes):
+    """``args`` cut into consecutive lists of the given sizes."""
+    out, i = [], 0
+    for n in sizes:
+        out.append(list(args[i:i + n]))
+        i += n
+    return out
+
+
+def _float_types(types):
+    return [t.dtype in FLOATS for t in types]
+
+
+# --- cond ---------------------------------------------------------------------------
+def _cond_rule(pred, *ops, true_fun, false_fun):
+    if pred.shape != () or pred.dtype != "bool":
+        raise DTypeError(f"cond: the predicate must be a bool scalar, got {pred}")
+    _check_types("cond", "true_fun", true_fun.in_types, ops)
+    _check_types("cond", "false_fun", false_fun.in_types, ops)
+    t, f = true_fun.out_types, false_fun.out_types
+    if [(a.shape, a.dtype) for a in t] != [(b.shape, b.dtype) for b in f]:
+        raise ShapeError(f"cond: the branches return different types: true_fun "
+                         f"{_fmt(t)}, false_fun {_fmt(f)}")
+    return [TensorType(a.shape, a.dtype, a.weak and b.weak) for a, b in zip(t, f)]
+
+
+def _cond_impl(pred, *ops, true_fun, false_fun):
+    return eval_function(true_fun if bool(pred) else false_fun, list(ops))
+
+
+cond = Primitive("cond", "control", _cond_rule, _cond_impl)
+
+
+def _cond_vjp_fwd(primals, active, *, true_fun, false_fun):
+    A = _ad()
+    outs = cond.bind(*primals, true_fun=A.strip(true_fun), false_fun=A.strip(false_fun))
+    return outs, (primals, active)
+
+
+def _cond_vjp(cts, residuals, outs, *, true_fun, false_fun):
+    A = _ad()
+    primals, active = residuals
+    pred, ops, act = primals[0], primals[1:], active[1:]
+    has_ct = [c is not None for c in cts]
+    n = len(ops)
+
+    def branch(fn):
+        def run(*args):
+            x, g = args[:n], _spread(has_ct, args[n:])
+            _, tape = A.forward(fn, x, act)
+            in_cts = A.backward(tape, g)
+            return [ad.instantiate(c, xi) for c, xi, a in zip(in_cts, x, act) if a]
+        return trace_function(run, _types(ops) + _types(_pick(cts, has_ct)), fn.name + "_vjp")
+    (bt, bf), consts = close_over([(*branch(true_fun), len(ops) + sum(has_ct)),
+                                   (*branch(false_fun), len(ops) + sum(has_ct))])
+    res = cond.bind(pred, *consts, *ops, *_pick(cts, has_ct), true_fun=bt, false_fun=bf)
+    return [None] + _spread(act, res)
+
+
+def _cond_jvp(primals, tangents, outs, *, true_fun, false_fun):
+    A = _ad()
+    pred, ops, ts = primals[0], primals[1:], tangents[1:]
+    on = [t is not None for t in ts]
+    n, out_f = len(ops), _float_types(true_fun.out_types)
+
+    def branch(fn):
+        def run(*args):
+            o, to = A.jvp_eval(fn, args[:n], _spread(on, args[n:]))
+            return o + [ad.instantiate(t, oi) for t, oi, f in zip(to, o, out_f) if f]
+        return trace_function(run, _types(ops) + _types(_pick(ts, on)), fn.name + "_jvp")
+    (bt, bf), consts = close_over([(*branch(true_fun), n + sum(on)),
+                                   (*branch(false_fun), n + sum(on))])
+    res = cond.bind(pred, *consts, *ops, *_pick(ts, on), true_fun=bt, false_fun=bf)
+    k = len(out_f)
+    return res[:k], _spread(out_f, res[k:])
+
+
+cond.vjp_fwd = _cond_vjp_fwd
+cond.def_vjp(_cond_vjp)
+cond.def_jvp(_cond_jvp)
+
+
+# --- while --------------------------------------------------------------------------
+def _while_rule(*ops, cond_fun, body, num_consts):
+    carries = ops[num_consts:]
+    _check_types("while", "cond_fun", cond_fun.in_types, ops)
+    _check_types("while", "body", body.in_types, ops)
+    if len(cond_fun.out_types) != 1 or cond_fun.out_types[0].shape != () or \
+            cond_fun.out_types[0].dtype != "bool":
+        raise DTypeError(f"while: cond_fun must return one bool scalar, returns "
+                         f"{_fmt(cond_fun.out_types)}")
+    _check_types("while", "the carry (body's results)", body.out_types, carries)
+    return list(carries)
+
+
+def _while_impl(*ops, cond_fun, body, num_consts):
+    consts, carries = list(ops[:num_consts]), list(ops[num_consts:])
+    while bool(eval_function(cond_fun, consts + carries)[0]):
+        carries = eval_function(body, consts + carries)
+    return [np.asarray(c, dtype=o.dtype) for c, o in zip(carries, ops[num_consts:])]
+
+
+while_ = Primitive("while", "control", _while_rule, _while_impl)
+
+
+def _while_vjp(cts, primals, outs, **attrs):
+    raise NonDifferentiableError(
+        "reverse-mode differentiation of while_loop is not supported (its number of "
+        "iterations is only known at run time); use tracejit.scan, or fori_loop with "
+        "static Python int bounds, or jvp for forward mode")
+
+
+def _while_jvp(primals, tangents, outs, *, cond_fun, body, num_consts):
+    A = _ad()
+    nc = num_consts
+    consts, carries = primals[:nc], primals[nc:]
+    c_on = [t is not None for t in tangents[:nc]]
+    k_on = [t is not None for t in tangents[nc:]]
+    while True:   # carries whose tangents may become nonzero
+        out_on = A.active_outputs(body, c_on + k_on)
+        new = [a or b for a, b in zip(k_on, out_on)]
+        if new == k_on:
+            break
+        k_on = new
+    tc = _pick(tangents[:nc], c_on)
+    tk = [ad.instantiate(t, c) for t, c, f in zip(tangents[nc:], carries, k_on) if f]
+    n_in = len(primals) + len(tc) + len(tk)
+    in_types = _types(consts) + _types(tc) + _types(carries) + _types(tk)
+
+    sizes = [nc, len(tc), len(carries), len(tk)]
+
+    def run_cond(*args):
+        cs, _, ks, _ = _split(args, sizes)
+        return A.eval_plain(cond_fun, cs + ks)
+
+    def run_body(*args):
+        cs, tcs, ks, tks = _split(args, sizes)
+        o, to = A.jvp_eval(body, cs + ks, _spread(c_on, tcs) + _spread(k_on, tks))
+        return o + [ad.instantiate(t, oi) for t, oi, f in zip(to, o, k_on) if f]
+    (fc, fb), extra = close_over([(*trace_function(run_cond, in_types, "cond_fun"), n_in),
+                                  (*trace_function(run_body, in_types, "body"), n_in)])
+    res = while_.bind(*extra, *consts, *tc, *carries, *tk, cond_fun=fc, body=fb,
+                      num_consts=len(extra) + nc + len(tc))
+    return res[:len(carries)], _spread(k_on, res[len(carries):])
+
+
+while_.def_vjp(_while_vjp)
+while_.def_jvp(_while_jvp)
+
+
+# --- scan ---------------------------------------------------------------------------
+def _scan_rule(*ops, body, num_consts, num_carry, length, reverse):
+    carries, xs = ops[num_consts:num_consts + num_carry], ops[num_consts + num_carry:]
+    for x in xs:
+        if not x.shape or x.shape[0] != length:
+            raise ShapeError(f"scan: every scanned input needs leading dim {length}, got {x}")
+    slices = [TensorType(x.shape[1:], x.dtype, x.weak) for x in xs]
+    _check_types("scan", "body", body.in_types, list(ops[:num_consts + num_carry]) + slices)
+    outs = body.out_types
+    _check_types("scan", "the carry (body's first results)", outs[:num_carry], carries)
+    return list(carries) + [TensorType((length,) + y.shape, y.dtype, y.weak)
+                            for y in outs[num_carry:]]
+
+
+def _scan_impl(*ops, body, num_consts, num_carry, length, reverse):
+    nc, nk = num_consts, num_carry
+    consts, carries, xs = list(ops[:nc]), list(ops[nc:nc + nk]), ops[nc + nk:]
+    ys = []
+    for i in (reversed(range(length)) if reverse else range(length)):
+        out = eval_function(body, consts + carries + [x[i] for x in xs])
+        carries, y = out[:nk], out[nk:]
+        ys.append(y)
+    if reverse:
+        ys.reverse()
+    y_types = body.out_types[nk:]
+    stacked = [np.stack([np.asarray(y[j], dtype=t.dtype) for y in ys]) if ys else
+               np.zeros((0,) + t.shape, t.dtype) for j, t in enumerate(y_types)]
+    return [np.asarray(c, dtype=o.dtype) for c, o in zip(carries, ops[nc:nc + nk])] + stacked
+
+
+scan = Primitive("scan", "control", _scan_rule, _scan_impl)
+
+
+def _scan_vjp_fwd(primals, active, *, body, num_consts, num_carry, length, reverse):
+    nc, nk = num_consts, num_carry
+    saving = Function(body.params, body.body, body.results + body.params[nc:nc + nk], body.name)
+    outs = scan.bind(*primals, body=_ad().strip(saving), num_consts=nc, num_carry=nk,
+                     length=length, reverse=reverse)
+    n_out = len(body.results)
+    return outs[:n_out], (primals, outs[n_out:], active)
+
+
+def _scan_vjp(cts, residuals, outs, *, body, num_consts, num_carry, length, reverse):
+    A = _ad()
+    primals, saved, active = residuals
+    nc, nk = num_consts, num_carry
+    consts, init, xs = primals[:nc], primals[nc:nc + nk], primals[nc + nk:]
+    c_act, x_act = list(active[:nc]), list(active[nc + nk:])
+    k_act = list(active[nc:nc + nk])
+    while True:   # carries that may depend on active inputs
+        out_act = A.active_outputs(body, c_act + k_act + x_act)
+        new = [a or b for a, b in zip(k_act, out_act[:nk])]
+        if new == k_act:
+            break
+        k_act = new
+    y_on = [a and c is not None for a, c in zip(out_act[nk:], cts[nk:])]
+    g_k = [ad.instantiate(c, o) for c, o, a in zip(cts[:nk], outs[:nk], k_act) if a]
+    g_y = _pick(cts[nk:], y_on)
+    acc0 = [ad.zeros_like(c) for c in _pick(consts, c_act)]
+    x_slices = [TensorType(t.shape[1:], t.dtype, t.weak) for t in _types(xs)]
+    y_slices = [TensorType(t.shape[1:], t.dtype, t.weak) for t in _types(g_y)]
+    in_types = (_types(consts) + _types(g_k) + _types(acc0) + x_slices
+                + body.in_types[nc:nc + nk] + y_slices)
+    sizes = [nc, len(g_k), len(acc0), len(xs), nk, len(g_y)]
+
+    def run(*args):
+        cs, gk, acc, xi, ki, gy = _split(args, sizes)
+        _, tape = A.forward(body, cs + ki + xi, c_act + k_act + x_act)
+        in_cts = A.backward(tape, _spread(k_act, gk) + _spread(y_on, gy))
+        ct_c, ct_k, ct_x = in_cts[:nc], in_cts[nc:nc + nk], in_cts[nc + nk:]
+        return ([ad.instantiate(c, k) for c, k, a in zip(ct_k, ki, k_act) if a]
+                + [ad.add(a, c) for a, c in zip(acc, _pick(ct_c, c_act))]
+                + [ad.instantiate(c, x) for c, x, a in zip(ct_x, xi, x_act) if a])
+    bwd, extra = trace_closed(run, in_types, body.name + "_vjp")
+    res = scan.bind(*extra, *consts, *g_k, *acc0, *xs, *saved, *g_y, body=bwd,
+                    num_consts=len(extra) + nc, num_carry=len(g_k) + len(acc0),
+                    length=length, reverse=not reverse)
+    ct_k, ct_c, ct_x = res[:len(g_k)], res[len(g_k):len(g_k) + len(acc0)], res[len(g_k) + len(acc0):]
+    ct_init = [c if a else None for c, a in zip(_spread(k_act, ct_k), active[nc:nc + nk])]
+    return _spread(c_act, ct_c) + ct_init + _spread(x_act, ct_x)
+
+
+def _scan_jvp(primals, tangents, outs, *, body, num_consts, num_carry, length, reverse):
+    A = _ad()
+    nc, nk = num_consts, num_carry
+    consts, init, xs = primals[:nc], primals[nc:nc + nk], primals[nc + nk:]
+    on = [t is not None for t in tangents]
+    c_on, k_on, x_on = on[:nc], on[nc:nc + nk], on[nc + nk:]
+    while True:   # carries whose tangents may become nonzero
+        out_on = A.active_outputs(body, c_on + k_on + x_on)
+        new = [a or b for a, b in zip(k_on, out_on[:nk])]
+        if new == k_on:
+            break
+        k_on = new
+    y_on = [a and f for a, f in zip(out_on[nk:], _float_types(body.out_types[nk:]))]
+    tc, tx = _pick(tangents[:nc], c_on), _pick(tangents[nc + nk:], x_on)
+    tk = [ad.instantiate(t, c) for t, c, f in zip(tangents[nc:nc + nk], init, k_on) if f]
+    x_slices = [TensorType(t.shape[1:], t.dtype, t.weak) for t in _types(xs) + _types(tx)]
+    in_types = _types(consts) + _types(tc) + _types(init) + _types(tk) + x_slices
+    sizes = [nc, len(tc), nk, len(tk), len(xs), len(tx)]
+
+    def run(*args):
+        cs, tcs, ks, tks, xi, txi = _split(args, sizes)
+        o, to = A.jvp_eval(body, cs + ks + xi,
+                           _spread(c_on, tcs) + _spread(k_on, tks) + _spread(x_on, txi))
+        return (o[:nk] + [ad.instantiate(t, oi) for t, oi, f in zip(to[:nk], o[:nk], k_on) if f]
+                + o[nk:] + [ad.instantiate(t, oi) for t, oi, f in zip(to[nk:], o[nk:], y_on) if f])
+    fn, extra = trace_closed(run, in_types, body.name + "_jvp")
+    res = scan.bind(*extra, *consts, *tc, *init, *tk, *xs, *tx, body=fn,
+                    num_consts=len(extra) + nc + len(tc), num_carry=nk + len(tk),
+                    length=length, reverse=reverse)
+    ny = len(body.results) - nk
+    k_out, tk_out = res[:nk], res[nk:nk + len(tk)]
+    y_out, ty_out = res[nk + len(tk):nk + len(tk) + ny], res[nk + len(tk) + ny:]
+    return k_out + y_out, _spread(k_on, tk_out) + _spread(y_on, ty_out)
+
+
+scan.vjp_fwd = _scan_vjp_fwd
+scan.def_vjp(_scan_vjp)
+scan.def_jvp(_scan_jvp)
+
+
+# --- differentiation markers -----------------------------------------------------------
+stop_gradient = Primitive("stop_gradient", "other", lambda x: x, lambda x: [x],
+                          differentiable=False)
+
+
+def _custom_rule(*ops, fun, fwd, bwd, num_consts):
+    _check_types("custom_vjp_call", "fun", fun.in_types, ops)
+    return fun.out_types
+
+
+def _custom_impl(*ops, fun, fwd, bwd, num_consts):
+    return eval_function(fun, list(ops))
+
+
+custom_vjp_call = Primitive("custom_vjp_call", "control", _custom_rule, _custom_impl)
+
+
+def _custom_vjp_fwd(primals, active, *, fun, fwd, bwd, num_consts):
+    if any(active[:num_consts]):
+        raise NonDifferentiableError(
+            f"custom_vjp function {fun.name} closes over a value that is being "
+            f"differentiated; pass that value as an argument instead")
+    res = _ad().eval_plain(fwd, primals)
+    n_out = len(fun.results)
+    return res[:n_out], (primals, res[n_out:])
+
+
+def _custom_vjp(cts, residuals, outs, *, fun, fwd, bwd, num_consts):
+    primals, res = residuals
+    cts = [ad.instantiate(c, o) for c, o in zip(cts, outs)]
+    arg_cts = _ad().eval_plain(bwd, list(primals[:num_consts]) + list(res) + cts)
+    return [None] * num_consts + [c if ad.is_float(x) else None
+                                  for c, x in zip(arg_cts, primals[num_consts:])]
+
+
+def _custom_jvp(primals, tangents, outs, *, fun, fwd, bwd, num_consts):
+    return _ad().jvp_eval(fun, primals, tangents)
+
+
+custom_vjp_call.vjp_fwd = _custom_vjp_fwd
+custom_vjp_call.def_vjp(_custom_vjp)
+custom_vjp_call.def_jvp(_custom_jvp)

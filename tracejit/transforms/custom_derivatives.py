@@ -1,0 +1,122 @@
+"""Gradient control: ``stop_gradient`` and ``custom_vjp``.
+
+Both only act while a function is being traced for differentiation (under
+vjp, grad, value_and_grad, jvp): there they record marker primitives that
+the autodiff interpreters consume, so compiled programs never contain them.
+Anywhere else ``stop_gradient`` is the identity and a custom_vjp function is
+just its primal function.
+"""
+from __future__ import annotations
+
+import functools
+
+from ..errors import ShapeError
+from ..primitives import control as _ctl
+from ..primitives.ad_util import aval, is_float
+from ..tracing import Tracer
+from ..tree import tree_flatten, tree_map, tree_unflatten
+from .autodiff import is_differentiating
+
+
+def stop_gradient(x):
+    """``x`` (any pytree), treated as a constant by differentiation."""
+    if not is_differentiating():
+        return x
+    return tree_map(lambda v: _ctl.stop_gradient(v) if isinstance(v, Tracer) and is_float(v)
+                    else v, x)
+
+
+class custom_vjp:
+    """A function with a hand-written reverse-mode derivative, as in JAX::
+
+        @tracejit.custom_vjp
+        def f(x): ...
+        def f_fwd(x): return f(x), residuals
+        def f_bwd(residuals, ct): return (ct_x,)     # one entry per argument
+        f.defvjp(f_fwd, f_bwd)
+
+    ``bwd`` returns a tuple with one cotangent per positional argument,
+    each shaped like that argument (None for zero). Forward mode and
+    higher-order derivatives differentiate through ``f_fwd``/``f_bwd``'s
+    own operations (``bwd`` runs as ordinary traced code). Values the
+    functions close over get no gradient through them: pass them as
+    arguments (reverse mode raises if a closed-over value needs one).
+    """
+
+    def __init__(self, fun):
+        functools.update_wrapper(self, fun)
+        self.fun = fun
+        self.fwd = self.bwd = None
+
+    def defvjp(self, fwd, bwd):
+        self.fwd, self.bwd = fwd, bwd
+
+    def __call__(self, *args):
+        if self.fwd is None:
+            raise TypeError(f"custom_vjp function {self.__name__}: call defvjp(fwd, bwd) "
+                            f"before using it")
+        if not is_differentiating():
+            return self.fun(*args)
+        return self._bind(args)
+
+    def _bind(self, args):
+        from ..control import _leaf_types, _trace, _tree_fun
+        name = getattr(self.fun, "__name__", "f")
+        leaves, in_tree = tree_flatten(args)
+        in_types = _leaf_types(leaves)
+        fun_fn, fun_cap, out_tree = _trace(_tree_fun(self.fun, in_tree), in_types, name)
+
+        def fwd_flat(*xs):
+            res = self.fwd(*tree_unflatten(in_tree, xs))
+            if not (isinstance(res, tuple) and len(res) == 2):
+                raise ShapeError(f"{name}: fwd must return a pair (output, residuals)")
+            o_leaves, o_tree = tree_flatten(res[0])
+            if o_tree != out_tree:
+                raise ShapeError(f"{name}: fwd returns the output {o_tree}, but the function "
+                                 f"returns {out_tree}")
+            r_leaves, r_tree = tree_flatten(res[1])
+            return o_leaves + r_leaves, r_tree
+        fwd_fn, fwd_cap, res_tree = _trace(fwd_flat, in_types, name + "_fwd")
+        n_out = len(fun_fn.results)
+        for a, b in zip(fun_fn.out_types, fwd_fn.out_types):
+            if (a.shape, a.dtype) != (b.shape, b.dtype):
+                raise ShapeError(f"{name}: fwd's output {b} differs from the function's {a}")
+        res_types = fwd_fn.out_types[n_out:]
+        n_res = len(res_types)
+
+        def bwd_flat(*xs):
+            cts = self.bwd(tree_unflatten(res_tree, xs[:n_res]),
+                           tree_unflatten(out_tree, xs[n_res:]))
+            return _arg_cotangents(name, cts, args, in_tree, leaves), None
+        bwd_fn, bwd_cap, _ = _trace(bwd_flat, res_types + fun_fn.out_types, name + "_bwd")
+        (fun_fn, fwd_fn, bwd_fn), consts = _ctl.close_over([
+            (fun_fn, fun_cap, len(leaves)), (fwd_fn, fwd_cap, len(leaves)),
+            (bwd_fn, bwd_cap, n_res + n_out)])
+        outs = _ctl.custom_vjp_call.bind(*consts, *leaves, fun=fun_fn, fwd=fwd_fn, bwd=bwd_fn,
+                                         num_consts=len(consts))
+        return tree_unflatten(out_tree, outs)
+
+
+def _arg_cotangents(name, cts, args, in_tree, leaves):
+    """bwd's result as one cotangent leaf per argument leaf (zeros for None)."""
+    from .. import numpy as tnp
+    if not (isinstance(cts, (tuple, list)) and len(cts) == len(args)):
+        raise ShapeError(f"{name}: bwd must return a tuple with one cotangent per "
+                         f"argument ({len(args)}), got {type(cts).__name__}")
+    out, start = [], 0
+    for i, (ct, sub) in enumerate(zip(cts, in_tree.children)):
+        arg_leaves = leaves[start:start + sub.num_leaves]
+        start += sub.num_leaves
+        if ct is None:
+            out += [tnp.zeros_like(x) for x in arg_leaves]
+            continue
+        ct_leaves, ct_tree = tree_flatten(ct)
+        if ct_tree != sub:
+            raise ShapeError(f"{name}: bwd's cotangent {i} has structure {ct_tree}, the "
+                             f"argument has {sub}")
+        for c, x in zip(ct_leaves, arg_leaves):
+            if aval(c).shape != aval(x).shape:
+                raise ShapeError(f"{name}: bwd's cotangent {i} has shape {aval(c).shape}, "
+                                 f"the argument has {aval(x).shape}")
+            out.append(tnp.astype(c, aval(x).dtype))
+    return out
