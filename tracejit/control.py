@@ -101,7 +101,8 @@ def cond(pred, true_fun, false_fun, *operands):
     t_fn, t_cap, t_tree = _trace(_tree_fun(true_fun, tree), types, "true_fun")
     f_fn, f_cap, f_tree = _trace(_tree_fun(false_fun, tree), types, "false_fun")
     if t_tree != f_tree:
-        raise ShapeError(f"cond: true_fun returns {t_tree} but false_fun returns {f_tree}")
+        raise ShapeError(f"cond: the branches return different structures: true_fun "
+                         f"{t_tree}, false_fun {f_tree}")
     for i, (a, b) in enumerate(zip(t_fn.results, f_fn.results)):
         what = f"cond: output leaf {i} of the branches"
         if a.type.weak and not b.type.weak:

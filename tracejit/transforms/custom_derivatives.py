@@ -47,6 +47,7 @@ class custom_vjp:
         functools.update_wrapper(self, fun)
         self.fun = fun
         self.fwd = self.bwd = None
+        self._tracing = False
 
     def defvjp(self, fwd, bwd):
         self.fwd, self.bwd = fwd, bwd
@@ -55,9 +56,13 @@ class custom_vjp:
         if self.fwd is None:
             raise TypeError(f"custom_vjp function {self.__name__}: call defvjp(fwd, bwd) "
                             f"before using it")
-        if not is_differentiating():
-            return self.fun(*args)
-        return self._bind(args)
+        if not is_differentiating() or self._tracing:
+            return self.fun(*args)   # fwd may call the function itself: its primal
+        self._tracing = True
+        try:
+            return self._bind(args)
+        finally:
+            self._tracing = False
 
     def _bind(self, args):
         from ..control import _leaf_types, _trace, _tree_fun
