@@ -1,0 +1,184 @@
+"""Algebraic rewrites: local identities that autodiff and tracejit.numpy
+leave behind (``x * 1``, ``x - 0``, identity reshapes, transposes of
+transposes, ...).
+
+Every rewrite is exact in IEEE arithmetic for every input, NaN, inf and the
+sign of zero included, and keeps types (weak flag included). Hence what is
+deliberately *not* rewritten:
+
+- ``x * 0 -> 0``: inf * 0 and NaN * 0 are NaN.
+- ``x + 0.0 -> x`` for floats: -0.0 + 0.0 is +0.0, and 1 / (x + 0.0)
+  tells the two apart. ``x + (-0.0)``, ``x - 0.0`` and integer ``x + 0``
+  are identities and are rewritten.
+- ``convert(convert(x))``: the inner conversion may round.
+
+A rule takes the instruction (operands already renamed) and the pass's
+context, which answers ``ctx.splat(v)`` (the scalar every element of ``v``
+equals when ``v`` is a constant or a broadcast of one, else None) and
+``ctx.producer(v)`` (the instruction defining ``v``, None for parameters).
+It returns None (no change), a Var that replaces the single result, or a
+list of instructions that define the same result Var instead.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir.core import Instr
+from ..ir.types import FLOATS
+
+RULES: dict = {}
+
+
+def rule(*prims):
+    def register(fn):
+        for p in prims:
+            RULES[p] = fn
+        return fn
+    return register
+
+
+def rewrite(ins, ctx):
+    r = RULES.get(ins.prim)
+    return r(ins, ctx) if r else None
+
+
+def _same(x, ins):
+    """``x`` replaces the result when it has exactly the result's type."""
+    return x if x.type == ins.results[0].type else None
+
+
+def _is(value, target, dtype) -> bool:
+    """``value`` (a 0-d array or None) is ``target``; for float zeros the
+    sign must match too."""
+    if value is None or value != target:
+        return False
+    if dtype in FLOATS and target == 0:
+        return bool(np.signbit(value)) == bool(np.signbit(target))
+    return True
+
+
+@rule("add")
+def _add(ins, ctx):
+    x, y = ins.operands
+    # x + (-0.0) == x for every float x; for integers and bools any zero
+    if _is(ctx.splat(y), -0.0, y.dtype):
+        return _same(x, ins)
+    if _is(ctx.splat(x), -0.0, x.dtype):
+        return _same(y, ins)
+    return None
+
+
+@rule("sub")
+def _sub(ins, ctx):
+    x, y = ins.operands
+    return _same(x, ins) if _is(ctx.splat(y), 0.0, y.dtype) else None
+
+
+@rule("mul")
+def _mul(ins, ctx):
+    x, y = ins.operands
+    if _is(ctx.splat(y), 1, y.dtype):
+        return _same(x, ins)
+    if _is(ctx.splat(x), 1, x.dtype):
+        return _same(y, ins)
+    return None
+
+
+@rule("div")
+def _div(ins, ctx):
+    x, y = ins.operands
+    return _same(x, ins) if _is(ctx.splat(y), 1, y.dtype) else None
+
+
+@rule("neg")
+def _neg(ins, ctx):
+    inner = ctx.producer(ins.operands[0])
+    if inner is not None and inner.prim == "neg":
+        return _same(inner.operands[0], ins)
+    return None
+
+
+@rule("convert")
+def _convert(ins, ctx):
+    return _same(ins.operands[0], ins)
+
+
+def _scalar_broadcast(ins, ctx):
+    """A data movement of a broadcast scalar is a broadcast of that scalar."""
+    inner = ctx.producer(ins.operands[0])
+    if inner is None or inner.prim != "broadcast_in_dim" or inner.operands[0].shape != ():
+        return None
+    r = ins.results[0]
+    if inner.operands[0].type.weak != r.type.weak:
+        return None
+    return [Instr("broadcast_in_dim", inner.operands[:1],
+                  {"shape": r.shape, "broadcast_dimensions": ()}, [r])]
+
+
+@rule("broadcast_in_dim")
+def _broadcast(ins, ctx):
+    x = ins.operands[0]
+    if x.shape == ins.results[0].shape:
+        return _same(x, ins)   # sorted broadcast_dimensions: the identity
+    inner = ctx.producer(x)
+    if inner is None or inner.prim != "broadcast_in_dim":
+        return None
+    dims = ins.attrs["broadcast_dimensions"]
+    composed = tuple(dims[d] for d in inner.attrs["broadcast_dimensions"])
+    return [Instr("broadcast_in_dim", inner.operands[:1],
+                  {"shape": ins.attrs["shape"], "broadcast_dimensions": composed},
+                  ins.results)]
+
+
+@rule("reshape")
+def _reshape(ins, ctx):
+    x, r = ins.operands[0], ins.results[0]
+    if x.shape == r.shape:
+        return _same(x, ins)
+    inner = ctx.producer(x)
+    if inner is not None and inner.prim == "reshape":
+        return [Instr("reshape", inner.operands[:1], {"new_shape": r.shape}, ins.results)]
+    return _scalar_broadcast(ins, ctx)
+
+
+@rule("transpose")
+def _transpose(ins, ctx):
+    perm = tuple(ins.attrs["permutation"])
+    if perm == tuple(range(len(perm))):
+        return _same(ins.operands[0], ins)
+    inner = ctx.producer(ins.operands[0])
+    if inner is not None and inner.prim == "transpose":
+        first = inner.attrs["permutation"]
+        composed = tuple(first[p] for p in perm)
+        y = inner.operands[0]
+        if composed == tuple(range(len(composed))):
+            return _same(y, ins)
+        return [Instr("transpose", [y], {"permutation": composed}, ins.results)]
+    return _scalar_broadcast(ins, ctx)
+
+
+@rule("rev", "slice")
+def _move(ins, ctx):
+    return _scalar_broadcast(ins, ctx)
+
+
+@rule("reduce_sum", "reduce_prod", "reduce_max", "reduce_min")
+def _reduce(ins, ctx):
+    """Reducing only size-1 axes (or none) keeps every element: a reshape."""
+    x, r = ins.operands[0], ins.results[0]
+    if any(x.shape[a] != 1 for a in ins.attrs["axes"]):
+        return None
+    if x.shape == r.shape:
+        return _same(x, ins)
+    return [Instr("reshape", [x], {"new_shape": r.shape}, ins.results)]
+
+
+@rule("select")
+def _select(ins, ctx):
+    pred, on_true, on_false = ins.operands
+    if on_true is on_false:
+        return _same(on_true, ins)
+    p = ctx.splat(pred)
+    if p is not None:
+        return _same(on_true if p else on_false, ins)
+    return None
