@@ -1,0 +1,44 @@
+"""The CPU backend: fused kernels compiled by Numba, BLAS for matrix products.
+
+``compile(fn, donate)`` fuses ``fn`` (transforms/fusion.py), generates one
+Numba kernel per fusion instruction (codegen.py, from the snippet table in
+snippets.py), loads each through the on-disk kernel cache (cache.py) and
+returns the plan that runs them (plan.py). ``TRACEJIT_LOG=fusion`` prints
+the fused IR, ``source`` the generated kernels and plans, ``compile`` the
+time of each stage and each kernel's cache hit or miss.
+"""
+from __future__ import annotations
+
+import time
+
+from ... import log
+from ...ir.core import Function
+from .cache import cache_dir, stats  # noqa: F401
+
+
+def available() -> bool:
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def compile(fn: Function, donate=()):
+    from ...transforms.fusion import fuse, kernel_count
+    from .plan import PlanBuilder
+
+    start = time.perf_counter()
+    fused = fuse(fn)
+    t_fuse = time.perf_counter() - start
+    log.log("fusion", f"{fn.name}: {len(fn.body)} instructions -> {kernel_count(fused)} "
+                      f"kernels, {len(fused.body)} steps\n{fused}")
+    start = time.perf_counter()
+    builder = PlanBuilder(fused, donate, fn.name)
+    run = builder.build()
+    t_plan = time.perf_counter() - start
+    tm = builder.timing
+    log.log("compile", f"{fn.name}: fuse {1e3 * t_fuse:.1f} ms, codegen {1e3 * tm['codegen']:.1f} ms, "
+                       f"numba {1e3 * tm['numba']:.1f} ms, plan {1e3 * (t_plan - tm['codegen'] - tm['numba']):.1f} ms, "
+                       f"arena {builder.arena_bytes / 2**20:.1f} MiB")
+    return run

@@ -1,0 +1,561 @@
+"""Kernel template: one fused kernel body (an IR Function) -> Numba source.
+
+Every value is computed at an index (see ``fusion.reads``): the generator
+asks for each kernel output at the current element of the iteration space
+and recursively for the operands it reads, memoizing (value, index) per
+loop scope and placing each statement in the outermost loop whose variables
+it uses (loop-invariant values, like a row's maximum or a broadcast bias,
+are computed once per row, not once per element).
+
+A loop kernel is one loop nest over its output shape (flattened to one loop
+when it is purely elementwise). A reduction kernel with iteration space F
+and reduced axes A loops over the kept dims before the first reduced axis
+(``outer``); for each of them it runs one pass over the remaining dims per
+*phase* (a reduction whose operand reads another reduction runs in a later
+phase: a softmax's sum after its max), writes full-shape outputs in the
+first pass after the reductions they read, and reduced-shape outputs once
+its phases are done. Accumulators are scalars when every kept dim is outer
+(reductions over trailing axes) and arrays over the inner kept dims
+otherwise (column sums accumulate a row at a time, reading memory in order).
+
+Kernels take ``(lo, hi, dims, *inputs, *outputs)``: the plan runs
+``[lo, hi)`` of the outermost loop with more than one iteration (so a
+thread pool can split it), and every dimension size comes from the
+``dims`` tuple, so one compiled kernel serves every batch size.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...ir.core import Function, Var
+from ...transforms.fusion import (REDUCTIONS, Space, _Facts, comp_values, is_elementwise,
+                                  reads, reduction_space)
+from . import snippets
+
+DECORATOR = '@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})'
+
+
+class LoweringError(Exception):
+    """A kernel body uses something the template cannot generate."""
+
+
+@dataclass
+class KernelSource:
+    source: str          # module text; the kernel is named ``kernel``
+    dims: tuple          # value of the ``dims`` argument
+    extent: int          # trip count of the loop that [lo, hi) splits
+    work: int            # elements visited per call (all passes)
+    flat: bool           # inputs and outputs are passed as 1-D views
+    inplace_inputs: frozenset    # inputs read only at the element being written
+    inplace_outputs: frozenset   # outputs that may be written over such an input
+
+
+class _Block:
+    """A scope: an optional loop header, its statements and nested blocks."""
+
+    def __init__(self, header=None, binds=()):
+        self.header = header
+        self.binds = set(binds)
+        self.items = []
+        self.memo = {}
+        self.open = None
+
+    def add(self, item):
+        if self.open is not None:
+            self.items.insert(len(self.items) - 1, item)
+        else:
+            self.items.append(item)
+
+    def lines(self, indent):
+        out = []
+        inner = indent
+        if self.header is not None:
+            out.append(indent + self.header)
+            inner = indent + "    "
+        for it in self.items:
+            out.extend(it.lines(inner) if isinstance(it, _Block) else [inner + it])
+        if self.header is not None and not self.items:
+            out.append(inner + "pass")
+        return out
+
+
+class KernelWriter:
+    def __init__(self, body: Function, kind: str):
+        self.fn = body
+        self.facts = _Facts(body)
+        self.producer = self.facts.producer
+        self.arrays = {v: f"a{i}" for i, v in enumerate(body.params)}
+        self.dims: dict[int, str] = {}
+        self.consts: dict[str, str] = {}
+        self.vmath: set[str] = set()
+        self.deps: dict[str, frozenset] = {}
+        self.ntmp = 0
+        self.top = _Block()
+        self.stack = [self.top]
+        self.acc: dict[Var, tuple] = {}    # own reduction -> (name, is_array, index var)
+        self.nwin = 0
+        self.loaded: dict[Var, set] = {}    # input -> the index strings it is read at
+        reds = [ins for ins in body.body if ins.prim in REDUCTIONS]
+        if kind == "reduction":
+            self.space = reduction_space(reds[0])
+            if any(reduction_space(r).key() != self.space.key() for r in reds):
+                raise LoweringError("reductions of different shapes in one kernel")
+        else:
+            if reds:
+                raise LoweringError("reduction in a loop kernel")
+            shapes = {v.shape for v in body.results}
+            if len(shapes) != 1:
+                raise LoweringError(f"loop kernel outputs of different shapes {shapes}")
+            self.space = Space(shapes.pop())
+        self.flat = kind == "loop" and len(self.space.shape) > 1 and self._purely_elementwise()
+        if self.flat:
+            self.full_shape = self.space.shape
+            self.space = Space((int(np.prod(self.space.shape)),))
+        self.chunk = None
+
+    def _purely_elementwise(self):
+        shape = self.space.shape
+        if any(p.shape not in (shape, ()) for p in self.fn.params):
+            return False
+        for ins in self.fn.body:
+            if ins.prim == "broadcast_in_dim":
+                if ins.operands[0].shape != ():
+                    return False
+            elif not is_elementwise(ins.prim) or \
+                    (ins.results[0].shape not in (shape, ())):
+                return False
+        return True
+
+    # --- names -----------------------------------------------------------------------------
+    def dim(self, n) -> str:
+        n = int(n)
+        if n <= 1:
+            return str(n)
+        if n not in self.dims:
+            self.dims[n] = f"d{len(self.dims)}"
+        return self.dims[n]
+
+    def const(self, value, dtype) -> str:
+        text = snippets.literal(value, dtype)
+        if text not in self.consts:
+            self.consts[text] = f"K{len(self.consts)}"
+        return self.consts[text]
+
+    def loopvar(self, d):
+        return "0" if self.space.shape[d] == 1 else f"i{d}"
+
+    # --- placement -------------------------------------------------------------------------
+    def _target(self, deps):
+        for b in reversed(self.stack):
+            if b.binds & deps:
+                return b
+        return self.stack[0]
+
+    def emit(self, expr, deps, key=None):
+        """A temporary holding ``expr``, placed in the outermost scope that
+        binds every loop variable in ``deps``."""
+        deps = frozenset(deps)
+        block = self._target(deps)
+        name = f"t{self.ntmp}"
+        self.ntmp += 1
+        block.add(f"{name} = {expr}")
+        self.deps[name] = deps
+        if key is not None:
+            block.memo[key] = name
+        return name
+
+    def open(self, header, binds):
+        b = _Block(header, binds)
+        parent = self.stack[-1]
+        parent.add(b)
+        b.prev_open, parent.open = parent.open, b
+        self.stack.append(b)
+        return b
+
+    def close(self):
+        b = self.stack.pop()
+        self.stack[-1].open = b.prev_open
+        return b
+
+    def dep(self, code):
+        return self.deps.get(code, frozenset())
+
+    # --- index components ----------------------------------------------------------------
+    def render(self, c):
+        """(code, deps) of an index component."""
+        tag = c[0]
+        if tag == "L":
+            v = self.loopvar(c[1])
+            return v, (frozenset() if v == "0" else frozenset([v]))
+        if tag == "C":
+            return str(c[1]), frozenset()
+        if tag == "W":
+            return c[1], frozenset([c[1]])
+        if tag == "A":
+            x, d = self.render(c[1])
+            m, a = c[2], c[3]
+            code = x if m == 1 else f"{x} * {m}"
+            if a:
+                code = f"{code} + {a}" if a > 0 else f"{code} - {-a}"
+            return f"({code})", d
+        if tag == "ADD":
+            (x, dx), (y, dy) = self.render(c[1]), self.render(c[2])
+            return f"({x} + {y})", dx | dy
+        if tag == "REV":
+            x, d = self.render(c[1])
+            return f"({self.dim(c[2])} - 1 - {x})", d
+        if tag == "CL":
+            x, d = self.render(c[1])
+            return f"min(max({x}, 0), {self.dim(c[2])} - 1)", d
+        if tag == "FD":
+            x, d = self.render(c[1])
+            return f"({x} // {self.dim(c[2])})", d
+        if tag == "DM":
+            x, d = self.render(c[1])
+            if c[2] == 1:
+                return f"({x} % {self.dim(c[3])})", d
+            return f"(({x} // {self.dim(c[2])}) % {self.dim(c[3])})", d
+        if tag == "LIN":
+            terms, deps, stride = [], frozenset(), 1
+            for comp, n in reversed(list(zip(c[1], c[2]))):
+                x, d = self.render(comp)
+                deps |= d
+                if x != "0":
+                    terms.append(x if stride == 1 else f"{x} * {self.dim(stride)}")
+                stride *= n
+            return ("(" + " + ".join(reversed(terms)) + ")") if terms else "0", deps
+        if tag == "V":
+            _, var, comps, n = c
+            x = self.value(var, comps)
+            d = self.dep(x)
+            key = ("norm", x, n)
+            for b in reversed(self.stack):
+                if key in b.memo:
+                    return b.memo[key], d
+            N = self.dim(n)
+            expr = (f"min(max(i64({x}) + {N} if {x} < 0 else i64({x}), 0), {N} - 1)"
+                    if var.dtype != "uint32" else f"min(i64({x}), {N} - 1)")
+            return self.emit(expr, d, key), d
+        raise LoweringError(f"index component {tag}")
+
+    def index(self, comps):
+        parts = [self.render(c) for c in comps]
+        deps = frozenset().union(*[d for _, d in parts]) if parts else frozenset()
+        return (", ".join(p for p, _ in parts) if parts else "()"), deps
+
+    # --- values ----------------------------------------------------------------------------
+    def value(self, v: Var, comps: tuple) -> str:
+        key = (v, comps)
+        for b in reversed(self.stack):
+            if key in b.memo:
+                return b.memo[key]
+        code = self._compute(v, comps)
+        if code in self.deps or code.startswith("K") or code in ("True", "False"):
+            self._target(self.dep(code)).memo[key] = code
+        return code
+
+    def _compute(self, v, comps):
+        if v in self.arrays:
+            idx, deps = self.index(comps)
+            self.loaded.setdefault(v, set()).add(idx)
+            return self.emit(f"{self.arrays[v]}[{idx}]", deps, (v, comps))
+        if v in self.acc:
+            name, is_array, kin = self.acc[v]
+            if not is_array:
+                self.deps[name] = self.acc_deps
+                return name
+            idx, deps = self.index(tuple(comps[self.space.kept.index(d)] for d in kin))
+            return self.emit(f"{name}[{idx}]", deps | self.acc_deps, (v, comps))
+        ins = self.producer[v]
+        p = ins.prim
+        T = snippets.CTOR[v.dtype]
+        if p == "constant":
+            return self.const(ins.attrs["value"], v.dtype)
+        if p == "iota":
+            x, d = self.render(comps[ins.attrs["dimension"]])
+            return self.emit(f"{T}({x})", d, (v, comps))
+        if p in ("broadcast_in_dim", "reshape", "transpose", "slice", "rev", "gather"):
+            (x, oc), = reads(ins, comps, self.facts)[:1]
+            return self.value(x, oc)
+        if p == "pad":
+            return self._pad(ins, comps)
+        if p == "concatenate":
+            return self._concatenate(ins, comps)
+        if p == "reduce_window":
+            return self._reduce_window(ins, comps)
+        if p == "random_bits":
+            (k, c0), (_, c1) = reads(ins, comps)
+            k0, k1 = self.value(k, c0), self.value(k, c1)
+            lin, d = self.render(("LIN", comps, v.shape))
+            return self.emit(f"random_bits_at({k0}, {k1}, {lin})",
+                             d | self.dep(k0) | self.dep(k1), (v, comps))
+        if is_elementwise(p):
+            args = [self.value(x, c) for x, c in reads(ins, comps)]
+            in_dtype = ins.operands[0].dtype if ins.operands else v.dtype
+            if p == "select":
+                in_dtype = ins.operands[1].dtype
+            expr = snippets.elementwise(p, in_dtype, v.dtype, args)
+            if expr is None:
+                raise LoweringError(f"no lowering for {p} on {in_dtype}")
+            if p in ("exp", "log", "tanh", "logistic", "log1p", "expm1"):
+                self.vmath.add(expr.split("(")[0])
+            if v.dtype != "bool" and p not in ("convert",):
+                expr = f"{T}({expr})"
+            deps = frozenset().union(*[self.dep(a) for a in args]) if args else frozenset()
+            return self.emit(expr, deps, (v, comps))
+        raise LoweringError(f"no kernel lowering for {p}")
+
+    def _pad(self, ins, comps):
+        (x, oc), (pv, _) = reads(ins, comps, self.facts)
+        xv, padv = self.value(x, oc), self.value(pv, ())
+        conds, deps = [], self.dep(xv) | self.dep(padv)
+        for c, n, (lo, hi, it) in zip(comps, x.shape, ins.attrs["config"]):
+            if lo == 0 and hi <= 0 and it == 0:   # every position is inside
+                continue
+            code, d = self.render(c if lo == 0 else ("A", c, 1, -lo))
+            deps |= d
+            span = (n - 1) * (it + 1) + 1 if n else 0
+            cond = f"{code} >= 0 and {code} < {span}"
+            if it:
+                cond += f" and {code} % {it + 1} == 0"
+            conds.append(f"({cond})")
+        if not conds:
+            return xv
+        return self.emit(f"{xv} if ({' and '.join(conds)}) else {padv}", deps,
+                         (ins.results[0], comps))
+
+    def _concatenate(self, ins, comps):
+        ax = ins.attrs["axis"]
+        vals = [self.value(x, oc) for x, oc in reads(ins, comps, self.facts)]
+        c, deps = self.render(comps[ax])
+        for val in vals:
+            deps |= self.dep(val)
+        expr, off = vals[-1], 0
+        bounds = []
+        for x in ins.operands[:-1]:
+            off += x.shape[ax]
+            bounds.append(off)
+        for val, b in reversed(list(zip(vals[:-1], bounds))):
+            expr = f"{val} if {c} < {b} else ({expr})"
+        return self.emit(expr, deps, (ins.results[0], comps))
+
+    def _reduce_window(self, ins, comps):
+        a = ins.attrs
+        x = ins.operands[0]
+        v = ins.results[0]
+        w = self.nwin
+        self.nwin += 1
+        names = [f"w{w}_{d}" if k > 1 else "0" for d, k in enumerate(a["window_dimensions"])]
+        window = [("W", n) if n != "0" else ("C", 0) for n in names]
+        _, deps = self.index(comps)
+        target = self._target(deps)
+        saved = self.stack
+        self.stack = saved[:saved.index(target) + 1]
+        fill = snippets.reduction_init("reduce_max" if a["computation"] == "max"
+                                       else "reduce_sum", v.dtype)
+        acc = f"t{self.ntmp}"
+        self.ntmp += 1
+        target.add(f"{acc} = {self.const(fill, v.dtype)}")
+        opened = 0
+        for n, k in zip(names, a["window_dimensions"]):
+            if n != "0":
+                self.open(f"for {n} in range({k}):", [n])
+                opened += 1
+        (_, oc), = reads(ins, comps, self.facts, window=window)
+        val = self.value(x, oc)
+        conds = []
+        for c, wc, s, (lo, _), n, k, m in zip(comps, window, a["window_strides"], a["padding"],
+                                              x.shape, a["window_dimensions"], v.shape):
+            if lo == 0 and (m - 1) * s + k <= n:   # every window lies inside
+                continue
+            pos, _ = self.render(("A", ("ADD", c if s == 1 else ("A", c, s, 0), wc), 1, -lo))
+            conds.append(f"({pos} >= 0 and {pos} < {self.dim(n)})")
+        if conds:
+            val = f"({val} if {' and '.join(conds)} else {self.const(fill, v.dtype)})"
+        prim = "reduce_max" if a["computation"] == "max" else "reduce_sum"
+        self.stack[-1].add(f"{acc} = {snippets.reduction_combine(prim, v.dtype, acc, val)}")
+        for _ in range(opened):
+            self.close()
+        self.stack = saved
+        self.deps[acc] = deps
+        target.memo[(v, comps)] = acc
+        return acc
+
+    # --- kernel layout --------------------------------------------------------------------
+    def _loop(self, d, lo_hi=False):
+        n = self.space.shape[d]
+        if n == 1:
+            return False
+        rng = "range(lo, hi)" if d == self.chunk else f"range({self.dim(n)})"
+        self.open(f"for i{d} in {rng}:", [f"i{d}"])
+        return True
+
+    def _store(self, out_name, v, comps):
+        name = self.value(v, comps)
+        idx, _ = self.index(comps)
+        self.stack[-1].add(f"{out_name}[{idx}] = {name}")
+
+    def _ident(self, v):
+        if self.flat:
+            return (("L", 0),)
+        comps = self.space.identity(v.shape)
+        if comps is None:
+            raise LoweringError(f"output {v.type} does not fit the kernel's space")
+        return comps
+
+    def build(self) -> KernelSource:
+        outs = [f"o{i}" for i in range(len(self.fn.results))]
+        shape = self.space.shape
+        big = [d for d, n in enumerate(shape) if n != 1]
+        if not self.space.is_reduction:
+            self.chunk = big[0] if big else None
+            opened = sum(self._loop(d) for d in range(len(shape)))
+            names = [self.value(r, self._ident(r)) for r in self.fn.results]
+            for o, r, n in zip(outs, self.fn.results, names):
+                idx, _ = self.index(self._ident(r))
+                self.stack[-1].add(f"{o}[{idx}] = {n}")
+            for _ in range(opened):
+                self.close()
+            work = int(np.prod(shape))
+        else:
+            work = self._build_reduction(outs)
+        extent = shape[self.chunk] if self.chunk is not None else 1
+        return self._finish(outs, extent, work)
+
+    def _phases(self):
+        """Phase of each own reduction and the reductions each value depends on."""
+        memo = {}
+
+        def reds_of(v):
+            if v in memo:
+                return memo[v]
+            ins = self.producer.get(v)
+            if ins is None:
+                r = frozenset()
+            elif ins.prim in REDUCTIONS:
+                r = frozenset([v])
+            else:
+                r = frozenset()
+                for x in ins.operands:
+                    r |= reds_of(x)
+            memo[v] = r
+            return r
+        phase = {}
+        for ins in self.fn.body:
+            if ins.prim in REDUCTIONS:
+                deps = reds_of(ins.operands[0])
+                phase[ins.results[0]] = 1 + max((phase[r] for r in deps), default=0)
+        return phase, reds_of
+
+    def _build_reduction(self, outs):
+        sp = self.space
+        F = sp.shape
+        first = sp.axes[0] if sp.axes else len(F)
+        outer = [d for d in sp.kept if d < first]
+        inner = list(range(first, len(F)))
+        kin = [d for d in sp.kept if d >= first]
+        big_outer = [d for d in outer if F[d] != 1]
+        big_kin = [d for d in kin if F[d] != 1]
+        self.chunk = big_outer[0] if big_outer else (big_kin[0] if big_kin else None)
+        self.acc_deps = frozenset(f"i{d}" for d in big_outer)
+        phase, reds_of = self._phases()
+        npass = max(phase.values())
+        reductions = [ins for ins in self.fn.body if ins.prim in REDUCTIONS]
+        f_roots, k_roots = [], []
+        for o, r in zip(outs, self.fn.results):
+            if r in phase:
+                k_roots.append((o, r))
+                continue
+            comps = sp.identity(r.shape)
+            full = tuple(("L", d) for d in range(len(F)))
+            if comps is not None and len(comps) == len(F) and \
+                    tuple(c for c, n in zip(comps, r.shape) if n != 1) == \
+                    tuple(c for c, n in zip(full, F) if n != 1):
+                p = 1 + max((phase[x] for x in reds_of(r)), default=0)
+                f_roots.append((o, r, max(p, 1)))
+            else:
+                k_roots.append((o, r))
+        # accumulators
+        kin_shape = ", ".join(self.dim(F[d]) for d in kin)
+        best = {}   # argmax/argmin: the accumulator of the best value so far
+        for ins in reductions:
+            v = ins.results[0]
+            name = f"acc{len(self.acc)}"
+            self.acc[v] = (name, bool(kin), kin)
+            if ins.prim in ("argmax", "argmin"):
+                best[v] = name + "v"
+            for n, t in [(name, v.dtype)] + ([(best[v], ins.operands[0].dtype)] if v in best else []):
+                if kin:
+                    dt = "np.bool_" if t == "bool" else snippets.CTOR[t]
+                    self.top.add(f"{n} = np.empty(({kin_shape},), {dt})")
+        opened = sum(self._loop(d) for d in outer)
+        for p in range(1, npass + 2):
+            these = [ins for ins in reductions if phase[ins.results[0]] == p]
+            stores = [(o, r) for o, r, q in f_roots if min(q, npass + 1) == p]
+            if not these and not stores:
+                continue
+            for ins in these:   # initialize the accumulators of this phase
+                v, x = ins.results[0], ins.operands[0]
+                init = self.const(snippets.reduction_init(ins.prim, x.dtype), x.dtype)
+                inits = [(best[v], init), (self.acc[v][0], self.const(0, v.dtype))] \
+                    if v in best else [(self.acc[v][0], init)]
+                for n, i in inits:
+                    self.stack[-1].add(f"{n}[...] = {i}" if kin else f"{n} = {i}")
+            n_open = sum(self._loop(d) for d in inner)
+            full = tuple(("L", d) for d in range(len(F)))
+            kin_idx = self.index(tuple(("L", d) for d in kin))[0] if kin else None
+            for ins in these:
+                v = ins.results[0]
+                x = self.value(ins.operands[0], full)
+                name = self.acc[v][0]
+                acc = f"{name}[{kin_idx}]" if kin else name
+                if v in best:
+                    b = f"{best[v]}[{kin_idx}]" if kin else best[v]
+                    ax = self.loopvar(sp.axes[0])
+                    self.stack[-1].add(f"if {snippets.arg_better(ins.prim, ins.operands[0].dtype, x, b)}:")
+                    self.stack[-1].add(f"    {b} = {x}")
+                    self.stack[-1].add(f"    {acc} = {snippets.CTOR[v.dtype]}({ax})")
+                else:
+                    comb = snippets.reduction_combine(ins.prim, ins.operands[0].dtype, acc, x)
+                    self.stack[-1].add(f"{acc} = {comb}")
+            for o, r in stores:
+                self._store(o, r, self._ident(r))
+            for _ in range(n_open):
+                self.close()
+        if k_roots:
+            n_open = sum(self._loop(d) for d in kin)
+            for o, r in k_roots:
+                self._store(o, r, self._ident(r))
+            for _ in range(n_open):
+                self.close()
+        for _ in range(opened):
+            self.close()
+        return int(np.prod(F)) * (npass + (1 if any(q > npass for *_, q in f_roots) else 0))
+
+    def _finish(self, outs, extent, work) -> KernelSource:
+        args = ["lo", "hi", "dims"] + [self.arrays[p] for p in self.fn.params] + outs
+        body = self.top.lines("    ")
+        if self.dims:
+            names = list(self.dims.values())
+            body.insert(0, f"    {', '.join(names)}{',' if len(names) == 1 else ''} = dims")
+        consts = [f"{name} = {text}" for text, name in self.consts.items()]
+        head = snippets.HEADER.format(vmath=", ".join(sorted(self.vmath)) or "VMATH",
+                                      intrinsics=", ".join(snippets.INTRINSICS))
+        src = "\n".join([head] + consts + ["", "", DECORATOR,
+                                           f"def kernel({', '.join(args)}):"] + body) + "\n"
+        ins_ok, outs_ok = set(), set()
+        if not self.space.is_reduction:
+            for k, r in enumerate(self.fn.results):
+                store = self.index(self._ident(r))[0]
+                for j, p in enumerate(self.fn.params):
+                    if p.type.strong() == r.type.strong() and self.loaded.get(p) == {store}:
+                        ins_ok.add(j)
+                        outs_ok.add(k)
+        return KernelSource(src, tuple(self.dims), extent, work, self.flat,
+                            frozenset(ins_ok), frozenset(outs_ok))
+
+
+def generate(body: Function, kind: str) -> KernelSource:
+    return KernelWriter(body, kind).build()

@@ -1,0 +1,48 @@
+"""cond, while and scan: Python loops over plans compiled from their
+sub-Functions (by this backend, recursively)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+class Cond:
+    def __init__(self, true_plan, false_plan):
+        self.true_plan, self.false_plan = true_plan, false_plan
+
+    def __call__(self, pred, *ops):
+        return (self.true_plan if bool(pred) else self.false_plan)(list(ops))
+
+
+class While:
+    def __init__(self, cond_plan, body_plan, num_consts):
+        self.cond_plan, self.body_plan, self.num_consts = cond_plan, body_plan, num_consts
+
+    def __call__(self, *ops):
+        consts, carries = list(ops[:self.num_consts]), list(ops[self.num_consts:])
+        while bool(self.cond_plan(consts + carries)[0]):
+            carries = self.body_plan(consts + carries)
+        return carries
+
+
+class Scan:
+    """Runs the body once per step on slices of the xs, stacking the ys
+    into arrays allocated once."""
+
+    def __init__(self, body_plan, num_consts, num_carry, length, reverse, y_types):
+        self.body_plan = body_plan
+        self.num_consts, self.num_carry = num_consts, num_carry
+        self.length, self.reverse = length, reverse
+        self.y_types = y_types
+
+    def __call__(self, *ops):
+        k, c = self.num_consts, self.num_carry
+        consts, carries, xs = list(ops[:k]), list(ops[k:k + c]), ops[k + c:]
+        ys = [np.empty((self.length,) + t.shape, t.dtype) for t in self.y_types]
+        steps = range(self.length - 1, -1, -1) if self.reverse else range(self.length)
+        body = self.body_plan
+        for i in steps:
+            outs = body(consts + carries + [x[i] for x in xs])
+            carries = outs[:c]
+            for y, v in zip(ys, outs[c:]):
+                y[i] = v
+        return carries + ys

@@ -1,0 +1,74 @@
+"""Small LLVM-level helpers for generated kernels.
+
+Numba applies ``fastmath`` flags to a whole function; these apply a flag to
+one instruction instead, so a kernel can reassociate its reduction (which
+lets LLVM vectorize it) without licensing the same for the vmath range
+reductions it inlines. ``fmaximum``/``fminimum`` are LLVM's NaN-propagating
+``llvm.maximum``/``llvm.minimum``, which vectorize as reductions where a
+compare-and-select with a NaN test does not.
+"""
+from __future__ import annotations
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from ...primitives.random import threefry2x32
+
+
+def _float_binary(codegen):
+    def typer(typingctx, a, b):
+        if not isinstance(a, types.Float) or a != b:
+            return None
+        return a(a, b), codegen
+    return typer
+
+
+@intrinsic
+def radd(typingctx, a, b):
+    """a + b, reassociable (for sum reductions)."""
+    return _float_binary(lambda ctx, builder, sig, args:
+                         builder.fadd(*args, flags=("reassoc", "nsz")))(typingctx, a, b)
+
+
+@intrinsic
+def rmul(typingctx, a, b):
+    """a * b, reassociable (for product reductions)."""
+    return _float_binary(lambda ctx, builder, sig, args:
+                         builder.fmul(*args, flags=("reassoc", "nsz")))(typingctx, a, b)
+
+
+def _llvm_binary(name):
+    def codegen(ctx, builder, sig, args):
+        ty = args[0].type
+        suffix = "f32" if ty == ir.FloatType() else "f64"
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ty, [ty, ty]),
+                                            f"llvm.{name}.{suffix}")
+        return builder.call(fn, args)
+    return codegen
+
+
+@intrinsic
+def fmaximum(typingctx, a, b):
+    """max(a, b), NaN if either is NaN."""
+    return _float_binary(_llvm_binary("maximum"))(typingctx, a, b)
+
+
+@intrinsic
+def fminimum(typingctx, a, b):
+    """min(a, b), NaN if either is NaN."""
+    return _float_binary(_llvm_binary("minimum"))(typingctx, a, b)
+
+
+_threefry = njit(inline="always")(threefry2x32)
+
+
+@njit(inline="always")
+def random_bits_at(k0, k1, index):
+    """Element ``index`` (row-major) of random_bits under key (k0, k1)."""
+    i = np.uint64(index)
+    y0, y1 = _threefry(np.uint32(k0), np.uint32(k1), np.uint32(i >> np.uint64(32)),
+                       np.uint32(i & np.uint64(0xFFFFFFFF)))
+    return np.uint32(y0 ^ y1)

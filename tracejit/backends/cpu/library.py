@@ -1,0 +1,98 @@
+"""Library calls: dot_general through BLAS (``np.matmul`` on 2-D or batched
+3-D views, transposed operands passed as views so BLAS reads them in
+place), conv_general as im2col (a Numba kernel, split across threads)
+followed by one matrix product per feature group."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import kernels
+from .threads import MIN_PARALLEL_WORK, pool
+
+
+def _prod(xs):
+    return int(np.prod([int(x) for x in xs], dtype=np.int64))
+
+
+def _free(ndim, *used):
+    taken = {d for u in used for d in u}
+    return [d for d in range(ndim) if d not in taken]
+
+
+def _operand(name, shape, batch, first, second):
+    """``name`` viewed as [B, first, second] (or 2-D without batch dims):
+    a reshape when its dims are already in that order, a transposed view
+    when the two groups are swapped, else a copy."""
+    sizes = [_prod([shape[d] for d in g]) for g in (batch, first, second)]
+    want = tuple(sizes) if batch else tuple(sizes[1:])
+    order = list(batch) + list(first) + list(second)
+    if order == sorted(order):
+        return f"{name}.reshape({want})"
+    swapped = list(batch) + list(second) + list(first)
+    if swapped == sorted(swapped):
+        alt = (sizes[0], sizes[2], sizes[1]) if batch else (sizes[2], sizes[1])
+        return f"{name}.reshape({alt}).swapaxes(-1, -2)"
+    return f"np.transpose({name}, {tuple(order)}).reshape({want})"
+
+
+def dot_call(ins, lhs: str, rhs: str, out: str) -> str:
+    """Python source of one ``np.matmul`` that writes dot_general into ``out``."""
+    (lc, rc), (lb, rb) = ins.attrs["dimension_numbers"]
+    ls, rs = ins.operands[0].shape, ins.operands[1].shape
+    lf, rf = _free(len(ls), lc, lb), _free(len(rs), rc, rb)
+    a = _operand(lhs, ls, lb, lf, lc)
+    b = _operand(rhs, rs, rb, rc, rf)
+    B = _prod([ls[d] for d in lb])
+    M, N = _prod([ls[d] for d in lf]), _prod([rs[d] for d in rf])
+    o = f"{out}.reshape({(B, M, N) if lb else (M, N)})"
+    return f"np.matmul({a}, {b}, out={o})"
+
+
+class Conv:
+    """conv_general as im2col + matrix products, on a scratch buffer."""
+
+    def __init__(self, ins):
+        a = ins.attrs
+        lhs, rhs = ins.operands
+        out = ins.results[0]
+        nd = len(lhs.shape) - 2
+        pad3 = 3 - nd
+        self.x_shape = (lhs.shape[0],) + (1,) * pad3 + tuple(lhs.shape[1:])
+        self.strides = (1,) * pad3 + tuple(a["window_strides"])
+        self.rhs_dil = (1,) * pad3 + tuple(a["rhs_dilation"])
+        self.lhs_dil = (1,) * pad3 + tuple(a["lhs_dilation"])
+        self.pad_lo = (0,) * pad3 + tuple(lo for lo, _ in a["padding"])
+        self.groups = g = a["feature_group_count"]
+        n, c, o = lhs.shape[0], lhs.shape[-1], rhs.shape[-1]
+        self.cg, self.og = c // g, o // g
+        self.out_sp = (1,) * pad3 + tuple(out.shape[1:-1])
+        self.k_sp = (1,) * pad3 + tuple(rhs.shape[:-2])
+        self.rows = n * _prod(self.out_sp)
+        self.depth = _prod(self.k_sp) * self.cg
+        self.col_shape = (n,) + self.out_sp + self.k_sp + (self.cg,)
+        # a 1x1 stride-1 convolution without padding is already a matrix product
+        self.direct = (g == 1 and _prod(self.k_sp) == 1 and self.strides == (1, 1, 1)
+                       and self.lhs_dil == (1, 1, 1) and all(p == 0 for p in self.pad_lo)
+                       and all(lo == 0 and hi == 0 for lo, hi in a["padding"]))
+        self.scratch = 0 if self.direct else _prod(self.col_shape)
+        self.parallel = self.scratch >= MIN_PARALLEL_WORK and n > 1
+
+    def __call__(self, lhs, rhs, out, scratch):
+        w = rhs.reshape(self.depth, -1)
+        out2 = out.reshape(self.rows, -1)
+        if self.direct:
+            np.matmul(lhs.reshape(self.rows, -1), w, out=out2)
+            return
+        x = lhs.reshape(self.x_shape)
+        col = scratch[:self.scratch].reshape(self.col_shape)
+        col2 = col.reshape(self.rows, self.depth)
+        for k in range(self.groups):
+            args = (x, col, k * self.cg, self.strides, self.rhs_dil, self.lhs_dil, self.pad_lo)
+            if self.parallel:
+                pool().run(kernels.im2col, x.shape[0], args)
+            else:
+                kernels.im2col(0, x.shape[0], *args)
+            if self.groups == 1:
+                np.matmul(col2, w, out=out2)
+            else:
+                out2[:, k * self.og:(k + 1) * self.og] = col2 @ w[:, k * self.og:(k + 1) * self.og]

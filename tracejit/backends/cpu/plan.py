@@ -1,0 +1,349 @@
+"""The plan: a fused Function -> one generated Python function that runs it.
+
+Each instruction of the fused Function becomes one line of the plan's
+source: a kernel call (split across threads when large), a BLAS call, a
+convolution, a scatter, a loop over a sub-plan (cond/while/scan), a view, or
+(for primitives without a lowering) a call of the primitive's NumPy impl.
+Arguments are precomputed: kernels, dims tuples and intermediate buffers
+are globals of the generated function, so a call does no lookups by name.
+
+Buffers. Intermediates live in an arena of byte buffers allocated when the
+plan is built and reused by liveness (a buffer is free again after the last
+instruction that reads its value); a loop kernel that reads an input only
+at the element it writes may write its output over that input when the
+input dies there (an activation over a matrix product's output, in place).
+Results are fresh arrays on each call, except that a donated argument's
+buffer (``jit(..., donate_argnums=...)``) is reused for a result of the same
+shape and dtype once the argument is dead: a training step that donates
+its parameters and optimizer state updates them in place and allocates
+almost nothing after the first call. Because the arena persists, calls of
+one plan from several threads run one at a time.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from ... import log
+from ...ir.core import Function, Var
+from ...primitives.core import PRIMITIVES
+from ...tracing import eval_function
+from . import cache, codegen, control, kernels, library
+from .snippets import CTOR
+from .threads import MIN_PARALLEL_WORK, pool
+
+
+def _contiguous(x):
+    return x if x.flags.c_contiguous and x.flags.aligned else np.ascontiguousarray(x)
+
+
+def _writeable(x):
+    return x if x.flags.writeable else x.copy()
+
+
+class _Buffer:
+    __slots__ = ("kind", "refs", "nbytes", "data", "param", "type")
+
+    def __init__(self, kind, nbytes=0, data=None, param=None, type=None):
+        self.kind = kind          # 'arena', 'param', 'fresh', 'ext'
+        self.refs = 0
+        self.nbytes = nbytes
+        self.data = data
+        self.param = param        # the donated parameter's name
+        self.type = type
+
+
+class PlanBuilder:
+    def __init__(self, fn: Function, donate=(), name="plan"):
+        self.fn = fn
+        self.name = name
+        self.donate = {fn.params[i] for i in donate if i < len(fn.params)}
+        self.g = {"np": np, "empty": np.empty, "par": pool().run, "kernels": kernels,
+                  "_c": _contiguous, "_w": _writeable}
+        for dtype, ctor in CTOR.items():
+            self.g[ctor if ctor != "bool" else "bool_"] = np.dtype(dtype).type
+        self.lines: list[str] = []
+        self.names: dict[Var, str] = {}
+        self.buf: dict[Var, _Buffer] = {}
+        self.free: list[_Buffer] = []          # arena buffers free for reuse
+        self.donated_free: dict[tuple, list] = {}
+        self.n = 0
+        self.arena_bytes = 0
+        self.timing = {"codegen": 0.0, "numba": 0.0}
+
+    # --- names and buffers ---------------------------------------------------------------
+    def fresh_name(self, prefix):
+        self.n += 1
+        return f"{prefix}{self.n}"
+
+    def glob(self, prefix, value):
+        name = self.fresh_name(prefix)
+        self.g[name] = value
+        return name
+
+    def dtype(self, v: Var):
+        return self.glob("T", np.dtype(v.dtype))
+
+    def _arena(self, nbytes):
+        best = None
+        for b in self.free:
+            if nbytes <= b.nbytes <= 2 * nbytes + 4096 and (best is None or b.nbytes < best.nbytes):
+                best = b
+        if best is not None:
+            self.free.remove(best)
+            return best
+        self.arena_bytes += nbytes
+        return _Buffer("arena", nbytes, np.empty(max(nbytes, 1), np.uint8))
+
+    def _bind(self, v, buf, name):
+        self.names[v] = name
+        self.buf[v] = buf
+        buf.refs += 1
+
+    def alloc(self, v: Var, step: int, inplace=()):
+        """Give ``v`` (an output of instruction ``step``) a buffer; ``inplace``
+        lists inputs whose buffers may be written over if they die here."""
+        nbytes = int(np.prod(v.shape, dtype=np.int64)) * np.dtype(v.dtype).itemsize
+        for x in inplace:
+            b = self.buf.get(x)
+            if b is not None and b.refs == 1 and self.last[x] == step and \
+                    x.type.strong() == v.type.strong() and \
+                    (b.kind in ("ext", "param") if v in self.must_fresh else b.kind == "arena") and \
+                    (b.kind != "param" or b.param is not None):
+                self._bind(v, b, self.names[x])
+                return self.names[v]
+        if v in self.must_fresh:
+            pool_ = self.donated_free.get((v.shape, v.dtype))
+            if pool_:
+                b = pool_.pop()
+                self._bind(v, b, b.param)
+                return b.param
+            name = self.fresh_name("r")
+            self.lines.append(f"{name} = empty({v.shape}, {self.dtype(v)})")
+            self._bind(v, _Buffer("fresh"), name)
+            return name
+        b = self._arena(nbytes)
+        view = b.data[:nbytes].view(np.dtype(v.dtype)).reshape(v.shape)
+        self._bind(v, b, self.glob("B", view))
+        return self.names[v]
+
+    def release(self, v: Var):
+        b = self.buf.pop(v, None)
+        if b is None:
+            return
+        b.refs -= 1
+        if b.refs == 0:
+            if b.kind == "arena":
+                self.free.append(b)
+            elif b.kind == "param" and b.param is not None:
+                self.donated_free.setdefault((b.type.shape, b.type.dtype), []).append(b)
+
+    def flat(self, v: Var):
+        """``v`` as a 1-D view (a global for arena buffers)."""
+        name = self.names[v]
+        if name in self.g:
+            key = name + "f"
+            if key not in self.g:
+                self.g[key] = self.g[name].reshape(-1)
+            return key
+        return f"{name}.reshape(-1)"
+
+    # --- the plan ------------------------------------------------------------------------
+    def build(self):
+        fn = self.fn
+        body = fn.body
+        self.last = {}
+        for i, ins in enumerate(body):
+            for x in ins.operands:
+                self.last[x] = i
+        for v in fn.results:
+            self.last[v] = len(body)
+        # a view keeps its base alive; a result's view base must be a fresh array
+        self.must_fresh = set(fn.results)
+        views = {}
+        for ins in body:
+            if ins.prim == "reshape":
+                views[ins.results[0]] = ins.operands[0]
+        for v in reversed(body):
+            if v.prim == "reshape" and v.results[0] in self.must_fresh:
+                self.must_fresh.add(v.operands[0])
+        for i, ins in reversed(list(enumerate(body))):
+            if ins.prim == "reshape":
+                base = ins.operands[0]
+                self.last[base] = max(self.last.get(base, i), self.last.get(ins.results[0], i))
+
+        params = []
+        for k, p in enumerate(fn.params):
+            name = f"v{k}"
+            params.append(name)
+            donated = p in self.donate
+            self._bind(p, _Buffer("param", param=name if donated else None, type=p.type), name)
+            self.lines.append(f"{name} = _c({name})" if not donated else f"{name} = _w(_c({name}))")
+        for k, p in enumerate(fn.params):
+            if p not in self.last:
+                self.release(p)
+        for i, ins in enumerate(body):
+            self.step(i, ins)
+            for x in dict.fromkeys(ins.operands):
+                if self.last.get(x) == i:
+                    self.release(x)
+            for r in ins.results:
+                if r not in self.last:
+                    self.release(r)
+        results = ", ".join(self.names[v] for v in fn.results)
+        head = f"def run(args):\n    {', '.join(params)}{',' if len(params) == 1 else ''} = args\n" \
+            if params else "def run(args):\n"
+        src = head + "    with lock:\n" + "".join(f"        {line}\n" for line in self.lines) + \
+            f"        return [{results}]\n"
+        self.g["lock"] = threading.Lock()
+        log.log("source", f"plan {self.name}:\n{src}")
+        exec(compile(src, f"<tracejit plan {self.name}>", "exec"), self.g)
+        return self.g["run"]
+
+    def step(self, i, ins):
+        p = ins.prim
+        if p == "fusion":
+            return self.kernel(i, ins)
+        args = [self.names[x] for x in ins.operands]
+        if p == "reshape":
+            v = ins.results[0]
+            base = self.buf[ins.operands[0]]
+            src = self.names[ins.operands[0]]
+            if src in self.g:
+                name = self.glob("B", self.g[src].reshape(v.shape))
+            else:
+                name = self.fresh_name("x")
+                self.lines.append(f"{name} = {src}.reshape({v.shape})")
+            self._bind(v, base, name)
+            return
+        if p == "dot_general":
+            out = self.alloc(ins.results[0], i)
+            self.lines.append(library.dot_call(ins, args[0], args[1], out))
+            return
+        if p == "conv_general":
+            conv = library.Conv(ins)
+            out = self.alloc(ins.results[0], i)
+            scratch = "None"
+            if conv.scratch:
+                b = self._arena(conv.scratch * np.dtype(ins.operands[0].dtype).itemsize)
+                scratch = self.glob("B", b.data.view(np.dtype(ins.operands[0].dtype)))
+                self.free.append(b)
+            self.lines.append(f"{self.glob('conv', conv)}({args[0]}, {args[1]}, {out}, {scratch})")
+            return
+        if p == "scatter_add":
+            return self.scatter_add(i, ins, args)
+        if p == "select_and_scatter_add":
+            return self.select_and_scatter_add(i, ins, args)
+        if p in ("cond", "while", "scan"):
+            return self.control(i, ins, args)
+        return self.fallback(i, ins, args)
+
+    def kernel(self, i, ins):
+        body, kind = ins.attrs["body"], ins.attrs["kind"]
+        start = time.perf_counter()
+        try:
+            ks = codegen.generate(body, kind)
+        except codegen.LoweringError as e:
+            log.log("fusion", f"{body.name}: {e}; running it with the reference interpreter")
+            return self._call_python(i, ins, [self.names[x] for x in ins.operands],
+                                     lambda *a: eval_function(body, list(a)))
+        self.timing["codegen"] += time.perf_counter() - start
+        log.log("source", f"{body.name}:\n{ks.source}")
+        shape = None
+        if ks.flat:
+            shape = body.results[0].shape
+        types = [(np.dtype(x.dtype), 1 if ks.flat and x.shape == shape else len(x.shape))
+                 for x in list(body.params) + list(body.results)]
+        start = time.perf_counter()
+        disp = cache.load(ks, types, body.name)
+        self.timing["numba"] += time.perf_counter() - start
+        ins_names = [self.names[x] for x in ins.operands]
+        inplace = [x for k, x in enumerate(ins.operands) if k in ks.inplace_inputs]
+        outs = [self.alloc(r, i, inplace if k in ks.inplace_outputs else ())
+                for k, r in enumerate(ins.results)]
+
+        def arg(v, name):
+            return self.flat(v) if ks.flat and v.shape == shape and v.shape != () else name
+        args = [arg(x, n) for x, n in zip(ins.operands, ins_names)] + \
+               [arg(r, n) for r, n in zip(ins.results, outs)]
+        k = self.glob("k", disp)
+        dims = self.glob("D", ks.dims)
+        if ks.work >= MIN_PARALLEL_WORK and ks.extent > 1 and pool().n > 1:
+            self.lines.append(f"par({k}, {ks.extent}, ({dims}, {', '.join(args)}))")
+        else:
+            self.lines.append(f"{k}(0, {ks.extent}, {dims}, {', '.join(args)})")
+
+    def scatter_add(self, i, ins, args):
+        x, idx, upd = ins.operands
+        ax = ins.attrs["axis"]
+        v = ins.results[0]
+        out = self.alloc(v, i, [x])
+        if out != args[0]:
+            self.lines.append(f"np.copyto({out}, {args[0]})")
+        P = int(np.prod(x.shape[:ax], dtype=np.int64))
+        Q = int(np.prod(x.shape[ax + 1:], dtype=np.int64))
+        J = int(np.prod(idx.shape, dtype=np.int64))
+        if x.shape[ax] == 0 or J == 0:
+            return
+        self.lines.append(
+            f"kernels.scatter_add(0, {P}, {args[1]}.reshape(-1), "
+            f"{args[2]}.reshape({(P, J, Q)}), {out}.reshape({(P, x.shape[ax], Q)}))")
+
+    def select_and_scatter_add(self, i, ins, args):
+        source, operand = ins.operands
+        a = ins.attrs
+        v = ins.results[0]
+        if len(v.shape) > 4:
+            return self.fallback(i, ins, args)
+        pad = 4 - len(v.shape)
+        out = self.alloc(v, i)
+        window = (1,) * pad + tuple(a["window_dimensions"])
+        strides = (1,) * pad + tuple(a["window_strides"])
+        lows = (0,) * pad + tuple(lo for lo, _ in a["padding"])
+        s4 = (1,) * pad + tuple(source.shape)
+        o4 = (1,) * pad + tuple(operand.shape)
+        self.lines.append(f"{out}[...] = 0")
+        call = (f"({args[0]}.reshape({s4}), {args[1]}.reshape({o4}), {out}.reshape({o4}), "
+                f"{window}, {strides}, {lows})")
+        if window[0] == 1 and strides[0] == 1 and lows[0] == 0 and \
+                int(np.prod(source.shape)) * int(np.prod(window)) >= MIN_PARALLEL_WORK:
+            self.lines.append(f"par(kernels.select_and_scatter_add, {s4[0]}, {call})")
+        else:
+            self.lines.append(f"kernels.select_and_scatter_add(0, {s4[0]}, *{call})")
+
+    def control(self, i, ins, args):
+        a = ins.attrs
+        sub = lambda f: PlanBuilder(f, name=f"{self.name}/{f.name}").build()  # noqa: E731
+        if ins.prim == "cond":
+            obj = control.Cond(sub(a["true_fun"]), sub(a["false_fun"]))
+        elif ins.prim == "while":
+            obj = control.While(sub(a["cond_fun"]), sub(a["body"]), a["num_consts"])
+        else:
+            nc = a["num_carry"]
+            obj = control.Scan(sub(a["body"]), a["num_consts"], nc, a["length"], a["reverse"],
+                               [t for t in a["body"].out_types[nc:]])
+        self._call_python(i, ins, args, obj, copy=False)
+
+    def fallback(self, i, ins, args):
+        prim = PRIMITIVES[ins.prim]
+        log.log("fusion", f"{ins.prim}: no lowering in the cpu backend; the plan calls its "
+                          f"NumPy implementation")
+        attrs = dict(ins.attrs)
+        self._call_python(i, ins, args, lambda *a: prim.impl(*a, **attrs))
+
+    def _call_python(self, i, ins, args, fn, copy=True):
+        """Results of a Python callable: owned arrays of the right dtypes."""
+        dtypes = [np.dtype(r.dtype) for r in ins.results]
+        if copy:
+            def call(*a, _fn=fn, _dt=dtypes):
+                return [np.array(o, dtype=d) for o, d in zip(_fn(*a), _dt)]
+        else:
+            call = fn
+        name = self.glob("py", call)
+        outs = [self.fresh_name("x") for _ in ins.results]
+        lhs = ", ".join(outs) + ("," if len(outs) == 1 else "")
+        self.lines.append(f"{lhs} = {name}({', '.join(args)})")
+        for r, n in zip(ins.results, outs):
+            self._bind(r, _Buffer("ext"), n)
