@@ -137,15 +137,20 @@ class _Checkpointer:
         return self.last_path
 
 
-def _resume(checkpointer, run, callbacks, verbose):
-    """Load the latest checkpoint into ``run``; returns its metadata or None."""
-    path = latest_checkpoint(checkpointer.directory)
-    if path is None:
-        if verbose:
-            print(f"no checkpoint in {checkpointer.directory}; starting from step 0")
-        return None
+def _resume(checkpointer, run, callbacks, verbose, source):
+    """Load checkpoint ``source`` (True: the latest in the checkpoint
+    directory) into ``run``; returns its metadata, or None if there is none."""
+    if source is True:
+        path = latest_checkpoint(checkpointer.directory)
+        if path is None:
+            if verbose:
+                print(f"no checkpoint in {checkpointer.directory}; starting from step 0")
+            return None
+        source = checkpointer.directory   # load_checkpoint names older ones if it is damaged
+    else:
+        path = os.fspath(source)
     state, extra, metadata = restore_train_state(
-        path, run.state, extra_like=_callback_states(callbacks, run))
+        source, run.state, extra_like=_callback_states(callbacks, run))
     saved_model = (metadata or {}).get("model")
     if saved_model is not None and saved_model != checkpointer.metadata.get("model"):
         raise CheckpointError(f"{path}: checkpoint belongs to model {saved_model!r}, "
@@ -183,7 +188,7 @@ def fit(model, optimizer, train_data, *, epochs: int, batch_size: int = 32,
         validation_data=None, seed: int = 0, loss=None, regularizer=None, augment=None,
         callbacks=(), early_stopping=None, validation_every: int | None = None,
         eval_batch_size: int = 256, checkpoint_dir=None, checkpoint_every: int | None = None,
-        keep_checkpoints: int = 5, resume: bool = False, metadata: dict | None = None,
+        keep_checkpoints: int = 5, resume=False, metadata: dict | None = None,
         logdir=None, log_every: int = 10, histogram_every: int | None = 100,
         init_params=None, backend=None, verbose: bool = True) -> FitResult:
     """Train ``model`` with ``optimizer`` on ``train_data`` for ``epochs`` epochs.
@@ -203,7 +208,9 @@ def fit(model, optimizer, train_data, *, epochs: int, batch_size: int = 32,
     Checkpoints go to ``checkpoint_dir`` every ``checkpoint_every`` steps (else
     at each epoch end) and at the end, keeping the last ``keep_checkpoints``;
     ``metadata`` (JSON-able, e.g. the model's name and config) is stored in
-    each.  With ``resume`` the run continues from the latest one there.
+    each.  With ``resume=True`` the run continues from the latest one there
+    (from step 0 if there is none); ``resume`` may also be the path of one
+    checkpoint, e.g. an older one when the latest is damaged.
 
     With ``logdir``: TensorBoard scalars (``train/loss``, ``train/accuracy``,
     ``learning_rate`` every ``log_every`` steps; ``valid/loss``,
@@ -212,8 +219,8 @@ def fit(model, optimizer, train_data, *, epochs: int, batch_size: int = 32,
     """
     if int(epochs) < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
-    if resume and checkpoint_dir is None:
-        raise ValueError("resume=True needs a checkpoint_dir")
+    if resume is not False and checkpoint_dir is None:
+        raise ValueError("resume needs a checkpoint_dir (new checkpoints are written there)")
     pipeline = _make_pipeline(train_data, batch_size, seed, augment)
     callbacks = list(callbacks)
     if early_stopping is not None:
@@ -237,8 +244,8 @@ def fit(model, optimizer, train_data, *, epochs: int, batch_size: int = 32,
     epoch_sums = {"loss": 0.0, "accuracy": 0.0, "examples": 0}
     stopped_early = False
     try:
-        if resume:
-            saved = _resume(checkpointer, run, callbacks, verbose)
+        if resume is not False:
+            saved = _resume(checkpointer, run, callbacks, verbose, resume)
             if saved is not None:
                 epoch_sums = saved.get("epoch_sums", epoch_sums)
                 stopped_early = run.stop_training = bool(saved.get("stopped_early", False))

@@ -17,12 +17,13 @@ and every mismatch is reported as a :class:`CheckpointError`.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any
 
 import numpy as np
 
 from ..tree import register_dataclass, tree_flatten, tree_flatten_with_path, tree_unflatten
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint
 
 __all__ = ["TrainState", "save_train_state", "restore_train_state"]
 
@@ -58,12 +59,28 @@ def _named(tree) -> dict:
     return out
 
 
-def _rebuild(template, named: dict, where: str):
-    names = [name for name, _ in tree_flatten_with_path(template)]
-    missing = [n for n in names if n not in named]
-    if missing:  # the `like` check in load_checkpoint makes this unreachable in practice
-        raise CheckpointError(f"{where}: checkpoint lacks {', '.join(missing)}")
-    return tree_unflatten(tree_flatten(template)[1], [named[n] for n in names])
+def _spec(value) -> str:
+    if isinstance(value, np.ndarray):
+        return f"{value.dtype.name}[{','.join(str(d) for d in value.shape)}]"
+    return f"Python {type(value).__name__}"
+
+
+def _rebuild(template, named: dict, where: str, path: str):
+    """``template``'s pytree with the leaves from ``named``, after checking
+    that names, dtypes and shapes match (every mismatch is reported)."""
+    want = _named(template)
+    problems = [f"{where}/{n}: missing from the checkpoint (expected {_spec(v)})"
+                for n, v in want.items() if n not in named]
+    problems += [f"{where}/{n}: in the checkpoint ({_spec(v)}) but not expected"
+                 for n, v in named.items() if n not in want]
+    problems += [f"{where}/{n}: checkpoint has {_spec(named[n])}, expected {_spec(v)}"
+                 for n, v in want.items() if n in named and _spec(named[n]) != _spec(v)]
+    if problems:
+        raise CheckpointError(
+            f"{path}: checkpoint does not match this model and optimizer "
+            f"({len(problems)} mismatch{'es' if len(problems) != 1 else ''}):\n  "
+            + "\n  ".join(problems))
+    return tree_unflatten(tree_flatten(template)[1], [named[n] for n in want])
 
 
 def _tree(state: TrainState, extra: dict | None) -> dict:
@@ -85,11 +102,21 @@ def restore_train_state(path_or_directory, like: TrainState, *, extra_like: dict
     """Load a checkpoint saved by :func:`save_train_state` into the structure of
     ``like`` (a freshly initialized state of the same model and optimizer).
 
-    Returns ``(state, extra, metadata)``.  Raises :class:`CheckpointError` when
-    the checkpoint is missing, corrupt or belongs to a different model.
+    Returns ``(state, extra, metadata)``, where ``extra`` has the sections named
+    in ``extra_like`` (others in the checkpoint are ignored).  Raises
+    :class:`CheckpointError` when the checkpoint is missing, corrupt or
+    belongs to a different model.
     """
-    template = _tree(like, extra_like)
-    _, tree, metadata = load_checkpoint(path_or_directory, like=template)
-    state = _rebuild(like, tree["state"], "state")
-    extra = {key: _rebuild(value, tree[key], key) for key, value in (extra_like or {}).items()}
+    path = os.fspath(path_or_directory)
+    _, tree, metadata = load_checkpoint(path)
+    if os.path.isdir(path):
+        path = latest_checkpoint(path)
+    sections = ["state"] + list(extra_like or {})
+    missing = [s for s in sections if not isinstance(tree, dict) or s not in tree]
+    if missing:
+        raise CheckpointError(f"{path}: not a training checkpoint (no section "
+                              f"{', '.join(missing)}); was it saved by save_train_state?")
+    state = _rebuild(like, tree["state"], "state", path)
+    extra = {key: _rebuild(value, tree[key], key, path)
+             for key, value in (extra_like or {}).items()}
     return state, extra, metadata
