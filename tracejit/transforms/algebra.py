@@ -10,6 +10,7 @@ deliberately *not* rewritten:
 - ``x + 0.0 -> x`` for floats: -0.0 + 0.0 is +0.0, and 1 / (x + 0.0)
   tells the two apart. ``x + (-0.0)``, ``x - 0.0`` and integer ``x + 0``
   are identities and are rewritten.
+- ``reduce_sum`` over no (or only size-1) axes: it is ``x + 0.0``.
 - ``convert(convert(x))``: the inner conversion may round.
 
 A rule takes the instruction (operands already renamed) and the pass's
@@ -115,19 +116,42 @@ def _scalar_broadcast(ins, ctx):
                   {"shape": r.shape, "broadcast_dimensions": ()}, [r])]
 
 
+def _unit_reshape_dims(y, x, dims, rank):
+    """broadcast_dimensions taking ``y`` straight to the output, when the
+    reshape ``y -> x`` only inserts or removes size-1 dims and ``x`` maps
+    by ``dims``; None when there is no such strictly increasing map."""
+    if [d for d in y.shape if d != 1] != [d for d in x.shape if d != 1]:
+        return None
+    targets = [dims[j] for j, d in enumerate(x.shape) if d != 1]
+    new, k = [], 0
+    for d in y.shape:
+        if d != 1:
+            new.append(targets[k])
+            k += 1
+        else:   # a size-1 dim goes to any free output dim in order
+            new.append(new[-1] + 1 if new else 0)
+            if new[-1] >= (targets[k] if k < len(targets) else rank):
+                return None
+    return tuple(new)
+
+
 @rule("broadcast_in_dim")
 def _broadcast(ins, ctx):
     x = ins.operands[0]
     if x.shape == ins.results[0].shape:
         return _same(x, ins)   # sorted broadcast_dimensions: the identity
     inner = ctx.producer(x)
-    if inner is None or inner.prim != "broadcast_in_dim":
+    dims, shape = ins.attrs["broadcast_dimensions"], ins.attrs["shape"]
+    if inner is not None and inner.prim == "broadcast_in_dim":
+        composed = tuple(dims[d] for d in inner.attrs["broadcast_dimensions"])
+    elif inner is not None and inner.prim == "reshape":
+        composed = _unit_reshape_dims(inner.operands[0], x, dims, len(shape))
+        if composed is None:
+            return None
+    else:
         return None
-    dims = ins.attrs["broadcast_dimensions"]
-    composed = tuple(dims[d] for d in inner.attrs["broadcast_dimensions"])
     return [Instr("broadcast_in_dim", inner.operands[:1],
-                  {"shape": ins.attrs["shape"], "broadcast_dimensions": composed},
-                  ins.results)]
+                  {"shape": shape, "broadcast_dimensions": composed}, ins.results)]
 
 
 @rule("reshape")
@@ -162,9 +186,11 @@ def _move(ins, ctx):
     return _scalar_broadcast(ins, ctx)
 
 
-@rule("reduce_sum", "reduce_prod", "reduce_max", "reduce_min")
+@rule("reduce_prod", "reduce_max", "reduce_min")
 def _reduce(ins, ctx):
-    """Reducing only size-1 axes (or none) keeps every element: a reshape."""
+    """Reducing only size-1 axes (or none) keeps every element: a reshape.
+    Not for reduce_sum, which starts from +0.0 (as NumPy and XLA do): a sum
+    over no axes is ``x + 0.0``, +0.0 where x is -0.0."""
     x, r = ins.operands[0], ins.results[0]
     if any(x.shape[a] != 1 for a in ins.attrs["axes"]):
         return None
