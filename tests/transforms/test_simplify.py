@@ -452,6 +452,17 @@ def test_results_that_are_not_one_repeated_value_are_not_folded():
         }""")
 
 
+def test_folding_leaves_errors_to_run_time():
+    fn = parse(textwrap.dedent("""
+        func @f() -> (i32[]) {
+          %0: i32[] = constant[value=2]()
+          %1: i32[] = constant[value=-1]()
+          %2: i32[] = pow(%0, %1)
+          return (%2)
+        }""").strip())
+    assert str(simplify(fn)) == str(fn)
+
+
 # --- whole programs ----------------------------------------------------------------------
 def _redundant(x, y):
     a = x * 1.0 - 0.0

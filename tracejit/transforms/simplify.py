@@ -226,13 +226,17 @@ class _Rewriter:
         values = [self.splats.get(v) for v in ins.operands]
         if any(v is None for v in values):
             return None
-        if prim.kind == "elementwise":
-            outs = [np.asarray(o) for o in prim.impl(*values, **ins.attrs)]
-        elif all(v.type.size <= FOLD_LIMIT for v in ins.operands + ins.results):
-            arrays = [np.full(v.shape, s, v.dtype) for v, s in zip(ins.operands, values)]
-            outs = [_uniform(o) for o in prim.impl(*arrays, **ins.attrs)]
-            if any(o is None for o in outs):
-                return None
-        else:
+        if prim.kind != "elementwise" and any(
+                v.type.size > FOLD_LIMIT for v in ins.operands + ins.results):
+            return None
+        try:
+            if prim.kind == "elementwise":   # on the scalars: the same values
+                outs = [np.asarray(o) for o in prim.impl(*values, **ins.attrs)]
+            else:
+                arrays = [np.full(v.shape, s, v.dtype) for v, s in zip(ins.operands, values)]
+                outs = [_uniform(o) for o in prim.impl(*arrays, **ins.attrs)]
+        except (ArithmeticError, ValueError):
+            return None   # e.g. an integer to a negative power: left to run time
+        if any(o is None for o in outs):
             return None
         return [new for r, o in zip(ins.results, outs) for new in _splat_instrs(o, r)]
