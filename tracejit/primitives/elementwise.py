@@ -205,16 +205,17 @@ for _p in (sign, floor, ceil, round, is_finite, not_, and_, or_, xor, eq, ne, lt
 
 add.def_vjp(lambda cts, primals, outs: [cts[0], cts[0]])
 add.def_jvp(lambda primals, tangents, outs: [ad.add(*tangents)])
-sub.def_vjp(lambda cts, primals, outs: [cts[0], neg(cts[0])])
+sub.def_vjp(lambda cts, primals, outs: [cts[0], lambda: neg(cts[0])])
 sub.def_jvp(lambda primals, tangents, outs: [
     ad.add(tangents[0], None if tangents[1] is None else neg(tangents[1]))])
 
 
 def _def_binary(prim, dx, dy):
-    """``dx(g, x, y, out)`` and ``dy(...)``: ``g`` times a partial derivative."""
+    """``dx(g, x, y, out)`` and ``dy(...)``: ``g`` times a partial derivative.
+    The cotangents are lazy: an operand that needs none costs nothing."""
     def vjp(cts, primals, outs):
         g, (x, y), out = cts[0], primals, outs[0]
-        return [ad.guard(g, dx(g, x, y, out)), ad.guard(g, dy(g, x, y, out))]
+        return [lambda: ad.guard(g, dx(g, x, y, out)), lambda: ad.guard(g, dy(g, x, y, out))]
 
     def jvp(primals, tangents, outs):
         (x, y), (tx, ty), out = primals, tangents, outs[0]
@@ -254,7 +255,7 @@ _def_binary(min, lambda g, x, y, o: mul(g, _tie_weight(lt(x, y), eq(x, y), x)),
 def _select_vjp(cts, primals, outs):
     p_, on_true, _ = primals
     zero = ad.zeros_like(on_true)
-    return [None, select(p_, cts[0], zero), select(p_, zero, cts[0])]
+    return [None, lambda: select(p_, cts[0], zero), lambda: select(p_, zero, cts[0])]
 
 
 select.def_vjp(_select_vjp)

@@ -223,9 +223,9 @@ def _pad_vjp(cts, primals, outs, *, config):
     limits = tuple(s + (n - 1) * (it + 1) + 1 if n else s
                    for s, n, (_, _, it) in zip(starts, ad.shape(x), config))
     ct_x = slice(ct, start=starts, limit=limits, strides=tuple(it + 1 for _, _, it in config))
-    total = ad.p("reduce_sum", cts[0], axes=tuple(range(len(config))))
-    inside = ad.p("reduce_sum", ct_x, axes=tuple(range(len(config))))
-    return [ct_x, ad.p("sub", total, inside)]
+    axes = tuple(range(len(config)))
+    return [ct_x, lambda: ad.p("sub", ad.p("reduce_sum", cts[0], axes=axes),
+                               ad.p("reduce_sum", ct_x, axes=axes))]
 
 
 def _concatenate_vjp(cts, primals, outs, *, axis):
@@ -253,7 +253,7 @@ rev.def_vjp(lambda cts, primals, outs, *, dimensions: [rev(cts[0], dimensions=di
 gather.def_vjp(lambda cts, primals, outs, *, axis: [
     scatter_add(ad.zeros_like(primals[0]), primals[1], cts[0], axis=axis), None])
 scatter_add.def_vjp(lambda cts, primals, outs, *, axis: [
-    cts[0], None, gather(cts[0], primals[1], axis=axis)])
+    cts[0], None, lambda: gather(cts[0], primals[1], axis=axis)])
 for _p in (broadcast_in_dim, reshape, transpose, slice, pad, concatenate, rev, gather,
            scatter_add):
     _p.def_jvp(ad.linear_jvp(_p.name))
