@@ -55,9 +55,9 @@ def check_grads(f, args, seed=0, rtol=1e-6, atol=1e-8, h=1e-5, modes=("rev", "fw
         _, vjp_fn = tracejit.vjp(f, *args)
         g = vjp_fn(tracejit.tree_unflatten(out_tree, ct))
         results["rev"] = sum(_dot(gi, vi) for gi, vi in zip(g, v) if vi is not None)
+    tangents = [vi if vi is not None else np.zeros(np.shape(a), np.asarray(a).dtype)
+                for a, vi in zip(args, v)]
     if "fwd" in modes:
-        tangents = [vi if vi is not None else np.zeros(np.shape(a), np.asarray(a).dtype)
-                    for a, vi in zip(args, v)]
         _, t = tracejit.jvp(f, args, tangents)
         results["fwd"] = sum(_dot(c, ti) for c, ti in zip(ct, _leaves(t)))
     for mode in modes:
@@ -67,4 +67,8 @@ def check_grads(f, args, seed=0, rtol=1e-6, atol=1e-8, h=1e-5, modes=("rev", "fw
             f"differences {fd!r} (error {err:.3g}, scale {scale:.3g})")
     if "rev" in modes and "fwd" in modes:
         assert abs(results["rev"] - results["fwd"]) <= 1e-9 * scale, results
+    # the derivative programs are well-formed IR
+    ct_tree = tracejit.tree_unflatten(out_tree, ct)
+    tracejit.ir.verify(tracejit.make_ir(lambda *a: tracejit.vjp(f, *a)[1](ct_tree))(*args))
+    tracejit.ir.verify(tracejit.make_ir(lambda *a: tracejit.jvp(f, a, tangents)[1])(*args))
     return results

@@ -49,6 +49,7 @@ where the base is 0 (w.r.t. the exponent). See docs/autodiff.md.
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 
 import numpy as np
@@ -169,7 +170,7 @@ def forward(fn: Function, args, active_in):
             if prim.vjp_fwd is not None:
                 outs, res = prim.vjp_fwd(vals, act, **ins.attrs)
             else:
-                outs, res = prim.bind(*vals, **ins.attrs), vals
+                outs, res = bind_plain(ins.prim, vals, ins.attrs), vals
             tape.entries.append((ins, act, res, outs))
             tape.active.update(r for r in ins.results if _float(r.type))
         env.update(zip(ins.results, outs))
@@ -233,7 +234,7 @@ def jvp_eval(fn: Function, args, tangents):
         elif prim.kind == "control":
             outs, touts = prim.jvp(vals, ts, None, **ins.attrs)
         else:
-            outs = prim.bind(*vals, **ins.attrs)
+            outs = bind_plain(ins.prim, vals, ins.attrs)
             touts = prim.jvp(vals, ts, outs, **ins.attrs)
         env.update(zip(ins.results, outs))
         for r, t in zip(ins.results, touts):
@@ -354,6 +355,7 @@ def value_and_grad(fun, argnums=0, has_aux=False):
     single = isinstance(argnums, int)
     nums = (argnums,) if single else tuple(argnums)
 
+    @functools.wraps(fun)
     def wrapped(*args, **kwargs):
         for i in nums:
             if not -len(args) <= i < len(args):
@@ -387,6 +389,7 @@ def grad(fun, argnums=0, has_aux=False):
     with ``has_aux`` returns ``(grad, aux)``."""
     vg = value_and_grad(fun, argnums, has_aux)
 
+    @functools.wraps(fun)
     def wrapped(*args, **kwargs):
         value, g = vg(*args, **kwargs)
         return (g, value[1]) if has_aux else g
