@@ -24,6 +24,18 @@ def available() -> bool:
     return True
 
 
+def lowering(prim: str) -> str:
+    """How this backend runs a primitive (the test of the fallback list
+    enumerates every primitive with this)."""
+    from ...transforms.fusion import is_fusible
+    if is_fusible(prim):
+        return "fused kernel"
+    return {"dot_general": "BLAS", "conv_general": "im2col kernel + BLAS",
+            "scatter_add": "scatter kernel", "select_and_scatter_add": "pooling-gradient kernel",
+            "cond": "sub-plans", "while": "sub-plans", "scan": "sub-plans",
+            }.get(prim, "NumPy impl (fallback)")
+
+
 def compile(fn: Function, donate=()):
     from ...transforms.fusion import fuse, kernel_count
     from .plan import PlanBuilder

@@ -48,8 +48,7 @@ class KernelSource:
     extent: int          # trip count of the loop that [lo, hi) splits
     work: int            # elements visited per call (all passes)
     flat: bool           # inputs and outputs are passed as 1-D views
-    inplace_inputs: frozenset    # inputs read only at the element being written
-    inplace_outputs: frozenset   # outputs that may be written over such an input
+    inplace: frozenset   # (input, output) pairs: the output may be written over the input
 
 
 class _Block:
@@ -96,7 +95,11 @@ class KernelWriter:
         self.stack = [self.top]
         self.acc: dict[Var, tuple] = {}    # own reduction -> (name, is_array, index var)
         self.nwin = 0
-        self.loaded: dict[Var, set] = {}    # input -> the index strings it is read at
+        # For writing outputs over dead inputs: where (index string) and in
+        # which pass each input is read and each output written.
+        self.loaded: dict[Var, set] = {}
+        self.stored: dict[int, tuple] = {}
+        self.cur_pass = 0
         reds = [ins for ins in body.body if ins.prim in REDUCTIONS]
         if kind == "reduction":
             self.space = reduction_space(reds[0])
@@ -259,7 +262,7 @@ class KernelWriter:
     def _compute(self, v, comps):
         if v in self.arrays:
             idx, deps = self.index(comps)
-            self.loaded.setdefault(v, set()).add(idx)
+            self.loaded.setdefault(v, set()).add((idx, self.cur_pass))
             return self.emit(f"{self.arrays[v]}[{idx}]", deps, (v, comps))
         if v in self.acc:
             name, is_array, kin = self.acc[v]
@@ -396,6 +399,7 @@ class KernelWriter:
         name = self.value(v, comps)
         idx, _ = self.index(comps)
         self.stack[-1].add(f"{out_name}[{idx}] = {name}")
+        self.stored[int(out_name[1:])] = (idx, self.cur_pass)
 
     def _ident(self, v):
         if self.flat:
@@ -416,6 +420,7 @@ class KernelWriter:
             for o, r, n in zip(outs, self.fn.results, names):
                 idx, _ = self.index(self._ident(r))
                 self.stack[-1].add(f"{o}[{idx}] = {n}")
+                self.stored[int(o[1:])] = (idx, 0)
             for _ in range(opened):
                 self.close()
             work = int(np.prod(shape))
@@ -492,6 +497,7 @@ class KernelWriter:
                     self.top.add(f"{n} = np.empty(({kin_shape},), {dt})")
         opened = sum(self._loop(d) for d in outer)
         for p in range(1, npass + 2):
+            self.cur_pass = p if p <= npass else npass + 2
             these = [ins for ins in reductions if phase[ins.results[0]] == p]
             stores = [(o, r) for o, r, q in f_roots if min(q, npass + 1) == p]
             if not these and not stores:
@@ -524,6 +530,7 @@ class KernelWriter:
                 self._store(o, r, self._ident(r))
             for _ in range(n_open):
                 self.close()
+        self.cur_pass = npass + 1
         if k_roots:
             n_open = sum(self._loop(d) for d in kin)
             for o, r in k_roots:
@@ -545,16 +552,15 @@ class KernelWriter:
                                       intrinsics=", ".join(snippets.INTRINSICS))
         src = "\n".join([head] + consts + ["", "", DECORATOR,
                                            f"def kernel({', '.join(args)}):"] + body) + "\n"
-        ins_ok, outs_ok = set(), set()
-        if not self.space.is_reduction:
-            for k, r in enumerate(self.fn.results):
-                store = self.index(self._ident(r))[0]
-                for j, p in enumerate(self.fn.params):
-                    if p.type.strong() == r.type.strong() and self.loaded.get(p) == {store}:
-                        ins_ok.add(j)
-                        outs_ok.add(k)
-        return KernelSource(src, tuple(self.dims), extent, work, self.flat,
-                            frozenset(ins_ok), frozenset(outs_ok))
+        pairs = set()
+        for k, r in enumerate(self.fn.results):
+            idx, when = self.stored[k]
+            for j, p in enumerate(self.fn.params):
+                loads = self.loaded.get(p, ())
+                if p.type.strong() == r.type.strong() and loads and \
+                        all(i == idx and q <= when for i, q in loads):
+                    pairs.add((j, k))
+        return KernelSource(src, tuple(self.dims), extent, work, self.flat, frozenset(pairs))
 
 
 def generate(body: Function, kind: str) -> KernelSource:

@@ -260,8 +260,7 @@ class PlanBuilder:
         disp = cache.load(ks, types, body.name)
         self.timing["numba"] += time.perf_counter() - start
         ins_names = [self.names[x] for x in ins.operands]
-        inplace = [x for k, x in enumerate(ins.operands) if k in ks.inplace_inputs]
-        outs = [self.alloc(r, i, inplace if k in ks.inplace_outputs else ())
+        outs = [self.alloc(r, i, [x for j, x in enumerate(ins.operands) if (j, k) in ks.inplace])
                 for k, r in enumerate(ins.results)]
 
         def arg(v, name):

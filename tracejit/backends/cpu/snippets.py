@@ -43,7 +43,7 @@ _FLOAT = {
     "cos": "np.cos({0})",
     "erf": "math.erf({0})",
     "abs": "abs({0})",
-    "sign": "{0} if ({0} == 0 or {0} != {0}) else ({T}(1) if {0} > 0 else {T}(-1))",
+    "sign": "{0} if {0} != {0} else ({T}(1) if {0} > 0 else ({T}(-1) if {0} < 0 else {T}(0)))",
     "floor": "np.floor({0})",
     "ceil": "np.ceil({0})",
     "round": "np.rint({0})",
@@ -64,8 +64,9 @@ _INT = {
     "add": "{0} + {1}",
     "sub": "{0} - {1}",
     "mul": "{0} * {1}",
-    "div": "{0} // {1}",
-    "rem": "{0} % {1}",
+    # x // -1 and x % -1 apart: MIN // -1 traps on x86 (NumPy wraps to MIN)
+    "div": "(-{0} if {1} == -1 else {0} // {1})",
+    "rem": "(0 if {1} == -1 else {0} % {1})",
     "pow": "{0} ** {1}",
     "max": "{0} if {0} > {1} else {1}",
     "min": "{0} if {0} < {1} else {1}",
@@ -108,8 +109,9 @@ def elementwise(prim: str, in_dtype: str, out_dtype: str, args: list) -> str | N
         snippet = _BOOL.get(prim)
     else:
         snippet = _INT.get(prim)
-        if in_dtype == "uint32" and prim in ("abs", "sign"):
-            snippet = "{0}" if prim == "abs" else "(1 if {0} > 0 else 0)"
+        if in_dtype == "uint32" and prim in ("abs", "sign", "div", "rem"):
+            snippet = {"abs": "{0}", "sign": "(1 if {0} > 0 else 0)",
+                       "div": "{0} // {1}", "rem": "{0} % {1}"}[prim]
     if snippet is None:
         return None
     return snippet.format(*args, T=CTOR[out_dtype])
