@@ -108,6 +108,23 @@ def test_grad_stage(capsys):
     assert simplified.num_instructions() <= fn.num_instructions()
 
 
+@pytest.mark.skipif(importlib.util.find_spec("tracejit.transforms.fusion") is None,
+                    reason="no fusion pass yet")
+def test_fused_stage(capsys):
+    code, out, err = run(capsys, "ir", f"{MLP}:loss", "--stage", "fused", "--no-verify",
+                         *MLP_ARGS)
+    assert code == 0, err
+    fn = parse(out)
+    assert str(fn) == out.rstrip("\n")
+    assert sum(ins.prim == "fusion" for ins in fn.body) >= 2
+    for ins in fn.body:   # what a shape rule for 'fusion' would check
+        if ins.prim == "fusion":
+            body = ins.attrs["body"]
+            verify(body)
+            assert [v.type for v in ins.operands] == body.in_types
+            assert [v.type for v in ins.results] == body.out_types
+
+
 def test_missing_stages_explain_themselves(capsys, monkeypatch, user_file):
     monkeypatch.delattr(tracejit, "value_and_grad", raising=False)
     find_spec = importlib.util.find_spec
