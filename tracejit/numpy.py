@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import builtins
 import math
-
+import operator
 
 import numpy as np
 
 from .errors import DTypeError, ShapeError
-from .ir.types import FLOATS, TensorType, canonical_dtype, result_type
+from .ir.types import FLOATS, TensorType, canonical_dtype
+from .ir.types import result_type as _result_type
 from .primitives import conv as _cv
 from .primitives import elementwise as _ew
 from .primitives import linalg as _la
@@ -51,7 +52,9 @@ def size(x):
 
 
 def _is_scalar_literal(x):
-    return isinstance(x, (bool, int, float)) and not isinstance(x, Tracer)
+    """A Python scalar (weakly typed); NumPy scalars such as np.float64,
+    though a float subclass, are strongly typed."""
+    return isinstance(x, (bool, int, float)) and not isinstance(x, np.generic)
 
 
 def asarray(x, dtype=None):
@@ -75,20 +78,26 @@ def asarray(x, dtype=None):
 array = asarray
 
 
-def _lift(x, dtype: str):
-    """``x`` as a value of ``dtype`` (Python scalars become typed constants)."""
+def _lift(x, dtype: str, weak: bool = False):
+    """``x`` as a value of ``dtype`` for implicit promotion: Python scalars
+    become typed constants. ``weak`` keeps a weak value weak: only when
+    every operand is weak (two Python scalar arguments of a jitted
+    function), so weak values always have a Python scalar's dtype."""
     if _is_scalar_literal(x):
         with np.errstate(all="ignore"):
             return np.asarray(x, dtype=dtype)
     t = _type(x)
-    if t.dtype == dtype and not t.weak:
+    if t.dtype == dtype:
         return x if isinstance(x, Tracer) else asarray(x)
-    return _ew.convert(x if isinstance(x, Tracer) else asarray(x), dtype=dtype)
+    return _ew.convert(x if isinstance(x, Tracer) else asarray(x), dtype=dtype,
+                       weak=weak and t.weak)
 
 
 def astype(x, dtype):
+    """Explicit conversion; the result is strongly typed."""
     dtype = canonical_dtype(dtype)
-    if _type(x).dtype == dtype:
+    t = _type(x)
+    if t.dtype == dtype and not t.weak:
         return x if isinstance(x, Tracer) else asarray(x)
     return _ew.convert(asarray(x), dtype=dtype)
 
@@ -102,7 +111,7 @@ def broadcast_shapes(*shapes):
 
 
 def broadcast_to(x, shape):
-    shape = tuple(int(d) for d in shape)
+    shape = (shape,) if isinstance(shape, int) else tuple(int(d) for d in shape)
     x = asarray(x)
     xs = _type(x).shape
     if xs == shape:
@@ -114,76 +123,121 @@ def broadcast_to(x, shape):
                                 broadcast_dimensions=tuple(range(offset, len(shape))))
 
 
+def broadcast_arrays(*xs):
+    s = broadcast_shapes(*[shape(x) for x in xs])
+    return [broadcast_to(x, s) for x in xs]
+
+
 def _promote(*xs, float_only=False):
     """Common dtype (NumPy promotion) and common shape (broadcasting)."""
     types = [_type(x) for x in xs]
-    dtype, weak = result_type(*types)
+    dtype, weak = _result_type(*types)
     if float_only and dtype not in FLOATS:
         dtype = "float64"
+    if weak and builtins.all(_is_scalar_literal(x) for x in xs):
+        with np.errstate(all="ignore"):
+            return [np.asarray(x, dtype=dtype) for x in xs]
     out_shape = broadcast_shapes(*[t.shape for t in types])
     vals = []
     for x, t in zip(xs, types):
-        if weak and isinstance(x, Tracer) and t.dtype == dtype:
-            v = x
-        elif weak and _is_scalar_literal(x):
-            v = x   # all operands weak: keep Python scalars weak
+        if weak and _is_scalar_literal(x):
+            v = x if t.dtype == dtype else _weak_constant(x, dtype)
         else:
-            v = _lift(x, dtype)
+            v = _lift(x, dtype, weak)
         vals.append(broadcast_to(v, out_shape) if t.shape != out_shape else v)
-    if weak and builtins.all(_is_scalar_literal(v) for v in vals):
-        vals = [np.asarray(v, dtype=dtype) for v in vals]
     return vals
 
 
-def _bin(prim, float_only=False):
+def _weak_constant(x, dtype):
+    """A Python scalar as a weakly typed constant of ``dtype``."""
+    with np.errstate(all="ignore"):
+        value = np.asarray(x, dtype=dtype).item()
+    return _ew.constant(value=value, dtype=dtype, weak=True)
+
+
+def _check_dtype(name, x, bool_ok=True, float_ok=True):
+    dtype = _type(x).dtype
+    if not bool_ok and dtype == "bool":
+        raise DTypeError(f"tnp.{name} does not take booleans (NumPy rejects them or "
+                         f"computes in int8, which tracejit lacks)")
+    if not float_ok and dtype in FLOATS:
+        raise DTypeError(f"tnp.{name} needs integer or boolean operands, got {dtype}")
+
+
+def _bin(prim, name, float_only=False, bool_ok=True, float_ok=True):
     def fn(x, y):
         a, b = _promote(x, y, float_only=float_only)
+        _check_dtype(name, a, bool_ok, float_ok)
         return prim(a, b)
+    fn.__name__ = fn.__qualname__ = name
     return fn
 
 
-def _un(prim, float_only=False, int_ok=True):
+def _un(prim, float_only=False, bool_ok=True, float_ok=True):
+    """A unary function; ``float_only`` ones compute integers in float64."""
     def fn(x):
-        x = asarray(x) if not isinstance(x, Tracer) else x
-        t = _type(x)
-        if float_only and t.dtype not in FLOATS:
+        x = asarray(x)
+        if float_only and _type(x).dtype not in FLOATS:
             x = _lift(x, "float64")
-        elif not int_ok and t.dtype == "bool":
-            raise DTypeError(f"{prim.name} does not take booleans")
+        _check_dtype(prim.name, x, bool_ok, float_ok)
         return prim(x)
+    fn.__name__ = fn.__qualname__ = prim.name
     return fn
+
+
+def _as_float(x):
+    x = asarray(x)
+    return x if _type(x).dtype in FLOATS else _lift(x, "float64")
 
 
 # --- elementwise ------------------------------------------------------------------
-add = _bin(_ew.add)
-subtract = _bin(_ew.sub)
-multiply = _bin(_ew.mul)
-true_divide = divide = _bin(_ew.div, float_only=True)
-maximum = _bin(_ew.max)
-minimum = _bin(_ew.min)
-equal = _bin(_ew.eq)
-not_equal = _bin(_ew.ne)
-less = _bin(_ew.lt)
-less_equal = _bin(_ew.le)
-greater = _bin(_ew.gt)
-greater_equal = _bin(_ew.ge)
-bitwise_and = _bin(_ew.and_)
-bitwise_or = _bin(_ew.or_)
-bitwise_xor = _bin(_ew.xor)
-remainder = mod = _bin(_ew.rem)
+add = _bin(_ew.add, "add")
+subtract = _bin(_ew.sub, "subtract", bool_ok=False)
+multiply = _bin(_ew.mul, "multiply")
+true_divide = divide = _bin(_ew.div, "true_divide", float_only=True)
+maximum = _bin(_ew.max, "maximum")
+minimum = _bin(_ew.min, "minimum")
+equal = _bin(_ew.eq, "equal")
+not_equal = _bin(_ew.ne, "not_equal")
+less = _bin(_ew.lt, "less")
+less_equal = _bin(_ew.le, "less_equal")
+greater = _bin(_ew.gt, "greater")
+greater_equal = _bin(_ew.ge, "greater_equal")
+bitwise_and = _bin(_ew.and_, "bitwise_and", float_ok=False)
+bitwise_or = _bin(_ew.or_, "bitwise_or", float_ok=False)
+bitwise_xor = _bin(_ew.xor, "bitwise_xor", float_ok=False)
+remainder = mod = _bin(_ew.rem, "remainder", bool_ok=False)
 
 
 def floor_divide(x, y):
+    """NumPy's floor division; on floats it follows NumPy's ``npy_divmod``
+    (quotient of ``x - remainder(x, y)``, snapped to an integer) rather
+    than ``floor(x / y)``, so ``1.0 // 0.1`` is 9.0 as in NumPy."""
     a, b = _promote(x, y)
-    if _type(a).dtype in FLOATS:
-        return floor(_ew.div(a, b))
-    return _ew.div(a, b)
+    _check_dtype("floor_divide", a, bool_ok=False)
+    if _type(a).dtype not in FLOATS:
+        return _ew.div(a, b)
+    q = _ew.div(subtract(a, _ew.rem(a, b)), b)
+    fq = floor(q)
+    q = where(greater(subtract(q, fq), 0.5), add(fq, 1), fq)
+    # y = +-inf: the quotient is 0, or -1 when the signs differ (NumPy).
+    signs_differ = logical_and(not_equal(a, 0), not_equal(less(a, 0), less(b, 0)))
+    dt = _type(a).dtype
+    inf_q = where(signs_differ, np.asarray(-1, dt), np.asarray(0, dt))
+    q = where(logical_and(isinf(b), isfinite(a)), inf_q, q)
+    return where(equal(b, 0), _ew.div(a, b), q)
 
 
 def power(x, y):
-    if _is_scalar_literal(y) and float(y) == 2.0 and not isinstance(y, bool):
-        return multiply(x, x)
     a, b = _promote(x, y)
+    _check_dtype("power", a, bool_ok=False)
+    if _type(a).dtype not in FLOATS and not isinstance(y, Tracer) and \
+            np.any(np.asarray(y) < 0):
+        raise ValueError("Integers to negative integer powers are not allowed.")
+    if _is_scalar_literal(y) and not isinstance(y, bool) and y == 2:
+        return _ew.mul(a, a)
+    if _is_scalar_literal(y) and y == 0.5 and _type(a).dtype in FLOATS:
+        return _ew.sqrt(a)   # NumPy's fast path for a scalar 0.5: (-inf) ** 0.5 is NaN
     return _ew.pow(a, b)
 
 
@@ -203,11 +257,8 @@ def logical_not(x):
     return _ew.not_(astype(x, "bool"))
 
 
-def invert(x):
-    return _ew.not_(asarray(x))
-
-
-negative = _un(_ew.neg, int_ok=False)
+invert = bitwise_not = _un(_ew.not_, float_ok=False)
+negative = _un(_ew.neg, bool_ok=False)
 exp = _un(_ew.exp, float_only=True)
 log = _un(_ew.log, float_only=True)
 log1p = _un(_ew.log1p, float_only=True)
@@ -216,50 +267,109 @@ tanh = _un(_ew.tanh, float_only=True)
 sqrt = _un(_ew.sqrt, float_only=True)
 sin = _un(_ew.sin, float_only=True)
 cos = _un(_ew.cos, float_only=True)
-floor = _un(_ew.floor, float_only=True)
-ceil = _un(_ew.ceil, float_only=True)
-isfinite = _un(_ew.is_finite, float_only=True)
 abs = absolute = _un(_ew.abs)
-sign = _un(_ew.sign)
+sign = _un(_ew.sign, bool_ok=False)
+
+
+def positive(x):
+    x = asarray(x)
+    _check_dtype("positive", x, bool_ok=False)
+    return x
+
+
+def _integral(prim):
+    """floor/ceil: the identity on integers and booleans (NumPy 2)."""
+    def fn(x):
+        x = asarray(x)
+        return prim(x) if _type(x).dtype in FLOATS else x
+    fn.__name__ = fn.__qualname__ = prim.name
+    return fn
+
+
+floor = _integral(_ew.floor)
+ceil = _integral(_ew.ceil)
+rint = _un(_ew.round, float_only=True)   # half to even
+
+
+def trunc(x):
+    x = asarray(x)
+    if _type(x).dtype not in FLOATS:
+        return x
+    return where(less(x, 0), ceil(x), floor(x))
+
+
+fix = trunc
 
 
 def round(x, decimals=0):
-    if decimals:
-        scale = 10.0 ** decimals
-        return _un(_ew.round, float_only=True)(multiply(x, scale)) / scale
-    return _un(_ew.round, float_only=True)(x)
+    """Half to even, as NumPy: ``rint(x * 10**d) / 10**d`` on floats."""
+    x = asarray(x)
+    _check_dtype("round", x, bool_ok=False)
+    if _type(x).dtype not in FLOATS:
+        if decimals < 0:
+            raise NotImplementedError("tnp.round of integers to negative decimals")
+        return x
+    if decimals > 0:
+        return true_divide(rint(multiply(x, 10.0 ** decimals)), 10.0 ** decimals)
+    if decimals < 0:
+        return multiply(rint(true_divide(x, 10.0 ** -decimals)), 10.0 ** -decimals)
+    return rint(x)
 
 
 around = round
 
 
+def fabs(x):
+    return abs(_as_float(x))
+
+
 def square(x):
+    x = asarray(x)
+    _check_dtype("square", x, bool_ok=False)
     return multiply(x, x)
 
 
 def reciprocal(x):
-    return true_divide(1.0, x)
+    """``1 / x``; on integers C's truncating division, as NumPy (0 for
+    |x| > 1; NumPy leaves 1 / 0 undefined, here it is 0)."""
+    x = asarray(x)
+    _check_dtype("reciprocal", x, bool_ok=False)
+    if _type(x).dtype in FLOATS:
+        return true_divide(1, x)
+    return where(equal(abs(x), 1), x, 0)
 
 
 def log2(x):
-    return log(x) / math.log(2.0)
+    return true_divide(log(x), math.log(2.0))
 
 
 def log10(x):
-    return log(x) / math.log(10.0)
+    return true_divide(log(x), math.log(10.0))
+
+
+def tan(x):
+    x = _as_float(x)
+    return true_divide(sin(x), cos(x))
+
+
+def isfinite(x):
+    x = asarray(x)
+    if _type(x).dtype not in FLOATS:
+        return ones(shape(x), "bool")
+    return _ew.is_finite(x)
 
 
 def isnan(x):
     x = asarray(x)
     if _type(x).dtype not in FLOATS:
-        return zeros_like(x, dtype="bool")
+        return zeros(shape(x), "bool")
     return not_equal(x, x)
 
 
 def isinf(x):
     x = asarray(x)
     if _type(x).dtype not in FLOATS:
-        return zeros_like(x, dtype="bool")
+        return zeros(shape(x), "bool")
     return logical_and(logical_not(isfinite(x)), equal(x, x))
 
 
@@ -274,27 +384,65 @@ def where(condition, x=None, y=None):
 
 
 def clip(x, a_min=None, a_max=None):
+    """``minimum(maximum(x, a_min), a_max)``, NaN-propagating as NumPy."""
     if a_min is not None:
         x = maximum(x, a_min)
     if a_max is not None:
         x = minimum(x, a_max)
-    return x
+    return asarray(x)
+
+
+def fmax(x, y):
+    """Elementwise maximum that ignores NaN (returns the other operand)."""
+    a, b = _promote(x, y)
+    return where(isnan(b), a, where(isnan(a), b, maximum(a, b)))
+
+
+def fmin(x, y):
+    a, b = _promote(x, y)
+    return where(isnan(b), a, where(isnan(a), b, minimum(a, b)))
 
 
 def logaddexp(x, y):
-    m = maximum(x, y)
-    safe = where(isfinite(m), m, 0.0)
-    return add(log(add(exp(subtract(x, safe)), exp(subtract(y, safe)))), safe)
+    """``log(exp(x) + exp(y))`` without overflow, as NumPy computes it."""
+    a, b = _promote(x, y, float_only=True)
+    big = add(maximum(a, b), log1p(exp(negative(abs(subtract(a, b))))))
+    return where(equal(a, b), add(a, math.log(2.0)), big)
+
+
+def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """NumPy's formula: ``|a - b| <= atol + rtol * |b|``, or equal."""
+    b = asarray(b)
+    b = astype(b, _result_type(_type(b), TensorType((), "float64", True))[0])
+    close = logical_and(less_equal(abs(subtract(a, b)), add(atol, multiply(rtol, abs(b)))),
+                        isfinite(b))
+    result = logical_or(close, equal(a, b))
+    if equal_nan:
+        result = logical_or(result, logical_and(isnan(a), isnan(b)))
+    return result
+
+
+def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    x = asarray(x)
+    dtype = _type(x).dtype
+    if dtype not in FLOATS:
+        return x
+    info = np.finfo(dtype)
+    x = where(isnan(x), _lift(nan, dtype), x)
+    x = where(equal(x, np.inf), _lift(info.max if posinf is None else posinf, dtype), x)
+    return where(equal(x, -np.inf), _lift(info.min if neginf is None else neginf, dtype), x)
 
 
 # --- reductions ----------------------------------------------------------------------
 def _axes(x, axis):
+    """Normalized, sorted axes: None is every axis, negatives count from the end."""
     nd = ndim(x)
     if axis is None:
         return tuple(range(nd))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     out = []
     for a in axes:
+        a = operator.index(a)
         if not -nd <= a < nd:
             raise ShapeError(f"axis {a} is out of bounds for an array of shape {shape(x)}")
         out.append(a % nd)
@@ -310,102 +458,161 @@ def _keep(x, result, axes, keepdims):
     return reshape(result, new_shape)
 
 
-def _reduction(prim, promote_small_ints=False):
-    def fn(x, axis=None, dtype=None, keepdims=False):
-        x = asarray(x)
-        if dtype is not None:
-            x = astype(x, dtype)
-        elif _type(x).dtype == "bool" or (promote_small_ints and _type(x).dtype == "int32"):
-            x = astype(x, "int64")
+def _reduced_shape(x, axes):
+    return tuple(n for d, n in enumerate(shape(x)) if d not in axes)
+
+
+def _accumulation_dtype(x, dtype):
+    """NumPy sums booleans and int32 in int64 (the platform integer);
+    uint32 would widen to uint64, which tracejit lacks: it stays uint32."""
+    if dtype is not None:
+        return canonical_dtype(dtype)
+    d = _type(x).dtype
+    return "int64" if d in ("bool", "int32") else d
+
+
+def _sum_like(prim):
+    def fn(a, axis=None, dtype=None, keepdims=False):
+        x = asarray(a)
+        x = astype(x, _accumulation_dtype(x, dtype))
         axes = _axes(x, axis)
         return _keep(x, prim(x, axes=axes), axes, keepdims)
     return fn
 
 
-sum = _reduction(_rd.reduce_sum, promote_small_ints=True)
-prod = _reduction(_rd.reduce_prod, promote_small_ints=True)
+sum = _sum_like(_rd.reduce_sum)
+prod = _sum_like(_rd.reduce_prod)
 
 
-def max(x, axis=None, keepdims=False):
-    x = asarray(x)
-    axes = _axes(x, axis)
-    return _keep(x, _rd.reduce_max(x, axes=axes), axes, keepdims)
+def _extremum(prim, combine, name):
+    def fn(a, axis=None, keepdims=False, initial=None):
+        x = asarray(a)
+        axes = _axes(x, axis)
+        empty = builtins.any(shape(x)[d] == 0 for d in axes)
+        if empty and initial is None:
+            raise ShapeError(f"zero-size array to reduction operation {name} which has no "
+                             f"identity (shape {shape(x)}, axis {axis}); pass initial=")
+        if empty:
+            r = full(_reduced_shape(x, axes), initial, _type(x).dtype)
+        else:
+            r = prim(x, axes=axes)
+            if initial is not None:
+                r = combine(r, _lift(initial, _type(x).dtype))
+        return _keep(x, r, axes, keepdims)
+    fn.__name__ = fn.__qualname__ = name
+    return fn
 
 
-def min(x, axis=None, keepdims=False):
-    x = asarray(x)
-    axes = _axes(x, axis)
-    return _keep(x, _rd.reduce_min(x, axes=axes), axes, keepdims)
+max = amax = _extremum(_rd.reduce_max, lambda a, b: maximum(a, b), "max")
+min = amin = _extremum(_rd.reduce_min, lambda a, b: minimum(a, b), "min")
 
 
-amax, amin = max, min
+def any(a, axis=None, keepdims=False):
+    return max(astype(a, "bool"), axis, keepdims, initial=False)
 
 
-def any(x, axis=None, keepdims=False):
-    return max(astype(x, "bool"), axis, keepdims)
-
-
-def all(x, axis=None, keepdims=False):
-    return min(astype(x, "bool"), axis, keepdims)
+def all(a, axis=None, keepdims=False):
+    return min(astype(a, "bool"), axis, keepdims, initial=True)
 
 
 def _count(x, axes):
-    return builtins.max(1, int(np.prod([shape(x)[a] for a in axes], dtype=np.int64))) \
-        if builtins.all(shape(x)[a] for a in axes) else 0
+    return int(np.prod([shape(x)[d] for d in axes], dtype=np.int64))
 
 
-def mean(x, axis=None, dtype=None, keepdims=False):
-    x = asarray(x)
-    if dtype is None and _type(x).dtype not in FLOATS:
-        dtype = "float64"
-    s = sum(x, axis, dtype=dtype, keepdims=keepdims)
-    n = _count(x, _axes(x, axis))
-    return true_divide(s, float(n) if n else np.nan)
-
-
-def var(x, axis=None, dtype=None, ddof=0, keepdims=False):
-    x = asarray(x)
-    if dtype is None and _type(x).dtype not in FLOATS:
-        dtype = "float64"
+def _float_dtype(x, dtype):
     if dtype is not None:
-        x = astype(x, dtype)
-    m = mean(x, axis, keepdims=True)
-    d = subtract(x, m)
-    n = _count(x, _axes(x, axis)) - ddof
-    return true_divide(sum(multiply(d, d), axis, keepdims=keepdims), float(n) if n > 0 else np.nan)
+        return canonical_dtype(dtype)
+    d = _type(x).dtype
+    return d if d in FLOATS else "float64"
 
 
-def std(x, axis=None, dtype=None, ddof=0, keepdims=False):
-    return sqrt(var(x, axis, dtype, ddof, keepdims))
+def mean(a, axis=None, dtype=None, keepdims=False):
+    """Sum over count; an empty reduction is NaN, as in NumPy."""
+    x = asarray(a)
+    out_dtype = _float_dtype(x, dtype)
+    x = astype(x, out_dtype if out_dtype in FLOATS else "float64")
+    axes = _axes(x, axis)
+    n = _count(x, axes)
+    r = true_divide(sum(x, axes, keepdims=keepdims), float(n) if n else np.nan)
+    return astype(r, out_dtype)   # an integer dtype truncates, as in NumPy
 
 
-def _arg(prim, x, axis, keepdims):
-    x = asarray(x)
+def var(a, axis=None, dtype=None, ddof=0, keepdims=False):
+    """``sum(|x - mean|**2) / max(n - ddof, 0)``, the two-pass formula NumPy uses."""
+    x = asarray(a)
+    x = astype(x, _float_dtype(x, dtype))
+    axes = _axes(x, axis)
+    d = subtract(x, mean(x, axes, keepdims=True))
+    n = builtins.max(_count(x, axes) - ddof, 0)
+    return true_divide(sum(multiply(d, d), axes, keepdims=keepdims), float(n))
+
+
+def std(a, axis=None, dtype=None, ddof=0, keepdims=False):
+    return sqrt(var(a, axis, dtype, ddof, keepdims))
+
+
+def average(a, axis=None, weights=None, keepdims=False):
+    if weights is None:
+        return mean(a, axis, keepdims=keepdims)
+    x, w = asarray(a), asarray(weights)
+    if shape(w) != shape(x):
+        if axis is None or ndim(w) != 1:
+            raise ShapeError(f"average: weights of shape {shape(w)} do not match {shape(x)}; "
+                             f"1-D weights need an axis")
+        ax = _axes(x, axis)[0]
+        w = reshape(w, tuple(-1 if d == ax else 1 for d in range(ndim(x))))
+    x, w = _promote(_as_float(x), w)
+    return true_divide(sum(multiply(x, w), axis, keepdims=keepdims),
+                       sum(w, axis, keepdims=keepdims))
+
+
+def nansum(a, axis=None, dtype=None, keepdims=False):
+    x = asarray(a)
+    return sum(where(isnan(x), np.asarray(0, _type(x).dtype), x), axis, dtype, keepdims)
+
+
+def nanmean(a, axis=None, dtype=None, keepdims=False):
+    x = asarray(a)
+    x = astype(x, _float_dtype(x, dtype))
+    valid = logical_not(isnan(x))
+    total = sum(where(valid, x, np.asarray(0, _type(x).dtype)), axis, keepdims=keepdims)
+    return true_divide(total, astype(sum(valid, axis, keepdims=keepdims), _type(x).dtype))
+
+
+def count_nonzero(a, axis=None, keepdims=False):
+    return sum(astype(a, "bool"), axis, keepdims=keepdims)
+
+
+def _arg(prim, a, axis, keepdims):
+    x = asarray(a)
+    if axis is None:
+        flat = reshape(x, (-1,))
+        r = prim(flat, axis=0, index_dtype="int64")
+        return reshape(r, (1,) * ndim(x)) if keepdims else r
+    ax = _axes(x, axis)[0]
+    return _keep(x, prim(x, axis=ax, index_dtype="int64"), (ax,), keepdims)
+
+
+def argmax(a, axis=None, keepdims=False):
+    """Index of the first maximum (NaN counts as the maximum, as in NumPy)."""
+    return _arg(_rd.argmax, a, axis, keepdims)
+
+
+def argmin(a, axis=None, keepdims=False):
+    return _arg(_rd.argmin, a, axis, keepdims)
+
+
+def cumsum(a, axis=None, dtype=None):
+    """Inclusive prefix sums along ``axis``, as a windowed sum whose window
+    spans the whole axis (padded on the low side)."""
+    x = asarray(a)
     if axis is None:
         x, axis = reshape(x, (-1,)), 0
     ax = _axes(x, axis)[0]
-    r = prim(x, axis=ax, index_dtype="int64")
-    return _keep(x, r, (ax,), keepdims)
-
-
-def argmax(x, axis=None, keepdims=False):
-    return _arg(_rd.argmax, x, axis, keepdims)
-
-
-def argmin(x, axis=None, keepdims=False):
-    return _arg(_rd.argmin, x, axis, keepdims)
-
-
-def cumsum(x, axis=None, dtype=None):
-    x = asarray(x)
-    if axis is None:
-        x, axis = reshape(x, (-1,)), 0
-    ax = _axes(x, axis)[0]
-    if dtype is not None:
-        x = astype(x, dtype)
-    elif _type(x).dtype in ("bool", "int32"):
-        x = astype(x, "int64")
+    x = astype(x, _accumulation_dtype(x, dtype))
     n = shape(x)[ax]
+    if n == 0:
+        return x
     nd = ndim(x)
     win = tuple(n if d == ax else 1 for d in range(nd))
     pad_ = tuple((n - 1, 0) if d == ax else (0, 0) for d in range(nd))
@@ -414,20 +621,23 @@ def cumsum(x, axis=None, dtype=None):
 
 
 # --- shapes ---------------------------------------------------------------------------
-def reshape(x, newshape, *more):
-    if more:
-        newshape = (newshape,) + more
-    if isinstance(newshape, int):
-        newshape = (newshape,)
-    x = asarray(x)
+def _int_tuple(s):
+    return (operator.index(s),) if isinstance(s, (int, np.integer)) else \
+        tuple(operator.index(d) for d in s)
+
+
+def reshape(a, shape, *more):
+    """``reshape(x, (2, -1))`` or ``reshape(x, 2, -1)``; one dim may be -1."""
+    newshape = list(_int_tuple((shape,) + more if more else shape))
+    x = asarray(a)
     t = _type(x)
-    newshape = [int(d) for d in newshape]
-    if newshape.count(-1) > 1:
-        raise ShapeError(f"can only specify one unknown dimension in {tuple(newshape)}")
+    if newshape.count(-1) > 1 or builtins.any(d < -1 for d in newshape):
+        raise ShapeError(f"bad shape {tuple(newshape)} (only one dimension may be -1)")
     if -1 in newshape:
         known = int(np.prod([d for d in newshape if d != -1], dtype=np.int64))
         if known == 0 or t.size % known:
-            raise ShapeError(f"cannot reshape array of shape {t.shape} into shape {tuple(newshape)}")
+            raise ShapeError(f"cannot reshape array of shape {t.shape} into shape "
+                             f"{tuple(newshape)}")
         newshape[newshape.index(-1)] = t.size // known
     newshape = tuple(newshape)
     if newshape == t.shape:
@@ -435,82 +645,125 @@ def reshape(x, newshape, *more):
     return _sh.reshape(x, new_shape=newshape)
 
 
-def ravel(x):
-    return reshape(x, (-1,))
+def ravel(a):
+    return reshape(a, (-1,))
 
 
 flatten = ravel
 
 
-def transpose(x, axes=None, *more):
-    x = asarray(x)
+def _perm(nd, axes, what):
+    perm = tuple(operator.index(a) for a in axes)
+    if len(perm) != nd or builtins.any(not -nd <= a < nd for a in perm) or \
+            len({a % nd for a in perm}) != nd:
+        raise ShapeError(f"{what}: axes {perm} are not a permutation of {nd} axes")
+    return tuple(a % nd for a in perm)
+
+
+def transpose(a, axes=None, *more):
+    x = asarray(a)
     nd = ndim(x)
     if more:
         axes = (axes,) + more
-    perm = tuple(range(nd))[::-1] if axes is None else tuple(a % nd if nd else a for a in axes)
+    perm = tuple(range(nd))[::-1] if axes is None else _perm(nd, axes, "transpose")
     if perm == tuple(range(nd)):
         return x
     return _sh.transpose(x, permutation=perm)
 
 
-def swapaxes(x, axis1, axis2):
-    nd = ndim(x)
+def swapaxes(a, axis1, axis2):
+    nd = ndim(a)
+    i, j = _axes(a, axis1)[0], _axes(a, axis2)[0]
     perm = list(range(nd))
-    a, b = axis1 % nd, axis2 % nd
-    perm[a], perm[b] = perm[b], perm[a]
-    return transpose(x, perm)
+    perm[i], perm[j] = perm[j], perm[i]
+    return transpose(a, perm)
 
 
-def moveaxis(x, source, destination):
-    nd = ndim(x)
-    src = [s % nd for s in ((source,) if isinstance(source, int) else source)]
-    dst = [d % nd for d in ((destination,) if isinstance(destination, int) else destination)]
-    order = [a for a in range(nd) if a not in src]
+def _axis_list(x, axis, nd):
+    axes = [operator.index(axis)] if isinstance(axis, (int, np.integer)) else \
+        [operator.index(a) for a in axis]
+    if builtins.any(not -nd <= a < nd for a in axes) or len({a % nd for a in axes}) != len(axes):
+        raise ShapeError(f"axes {tuple(axes)} out of range or repeated for {nd} dimensions")
+    return [a % nd for a in axes]
+
+
+def moveaxis(a, source, destination):
+    nd = ndim(a)
+    src, dst = _axis_list(a, source, nd), _axis_list(a, destination, nd)
+    if len(src) != len(dst):
+        raise ShapeError("moveaxis: source and destination need as many axes")
+    order = [d for d in range(nd) if d not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
-    return transpose(x, order)
+    return transpose(a, order)
 
 
-def expand_dims(x, axis):
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    out_nd = ndim(x) + len(axes)
-    axes = sorted(a % out_nd for a in axes)
-    it = iter(shape(x))
-    return reshape(x, tuple(1 if d in axes else next(it) for d in range(out_nd)))
+def expand_dims(a, axis):
+    s = shape(a)
+    out_nd = len(s) + (1 if isinstance(axis, (int, np.integer)) else len(axis))
+    axes = _axis_list(a, axis, out_nd)
+    it = iter(s)
+    return reshape(a, tuple(1 if d in axes else next(it) for d in range(out_nd)))
 
 
-def squeeze(x, axis=None):
-    s = shape(x)
+def squeeze(a, axis=None):
+    s = shape(a)
     if axis is None:
         axes = [d for d, n in enumerate(s) if n == 1]
     else:
-        axes = list(_axes(x, axis))
-        for a in axes:
-            if s[a] != 1:
-                raise ShapeError(f"cannot squeeze axis {a} of size {s[a]} in shape {s}")
-    return reshape(x, tuple(n for d, n in enumerate(s) if d not in axes))
+        axes = list(_axes(a, axis))
+        for d in axes:
+            if s[d] != 1:
+                raise ShapeError(f"cannot select an axis to squeeze out which has size "
+                                 f"not equal to one (axis {d} of shape {s})")
+    return reshape(a, tuple(n for d, n in enumerate(s) if d not in axes))
 
 
-def atleast_1d(x):
-    return reshape(x, (1,)) if ndim(x) == 0 else asarray(x)
+def _each(fn, arys):
+    out = [fn(a) for a in arys]
+    return out[0] if len(out) == 1 else out
+
+
+def atleast_1d(*arys):
+    return _each(lambda a: reshape(a, (1,)) if ndim(a) == 0 else asarray(a), arys)
+
+
+def atleast_2d(*arys):
+    return _each(lambda a: reshape(a, ((1,) * (2 - ndim(a)) + shape(a)))
+                 if ndim(a) < 2 else asarray(a), arys)
+
+
+def atleast_3d(*arys):
+    def three(a):
+        s = shape(a)
+        new = {0: (1, 1, 1), 1: (1,) + s + (1,), 2: s + (1,)}.get(len(s), s)
+        return reshape(a, new)
+    return _each(three, arys)
+
+
+def _promote_dtypes(xs):
+    dtype, _ = _result_type(*[_type(x) for x in xs])
+    return [_lift(x, dtype) for x in xs]
 
 
 def concatenate(arrays, axis=0):
     arrays = [asarray(a) for a in arrays]
     if not arrays:
         raise ShapeError("need at least one array to concatenate")
+    if axis is None:
+        arrays, axis = [ravel(a) for a in arrays], 0
     vals = _promote_dtypes(arrays)
     if ndim(vals[0]) == 0:
         raise ShapeError("zero-dimensional arrays cannot be concatenated")
     ax = _axes(vals[0], axis)[0]
+    for v in vals[1:]:
+        s0, s = shape(vals[0]), shape(v)
+        if len(s) != len(s0) or builtins.any(a != b for d, (a, b) in enumerate(zip(s0, s))
+                                             if d != ax):
+            raise ShapeError(f"concatenate: shapes {s0} and {s} do not fit along axis {ax}")
     if len(vals) == 1:
         return vals[0]
     return _sh.concatenate(*vals, axis=ax)
-
-
-def _promote_dtypes(xs):
-    dtype, _ = result_type(*[_type(x) for x in xs])
-    return [_lift(x, dtype) for x in xs]
 
 
 def stack(arrays, axis=0):
@@ -522,39 +775,26 @@ def stack(arrays, axis=0):
         if shape(a) != s:
             raise ShapeError("all input arrays must have the same shape: "
                              + ", ".join(str(shape(a)) for a in arrays))
-    ax = axis % (len(s) + 1)
+    ax = _axis_list(arrays[0], axis, len(s) + 1)[0]
     return concatenate([expand_dims(a, ax) for a in arrays], axis=ax)
 
 
-def hstack(arrays):
+def hstack(tup):
+    arrays = [atleast_1d(a) for a in tup]
     return concatenate(arrays, axis=0 if ndim(arrays[0]) == 1 else 1)
 
 
-def vstack(arrays):
-    return concatenate([reshape(a, (1, -1)) if ndim(a) == 1 else a for a in arrays], axis=0)
+def vstack(tup):
+    return concatenate([atleast_2d(a) for a in tup], axis=0)
 
 
-def split(x, indices_or_sections, axis=0):
-    x = asarray(x)
-    ax = _axes(x, axis)[0]
-    n = shape(x)[ax]
-    if isinstance(indices_or_sections, int):
-        if n % indices_or_sections:
-            raise ShapeError(f"array split does not result in an equal division: "
-                             f"{n} into {indices_or_sections}")
-        step = n // indices_or_sections
-        bounds = [i * step for i in range(1, indices_or_sections)]
-    else:
-        bounds = [int(b) for b in indices_or_sections]
-    edges = [0] + [builtins.min(builtins.max(b, 0), n) for b in bounds] + [n]
-    return [_slice_axis(x, ax, a, builtins.max(a, b)) for a, b in zip(edges, edges[1:])]
+def dstack(tup):
+    return concatenate([atleast_3d(a) for a in tup], axis=2)
 
 
-def array_split(x, sections, axis=0):
-    n = shape(x)[axis]
-    q, r = divmod(n, sections)
-    sizes = [q + 1] * r + [q] * (sections - r)
-    return split(x, list(np.cumsum(sizes)[:-1]), axis)
+def column_stack(tup):
+    return concatenate([reshape(a, (-1, 1)) if ndim(a) < 2 else asarray(a) for a in tup],
+                       axis=1)
 
 
 def _slice_axis(x, ax, start, stop, step=1):
@@ -568,25 +808,99 @@ def _slice_axis(x, ax, start, stop, step=1):
     return _sh.slice(x, start=tuple(st), limit=tuple(lim), strides=tuple(strides))
 
 
-def flip(x, axis=None):
-    x = asarray(x)
+def _split_at(x, ax, bounds):
+    """Pieces ``x[b_i:b_{i+1}]`` along ``ax``, with Python slice semantics."""
+    n = shape(x)[ax]
+    edges = [0] + [int(b) for b in bounds] + [n]
+    out = []
+    for a, b in zip(edges, edges[1:]):
+        start, stop, _ = slice(a, b).indices(n)
+        out.append(_slice_axis(x, ax, start, builtins.max(start, stop)))
+    return out
+
+
+def split(ary, indices_or_sections, axis=0):
+    x = asarray(ary)
+    ax = _axes(x, axis)[0]
+    n = shape(x)[ax]
+    if isinstance(indices_or_sections, (int, np.integer)):
+        k = int(indices_or_sections)
+        if k <= 0 or n % k:
+            raise ShapeError(f"array split does not result in an equal division: "
+                             f"{n} into {k}")
+        return _split_at(x, ax, [i * (n // k) for i in range(1, k)])
+    return _split_at(x, ax, indices_or_sections)
+
+
+def array_split(ary, indices_or_sections, axis=0):
+    """Like split, but ``k`` sections need not divide the axis evenly."""
+    x = asarray(ary)
+    ax = _axes(x, axis)[0]
+    if not isinstance(indices_or_sections, (int, np.integer)):
+        return _split_at(x, ax, indices_or_sections)
+    k = int(indices_or_sections)
+    if k <= 0:
+        raise ShapeError("number sections must be larger than 0")
+    q, r = divmod(shape(x)[ax], k)
+    sizes = [q + 1] * r + [q] * (k - r)
+    return _split_at(x, ax, np.cumsum(sizes)[:-1].tolist())
+
+
+def flip(m, axis=None):
+    x = asarray(m)
     axes = _axes(x, axis)
     return _sh.rev(x, dimensions=axes) if axes else x
 
 
-def pad(x, pad_width, mode="constant", constant_values=0):
-    if mode != "constant":
-        raise NotImplementedError("tnp.pad supports mode='constant' only")
-    x = asarray(x)
+def fliplr(m):
+    return flip(m, 1)
+
+
+def flipud(m):
+    return flip(m, 0)
+
+
+def roll(a, shift, axis=None):
+    """Elements shifted along ``axis`` (cyclically), as two slices."""
+    x = asarray(a)
+    if axis is None:
+        return reshape(roll(ravel(x), shift, 0), shape(x))
+    shifts = _int_tuple(shift)
+    axes = [axis] if isinstance(axis, (int, np.integer)) else list(axis)
+    shifts, axes = np.broadcast_arrays(np.asarray(shifts), np.asarray(axes))
+    for s, ax in zip(shifts.ravel().tolist(), axes.ravel().tolist()):
+        ax = _axes(x, ax)[0]
+        n = shape(x)[ax]
+        if n and s % n:
+            k = n - s % n
+            x = concatenate([_slice_axis(x, ax, k, n), _slice_axis(x, ax, 0, k)], axis=ax)
+    return x
+
+
+def pad(array, pad_width, mode="constant", constant_values=0):
+    """``mode`` is 'constant' (a pad primitive) or 'edge', 'reflect',
+    'symmetric', 'wrap' (a gather per padded axis of the indices NumPy's
+    own pad computes for ``arange(n)``)."""
+    x = asarray(array)
     nd = ndim(x)
     pw = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (nd, 2))
-    value = _lift(constant_values, _type(x).dtype)
-    return _sh.pad(x, value, config=tuple((int(lo), int(hi), 0) for lo, hi in pw))
+    if (pw < 0).any():
+        raise ShapeError(f"pad: negative pad width {pad_width}")
+    if mode == "constant":
+        value = _lift(constant_values, _type(x).dtype)
+        return _sh.pad(x, value, config=tuple((int(lo), int(hi), 0) for lo, hi in pw))
+    if mode not in ("edge", "reflect", "symmetric", "wrap"):
+        raise NotImplementedError(f"tnp.pad mode {mode!r}")
+    for d, (lo, hi) in enumerate(pw.tolist()):
+        if lo or hi:
+            idx = np.pad(np.arange(shape(x)[d]), (lo, hi), mode=mode)
+            x = _sh.gather(x, idx, axis=d)
+    return x
 
 
-def tile(x, reps):
-    x = asarray(x)
-    reps = (reps,) if isinstance(reps, int) else tuple(reps)
+def tile(A, reps):
+    x = asarray(A)
+    reps = _int_tuple(reps)
     s = shape(x)
     nd = builtins.max(len(s), len(reps))
     s = (1,) * (nd - len(s)) + s
@@ -598,16 +912,65 @@ def tile(x, reps):
     return reshape(b, tuple(r * n for r, n in zip(reps, s)))
 
 
-def repeat(x, repeats, axis=None):
-    x = asarray(x)
+def repeat(a, repeats, axis=None):
+    """Each element ``repeats`` times; per-element counts gather with
+    indices computed here, since they are concrete."""
+    x = asarray(a)
     if axis is None:
         x, axis = ravel(x), 0
     ax = _axes(x, axis)[0]
     s = shape(x)
-    big = s[:ax + 1] + (repeats,) + s[ax + 1:]
+    if np.ndim(repeats):
+        counts = np.broadcast_to(np.asarray(repeats, dtype=np.int64), (s[ax],))
+        return _sh.gather(x, np.repeat(np.arange(s[ax]), counts), axis=ax)
+    r = operator.index(repeats)
+    big = s[:ax + 1] + (r,) + s[ax + 1:]
     dims = tuple(range(ax + 1)) + tuple(range(ax + 2, len(s) + 1))
     b = _sh.broadcast_in_dim(x, shape=big, broadcast_dimensions=dims)
-    return reshape(b, s[:ax] + (s[ax] * repeats,) + s[ax + 1:])
+    return reshape(b, s[:ax] + (s[ax] * r,) + s[ax + 1:])
+
+
+def diff(a, n=1, axis=-1):
+    """``x[1:] - x[:-1]`` along ``axis``, ``n`` times (``!=`` for booleans)."""
+    x = asarray(a)
+    ax = _axes(x, axis)[0]
+    for _ in range(n):
+        m = shape(x)[ax]
+        hi, lo = _slice_axis(x, ax, builtins.min(1, m), m), _slice_axis(x, ax, 0, builtins.max(m - 1, 0))
+        x = not_equal(hi, lo) if _type(x).dtype == "bool" else subtract(hi, lo)
+    return x
+
+
+def diagonal(a, offset=0, axis1=0, axis2=1):
+    """The ``offset`` diagonal of the (axis1, axis2) planes, last in the
+    result, as a gather of its flat positions."""
+    x = asarray(a)
+    i, j = _axes(x, axis1)[0], _axes(x, axis2)[0]
+    if i == j:
+        raise ShapeError("diagonal: axis1 and axis2 cannot be the same")
+    x = moveaxis(x, (i, j), (-2, -1))
+    s = shape(x)
+    r, c = s[-2], s[-1]
+    rows = np.arange(builtins.max(0, -offset), builtins.max(0, builtins.min(r, c - offset)))
+    flat = reshape(x, s[:-2] + (r * c,))
+    return _sh.gather(flat, rows * c + rows + offset, axis=len(s) - 2)
+
+
+def trace(a, offset=0, axis1=0, axis2=1, dtype=None):
+    return sum(diagonal(a, offset, axis1, axis2), axis=-1, dtype=dtype)
+
+
+def diag(v, k=0):
+    """The k-th diagonal of a 2-D array, or a 2-D array with ``v`` on it."""
+    v = asarray(v)
+    if ndim(v) == 2:
+        return diagonal(v, k)
+    if ndim(v) != 1:
+        raise ShapeError(f"diag: input must be 1-D or 2-D, got shape {shape(v)}")
+    n = shape(v)[0] + builtins.abs(k)
+    vals = pad(v, (0, builtins.abs(k)))
+    vals = reshape(vals, (n, 1) if k >= 0 else (1, n))
+    return where(eye(n, k=k, dtype="bool"), vals, np.zeros((), _type(v).dtype))
 
 
 # --- creation -------------------------------------------------------------------------
@@ -615,15 +978,21 @@ def _creation_dtype(dtype, default="float64"):
     return canonical_dtype(dtype) if dtype is not None else default
 
 
+def _natural_dtype(value):
+    """The dtype NumPy gives ``np.asarray(value)`` (Python ints are int64)."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int64"
+    if isinstance(value, float) and not isinstance(value, np.generic):
+        return "float64"
+    return _type(asarray(value)).dtype
+
+
 def full(shape, fill_value, dtype=None):
-    shape = (shape,) if isinstance(shape, int) else tuple(int(d) for d in shape)
-    if dtype is None:
-        dtype = _type(fill_value).dtype
-        if _is_scalar_literal(fill_value):
-            dtype = "float64" if isinstance(fill_value, float) else (
-                "bool" if isinstance(fill_value, bool) else "int64")
-    v = _lift(fill_value, canonical_dtype(dtype))
-    return broadcast_to(v, shape)
+    shape = _int_tuple(shape)
+    dtype = _natural_dtype(fill_value) if dtype is None else canonical_dtype(dtype)
+    return broadcast_to(astype(fill_value, dtype), shape)
 
 
 def zeros(shape, dtype=None):
@@ -634,45 +1003,62 @@ def ones(shape, dtype=None):
     return full(shape, 1, _creation_dtype(dtype))
 
 
-def full_like(x, fill_value, dtype=None):
-    return full(shape(x), fill_value, dtype or _type(x).dtype)
-
-
-def zeros_like(x, dtype=None):
-    return full_like(x, 0, dtype)
-
-
-def ones_like(x, dtype=None):
-    return full_like(x, 1, dtype)
-
-
 def empty(shape, dtype=None):
+    """Zeros: a traced program has no uninitialized memory to hand out."""
     return zeros(shape, dtype)
 
 
+def full_like(a, fill_value, dtype=None):
+    return full(shape(a), fill_value, dtype or _type(a).dtype)
+
+
+def zeros_like(a, dtype=None):
+    return full_like(a, 0, dtype)
+
+
+def ones_like(a, dtype=None):
+    return full_like(a, 1, dtype)
+
+
+def empty_like(a, dtype=None):
+    return zeros_like(a, dtype)
+
+
 def arange(start, stop=None, step=1, dtype=None):
+    """``start + step * iota``; the bounds must be concrete (the length is
+    part of the shape), NumPy decides the length and default dtype."""
     if stop is None:
         start, stop = 0, start
     for v in (start, stop, step):
         if isinstance(v, Tracer):
             raise ShapeError("tnp.arange needs concrete bounds (its length is part of the shape)")
-    ref = np.arange(start, stop, step)
-    dtype = canonical_dtype(dtype) if dtype is not None else asarray(ref).dtype.name
-    n = len(ref)
-    idx = _sh.iota(shape=(n,), dimension=0, dtype="int64" if dtype not in FLOATS else dtype)
-    if start == 0 and step == 1:
-        return astype(idx, dtype)
-    return astype(add(multiply(idx, step), start), dtype)
+    ref = np.arange(start, stop, step, dtype=dtype)
+    dtype = _type(asarray(ref)).dtype
+    idx = _sh.iota(shape=(len(ref),), dimension=0,
+                   dtype=dtype if dtype in FLOATS else "int64")
+    if not (start == 0 and step == 1):
+        idx = add(multiply(idx, step), start)
+    return astype(idx, dtype)
 
 
-def linspace(start, stop, num=50, endpoint=True, dtype=None):
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None):
+    """``num`` evenly spaced values, computed as NumPy does (in float64,
+    the last one set to ``stop``, floored for an integer dtype)."""
+    num = operator.index(num)
+    if num < 0:
+        raise ShapeError(f"Number of samples, {num}, must be non-negative.")
     div = (num - 1) if endpoint else num
-    step = (stop - start) / div if div > 0 else 0.0
+    start, stop = float(start), float(stop)
+    step = (stop - start) / div if div > 0 else np.nan
     idx = _sh.iota(shape=(num,), dimension=0, dtype="float64")
-    out = add(multiply(idx, step), float(start))
+    y = add(multiply(idx, step if div > 0 else stop - start), start)
     if endpoint and num > 1:
-        out = where(equal(idx, num - 1), float(stop), out)
-    return astype(out, dtype or "float64")
+        y = where(equal(idx, num - 1), stop, y)
+    dtype = _creation_dtype(dtype)
+    if dtype not in FLOATS:
+        y = floor(y)
+    y = astype(y, dtype)
+    return (y, step) if retstep else y
 
 
 def eye(N, M=None, k=0, dtype=None):
@@ -682,6 +1068,10 @@ def eye(N, M=None, k=0, dtype=None):
     return astype(equal(add(r, k), c), _creation_dtype(dtype))
 
 
+def identity(n, dtype=None):
+    return eye(n, dtype=dtype)
+
+
 def tri(N, M=None, k=0, dtype=None):
     M = N if M is None else M
     r = _sh.iota(shape=(N, M), dimension=0, dtype="int64")
@@ -689,14 +1079,50 @@ def tri(N, M=None, k=0, dtype=None):
     return astype(less_equal(c, add(r, k)), _creation_dtype(dtype))
 
 
-def tril(x, k=0):
-    m = tri(*shape(x)[-2:], k=k, dtype="bool")
-    return where(m, x, zeros_like(x))
+def tril(m, k=0):
+    x = asarray(m)
+    mask = tri(*shape(x)[-2:], k=k, dtype="bool")
+    return where(mask, x, np.zeros((), _type(x).dtype))
 
 
-def triu(x, k=0):
-    m = tri(*shape(x)[-2:], k=k - 1, dtype="bool")
-    return where(m, zeros_like(x), x)
+def triu(m, k=0):
+    x = asarray(m)
+    mask = tri(*shape(x)[-2:], k=k - 1, dtype="bool")
+    return where(mask, np.zeros((), _type(x).dtype), x)
+
+
+def meshgrid(*xi, indexing="xy"):
+    if indexing not in ("xy", "ij"):
+        raise ValueError("Valid values for `indexing` are 'xy' and 'ij'.")
+    xs = [ravel(x) for x in xi]
+    sizes = [shape(x)[0] for x in xs]
+    axes = list(range(len(xs)))
+    if indexing == "xy" and len(xs) > 1:
+        axes[0], axes[1] = 1, 0
+        sizes[0], sizes[1] = sizes[1], sizes[0]
+    return [_sh.broadcast_in_dim(x, shape=tuple(sizes), broadcast_dimensions=(a,))
+            for x, a in zip(xs, axes)]
+
+
+# --- dtypes -------------------------------------------------------------------------
+dtype, finfo, iinfo, promote_types, issubdtype = (np.dtype, np.finfo, np.iinfo,
+                                                   np.promote_types, np.issubdtype)
+number, integer, signedinteger, unsignedinteger, floating = (
+    np.number, np.integer, np.signedinteger, np.unsignedinteger, np.floating)
+
+
+def result_type(*arrays_and_dtypes):
+    """NumPy 2's result dtype; arrays may be traced, Python scalars are weak."""
+    types = []
+    for x in arrays_and_dtypes:
+        if isinstance(x, (np.dtype, str, type)) and not _is_scalar_literal(x):
+            types.append(TensorType((), canonical_dtype(x)))
+        else:
+            types.append(_type(x))
+    return np.dtype(_result_type(*types)[0])
+
+
+result_type_of = result_type
 
 
 # --- contractions ---------------------------------------------------------------------
@@ -1001,10 +1427,6 @@ class _IndexUpdate:
 
     def multiply(self, values):
         return self.set(multiply(self.get(), values))
-
-
-def result_type_of(*xs):
-    return np.dtype(result_type(*[_type(x) for x in xs])[0])
 
 
 def is_tracing() -> bool:

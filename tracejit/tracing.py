@@ -256,7 +256,8 @@ class Tracer:
 _METHODS = {n: n for n in (
     "sum", "mean", "max", "min", "argmax", "argmin", "var", "std", "prod",
     "reshape", "transpose", "astype", "squeeze", "clip", "dot", "swapaxes",
-    "ravel", "flatten", "any", "all", "cumsum", "round")}
+    "ravel", "flatten", "any", "all", "cumsum", "round", "repeat", "take", "diagonal",
+    "trace")}
 
 
 def _binop(name, reflected=False):

@@ -73,7 +73,7 @@ class TensorType:
             return TensorType((), "bool", weak=isinstance(x, bool))
         if isinstance(x, int):
             return TensorType((), "int64", weak=True)
-        if isinstance(x, float):
+        if isinstance(x, float) and not isinstance(x, np.generic):   # np.float64 is strong
             return TensorType((), "float64", weak=True)
         x = np.asarray(x)
         return TensorType(x.shape, canonical_dtype(x.dtype))

@@ -1,0 +1,5 @@
+"""Makes the shared helpers in this folder (tnp_check) importable."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
