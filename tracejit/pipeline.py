@@ -3,12 +3,10 @@ backend sees it; ``tracejit ir --stage`` prints each stage."""
 from __future__ import annotations
 
 from .ir.core import Function
+from .transforms.simplify import simplify
 
 
 def optimize(fn: Function) -> Function:
-    """Simplify a traced Function (no-op until the simplify passes exist)."""
-    try:
-        from .transforms.simplify import simplify
-    except ImportError:
-        return fn
+    """Simplify a traced Function: DCE, CSE, constant folding and algebraic
+    rewrites to a fixed point, then verify it (tracejit/transforms/simplify.py)."""
     return simplify(fn)
