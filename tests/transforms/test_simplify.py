@@ -228,19 +228,22 @@ def test_moves_of_a_broadcast_scalar():
 
 
 def test_reductions_over_no_or_unit_axes():
-    """max, min and prod of one element are that element; a sum is not
-    (it starts from +0.0, so -0.0 sums to +0.0) and stays."""
+    """max, min and prod of one element are that element, and so is an
+    integer sum; a float sum is not (it starts from +0.0, so -0.0 sums to
+    +0.0) and stays."""
     check(simplify, """
-        func @f(%0: f32[3,1]) -> (f32[3,1], f32[3], f32[3,1]) {
-          %1: f32[3,1] = reduce_sum[axes=()](%0)
-          %2: f32[3] = reduce_max[axes=(1,)](%0)
-          %3: f32[3,1] = reduce_prod[axes=()](%0)
-          return (%1, %2, %3)
+        func @f(%0: f32[3,1], %1: i32[3,1]) -> (f32[3,1], f32[3], f32[3,1], i32[3]) {
+          %2: f32[3,1] = reduce_sum[axes=()](%0)
+          %3: f32[3] = reduce_max[axes=(1,)](%0)
+          %4: f32[3,1] = reduce_prod[axes=()](%0)
+          %5: i32[3] = reduce_sum[axes=(1,)](%1)
+          return (%2, %3, %4, %5)
         }""", """
-        func @f(%0: f32[3,1]) -> (f32[3,1], f32[3], f32[3,1]) {
-          %1: f32[3,1] = reduce_sum[axes=()](%0)
-          %2: f32[3] = reshape[new_shape=(3,)](%0)
-          return (%1, %2, %0)
+        func @f(%0: f32[3,1], %1: i32[3,1]) -> (f32[3,1], f32[3], f32[3,1], i32[3]) {
+          %2: f32[3,1] = reduce_sum[axes=()](%0)
+          %3: f32[3] = reshape[new_shape=(3,)](%0)
+          %4: i32[3] = reshape[new_shape=(3,)](%1)
+          return (%2, %3, %0, %4)
         }""")
 
 

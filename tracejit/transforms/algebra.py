@@ -10,7 +10,7 @@ deliberately *not* rewritten:
 - ``x + 0.0 -> x`` for floats: -0.0 + 0.0 is +0.0, and 1 / (x + 0.0)
   tells the two apart. ``x + (-0.0)``, ``x - 0.0`` and integer ``x + 0``
   are identities and are rewritten.
-- ``reduce_sum`` over no (or only size-1) axes: it is ``x + 0.0``.
+- a float ``reduce_sum`` over no (or only size-1) axes: it is ``x + 0.0``.
 - ``convert(convert(x))``: the inner conversion may round.
 
 A rule takes the instruction (operands already renamed) and the pass's
@@ -186,13 +186,14 @@ def _move(ins, ctx):
     return _scalar_broadcast(ins, ctx)
 
 
-@rule("reduce_prod", "reduce_max", "reduce_min")
+@rule("reduce_sum", "reduce_prod", "reduce_max", "reduce_min")
 def _reduce(ins, ctx):
     """Reducing only size-1 axes (or none) keeps every element: a reshape.
-    Not for reduce_sum, which starts from +0.0 (as NumPy and XLA do): a sum
-    over no axes is ``x + 0.0``, +0.0 where x is -0.0."""
+    Not a float reduce_sum, which starts from +0.0 (as NumPy and XLA do):
+    a sum over no axes is ``x + 0.0``, +0.0 where x is -0.0."""
     x, r = ins.operands[0], ins.results[0]
-    if any(x.shape[a] != 1 for a in ins.attrs["axes"]):
+    if any(x.shape[a] != 1 for a in ins.attrs["axes"]) or (
+            ins.prim == "reduce_sum" and x.dtype in FLOATS):
         return None
     if x.shape == r.shape:
         return _same(x, ins)
