@@ -1249,145 +1249,172 @@ def einsum(subscripts, *operands):
 
 # --- indexing -------------------------------------------------------------------------
 def _is_index_array(i):
-    return isinstance(i, (Tracer, np.ndarray, list)) and not isinstance(i, slice)
+    return isinstance(i, (Tracer, np.ndarray))
+
+
+def _index_tuple(idx):
+    """The index as a tuple: lists become arrays, and a concrete boolean
+    mask becomes its ``nonzero()`` index arrays (as NumPy does). A traced
+    mask has a data-dependent result shape and cannot be used."""
+    out = []
+    for i in (idx if isinstance(idx, tuple) else (idx,)):
+        if isinstance(i, list):
+            i = asarray(i) if i else np.zeros(0, np.int64)
+        if isinstance(i, (bool, np.bool_)):
+            raise IndexError("tnp indexing with a Python boolean is not supported")
+        if isinstance(i, np.ndarray) and i.dtype == np.bool_:
+            out.extend(np.nonzero(i))
+        elif isinstance(i, Tracer) and _type(i).dtype == "bool":
+            raise IndexError("boolean mask indexing has a data-dependent shape and cannot "
+                             "be traced; use tnp.where(mask, x, 0) instead")
+        elif i is None or i is Ellipsis or isinstance(i, (slice, int, np.integer)) or \
+                _is_index_array(i):
+            out.append(i)
+        else:
+            raise IndexError(f"only integers, slices, ellipsis, newaxis and integer or "
+                             f"boolean arrays are valid indices, got {type(i).__name__}")
+    return tuple(out)
 
 
 def _expand_index(idx, nd):
-    if not isinstance(idx, tuple):
-        idx = (idx,)
-    idx = tuple(np.asarray(i) if isinstance(i, list) else i for i in idx)
-    n_real = builtins.sum(1 for i in idx if i is not None and i is not Ellipsis
-                          and not (_is_bool_index(i)))
-    n_real += builtins.sum(ndim(i) for i in idx if _is_bool_index(i))
-    if builtins.sum(1 for i in idx if i is Ellipsis) > 1:
+    """Replace the Ellipsis (or pad the end) with full slices."""
+    n_real = builtins.sum(1 for i in idx if i is not None and i is not Ellipsis)
+    ellipses = [k for k, i in enumerate(idx) if i is Ellipsis]
+    if len(ellipses) > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
-    if Ellipsis in [i for i in idx if not _is_index_array(i)]:
-        k = [j for j, i in enumerate(idx) if i is Ellipsis and not _is_index_array(i)][0]
-        idx = idx[:k] + (slice(None),) * (nd - n_real) + idx[k + 1:]
-    elif n_real < nd:
-        idx = idx + (slice(None),) * (nd - n_real)
     if n_real > nd:
         raise IndexError(f"too many indices for array: array is {nd}-dimensional, "
                          f"but {n_real} were indexed")
-    return idx
+    fill = (slice(None),) * (nd - n_real)
+    if ellipses:
+        k = ellipses[0]
+        return idx[:k] + fill + idx[k + 1:]
+    return idx + fill
 
 
-def _is_bool_index(i):
-    return isinstance(i, (np.ndarray, Tracer)) and _type(i).dtype == "bool"
+def _array_index(i, n, d):
+    """An integer index array for a dim of size ``n``, made non-negative.
+    Concrete indices are checked as NumPy does; traced ones are clamped."""
+    if isinstance(i, (int, np.integer)) or isinstance(i, np.ndarray):
+        a = np.asarray(i)
+        if a.dtype.kind not in "iu":
+            raise IndexError("arrays used as indices must be of integer (or boolean) type")
+        if a.size and (a.min() < -n or a.max() >= n):
+            bad = a[(a < -n) | (a >= n)].flat[0]
+            raise IndexError(f"index {bad} is out of bounds for axis {d} with size {n}")
+        return np.where(a < 0, a + n, a).astype(np.int64)
+    if _type(i).dtype not in ("int32", "int64", "uint32"):
+        raise IndexError(f"arrays used as indices must be of integer type, got {_type(i)}")
+    i = astype(i, "int64")
+    i = where(less(i, 0), add(i, n), i)
+    return clip(i, 0, builtins.max(n - 1, 0))
 
 
-def _getitem(x, idx):
-    x = asarray(x)
-    idx = _expand_index(idx, ndim(x))
-    for i in idx:
-        if _is_bool_index(i):
-            raise IndexError("boolean mask indexing has a data-dependent shape and cannot "
-                             "be traced; use tnp.where(mask, x, 0) instead")
-    # 1. newaxis -> size-1 dims
-    if builtins.any(i is None for i in idx):
-        s, new_idx, it = [], [], iter(shape(x))
-        for i in idx:
-            if i is None:
-                s.append(1)
-                new_idx.append(slice(None))
-            else:
-                s.append(next(it))
-                new_idx.append(i)
-        x, idx = reshape(x, tuple(s)), tuple(new_idx)
-    has_adv = builtins.any(_is_index_array(i) for i in idx)
-    # 2. basic indices: slices (and integers when there is no index array)
+def _basic_index(x, idx, has_adv):
+    """Apply slices (and integers, when no index array makes them advanced)
+    as one reverse + slice + reshape."""
     s = shape(x)
     starts, limits, strides, rev_dims, drop = [], [], [], [], []
     for d, i in enumerate(idx):
         n = s[d]
         if isinstance(i, slice):
             r = range(*i.indices(n))
+            step = builtins.abs(r.step)
+            first = (r.start if r.step > 0 else n - 1 - r.start) if len(r) else 0
             if r.step < 0:
                 rev_dims.append(d)
-                first = (n - 1 - r.start) if len(r) else 0
-                starts.append(first)
-                limits.append(first + (len(r) - 1) * (-r.step) + 1 if len(r) else first)
-                strides.append(-r.step)
-            else:
-                starts.append(r.start if len(r) else 0)
-                limits.append(r.start + (len(r) - 1) * r.step + 1 if len(r) else 0)
-                strides.append(r.step)
+            starts.append(first)
+            limits.append(first + (len(r) - 1) * step + 1 if len(r) else first)
+            strides.append(step)
         elif isinstance(i, (int, np.integer)) and not has_adv:
-            j = int(i)
-            if not -n <= j < n:
-                raise IndexError(f"index {j} is out of bounds for axis {d} with size {n}")
-            j %= n
+            j = int(_array_index(i, n, d))
             starts.append(j), limits.append(j + 1), strides.append(1), drop.append(d)
         else:
             starts.append(0), limits.append(n), strides.append(1)
     if rev_dims:
         x = _sh.rev(x, dimensions=tuple(rev_dims))
-    if (tuple(starts), tuple(limits)) != ((0,) * len(s), s) or builtins.any(st != 1 for st in strides):
+    if tuple(starts) != (0,) * len(s) or tuple(limits) != s or \
+            builtins.any(st != 1 for st in strides):
         x = _sh.slice(x, start=tuple(starts), limit=tuple(limits), strides=tuple(strides))
     if drop:
         x = reshape(x, tuple(n for d, n in enumerate(shape(x)) if d not in drop))
+    return x
+
+
+def _getitem(x, idx):
+    """NumPy indexing: basic (slices incl. negative steps, integers, None,
+    Ellipsis) and advanced (integer arrays, concrete boolean masks, and
+    integers among them), with NumPy's rule for where the broadcast index
+    dims go: in place of adjacent index arrays, else first."""
+    x = asarray(x)
+    idx = _expand_index(_index_tuple(idx), ndim(x))
+    if builtins.any(i is None for i in idx):   # newaxis -> size-1 dims
+        it = iter(shape(x))
+        x = reshape(x, tuple(1 if i is None else next(it) for i in idx))
+        idx = tuple(slice(None) if i is None else i for i in idx)
+    has_adv = builtins.any(_is_index_array(i) for i in idx)
+    x = _basic_index(x, idx, has_adv)
     if not has_adv:
         return x
-    # 3. advanced indices: one gather on the flattened indexed dims
-    adv = [d for d, i in enumerate(idx) if _is_index_array(i) or isinstance(i, (int, np.integer))]
+    # Advanced indices: one gather on the flattened indexed dims.
     s = shape(x)
-    arrays = []
-    for d in adv:
-        i = idx[d]
-        if isinstance(i, (int, np.integer)):
-            if not -s[d] <= int(i) < s[d]:
-                raise IndexError(f"index {int(i)} is out of bounds for axis {d} with size {s[d]}")
-            i = np.asarray(int(i) % s[d], dtype=np.int64)
-        i = asarray(i)
-        if _type(i).dtype not in ("int32", "int64", "uint32"):
-            raise IndexError(f"arrays used as indices must be of integer type, got {_type(i)}")
-        arrays.append(where(less(i, 0), add(i, s[d]), i) if _type(i).dtype != "uint32" else i)
+    adv = [d for d, i in enumerate(idx) if not isinstance(i, slice)]
+    arrays = [_array_index(idx[d], s[d], d) for d in adv]
     bshape = broadcast_shapes(*[shape(a) for a in arrays])
     linear = None
     for d, a in zip(adv, arrays):
-        a = broadcast_to(astype(a, "int64"), bshape)
-        a = clip(a, 0, builtins.max(s[d] - 1, 0))
+        a = broadcast_to(a, bshape)
         linear = a if linear is None else add(multiply(linear, s[d]), a)
     rest = [d for d in range(len(s)) if d not in adv]
-    xt = transpose(x, adv + rest)
-    flat = reshape(xt, (int(np.prod([s[d] for d in adv], dtype=np.int64)),) + tuple(s[d] for d in rest))
+    flat = reshape(transpose(x, adv + rest),
+                   (int(np.prod([s[d] for d in adv], dtype=np.int64)),)
+                   + tuple(s[d] for d in rest))
     out = _sh.gather(flat, linear, axis=0)
-    contiguous = adv == list(range(adv[0], adv[-1] + 1))
-    if contiguous and adv[0] > 0:
+    if adv == list(range(adv[0], adv[-1] + 1)) and adv[0] > 0:
         nb, k = len(bshape), adv[0]
-        perm = list(range(nb, nb + k)) + list(range(nb)) + list(range(nb + k, ndim(out)))
-        out = transpose(out, perm)
+        out = transpose(out, list(range(nb, nb + k)) + list(range(nb))
+                        + list(range(nb + k, ndim(out))))
     return out
 
 
-def take(a, indices, axis=None):
-    a = asarray(a)
+def take(a, indices, axis=None, mode=None):
+    """``mode`` None/'raise' checks concrete indices (traced ones are
+    clamped), 'clip' clamps, 'wrap' wraps around."""
+    x = asarray(a)
     if axis is None:
-        a, axis = ravel(a), 0
-    ax = _axes(a, axis)[0]
+        x, axis = ravel(x), 0
+    ax = _axes(x, axis)[0]
+    n = shape(x)[ax]
     idx = asarray(indices)
-    n = shape(a)[ax]
-    idx = where(less(idx, 0), add(idx, n), idx)
-    return _sh.gather(a, idx, axis=ax)
+    if mode in (None, "raise"):
+        idx = _array_index(idx, n, ax)
+    elif mode == "clip":
+        idx = clip(idx, 0, builtins.max(n - 1, 0))
+    elif mode == "wrap":
+        idx = remainder(idx, n) if n else idx
+    else:
+        raise ValueError(f"take: mode must be 'raise', 'clip' or 'wrap', got {mode!r}")
+    return _sh.gather(x, idx, axis=ax)
 
 
 def take_along_axis(arr, indices, axis):
-    arr = asarray(arr)
-    ax = _axes(arr, axis)[0]
-    s = shape(arr)
-    full_idx = []
-    for d in range(len(s)):
-        if d == ax:
-            full_idx.append(indices)
-        else:
-            r = reshape(arange(s[d]), tuple(s[d] if k == d else 1 for k in range(len(s))))
-            full_idx.append(r)
-    return _getitem(arr, tuple(full_idx))
+    x = asarray(arr)
+    if axis is None:
+        x, axis = ravel(x), 0
+    ax = _axes(x, axis)[0]
+    if ndim(indices) != ndim(x):
+        raise ShapeError(f"take_along_axis: indices of shape {shape(indices)} must have "
+                         f"as many dimensions as the array of shape {shape(x)}")
+    s = shape(x)
+    full_idx = tuple(indices if d == ax else
+                     np.arange(s[d]).reshape(tuple(s[d] if k == d else 1 for k in range(len(s))))
+                     for d in range(len(s)))
+    return _getitem(x, full_idx)
 
 
 class _IndexUpdateHelper:
     """``x.at[idx].set(v)`` / ``.add(v)`` / ``.multiply(v)`` / ``.get()``:
-    functional indexed updates, as in JAX (x itself is not changed)."""
+    functional indexed updates, as in JAX (``x`` itself is not changed)."""
 
     def __init__(self, x):
         self.x = x
@@ -1400,36 +1427,55 @@ class _IndexUpdate:
     def __init__(self, x, idx):
         self.x, self.idx = asarray(x), idx
 
-    def _linear(self):
+    def _static(self):
+        return not builtins.any(isinstance(i, Tracer) for i in _index_tuple(self.idx))
+
+    def _positions(self):
+        """Flat positions of the indexed elements, shaped like ``x[idx]``;
+        computed by NumPy itself when the index is concrete."""
         s = shape(self.x)
-        positions = reshape(arange(int(np.prod(s, dtype=np.int64)), dtype="int64"), s)
-        return _getitem(positions, self.idx)
+        n = int(np.prod(s, dtype=np.int64))
+        if self._static():
+            return np.arange(n, dtype=np.int64).reshape(s)[self.idx]
+        return _getitem(reshape(_sh.iota(shape=(n,), dimension=0, dtype="int64"), s), self.idx)
+
+    def _values(self, values, pos):
+        return ravel(broadcast_to(_lift(values, _type(self.x).dtype), shape(pos)))
 
     def get(self):
         return _getitem(self.x, self.idx)
 
     def add(self, values):
-        lin = self._linear()
-        dtype = _type(self.x).dtype
-        upd = broadcast_to(_lift(values, dtype), shape(lin))
-        flat = _sh.scatter_add(ravel(self.x), lin, upd, axis=0)
+        """Repeated indices accumulate (as ``np.add.at``)."""
+        pos = self._positions()
+        flat = _sh.scatter_add(ravel(self.x), ravel(pos), self._values(values, pos), axis=0)
         return reshape(flat, shape(self.x))
 
     def set(self, values):
-        lin = self._linear()
-        dtype = _type(self.x).dtype
+        """``y = x.copy(); y[idx] = values``. With a concrete index this is
+        a gather (the last of repeated indices wins, as in NumPy); with a
+        traced one, a scatter (repeated indices must not occur)."""
+        pos = self._positions()
+        upd = self._values(values, pos)
         flat_x = ravel(self.x)
-        hit = _sh.scatter_add(zeros(shape(flat_x), "int32"), lin,
-                              ones(shape(lin), "int32"), axis=0)
-        upd = broadcast_to(_lift(values, dtype), shape(lin))
-        placed = _sh.scatter_add(zeros(shape(flat_x), dtype), lin, upd, axis=0)
+        if isinstance(pos, np.ndarray):
+            size = shape(flat_x)[0]
+            src = np.full(size, -1, np.int64)
+            src[pos.ravel()] = np.arange(pos.size)
+            hit = src >= 0
+            if not hit.any():
+                return self.x
+            picked = _sh.gather(upd, np.where(hit, src, 0), axis=0)
+            return reshape(where(hit, picked, flat_x), shape(self.x))
+        lin = ravel(pos)
+        hit = _sh.scatter_add(zeros(shape(flat_x), "int32"), lin, ones(shape(lin), "int32"), axis=0)
+        placed = _sh.scatter_add(zeros(shape(flat_x), _type(self.x).dtype), lin, upd, axis=0)
         return reshape(where(greater(hit, 0), placed, flat_x), shape(self.x))
 
     def multiply(self, values):
+        """Indices must be unique."""
         return self.set(multiply(self.get(), values))
 
 
 def is_tracing() -> bool:
     return current_trace() is not None
-
-
