@@ -10,6 +10,8 @@ from __future__ import annotations
 import builtins
 import math
 import operator
+import string
+import types
 
 import numpy as np
 
@@ -1131,6 +1133,7 @@ def _dot_types(a, b):
 
 
 def matmul(a, b):
+    """NumPy's matmul: 1-D operands gain then lose a dim, batch dims broadcast."""
     a, b = _dot_types(a, b)
     sa, sb = shape(a), shape(b)
     if not sa or not sb:
@@ -1155,12 +1158,11 @@ def matmul(a, b):
 
 
 def dot(a, b):
+    """NumPy's dot: over a's last axis and b's second-to-last (or only) one."""
     a, b = _dot_types(a, b)
     if ndim(a) == 0 or ndim(b) == 0:
         return multiply(a, b)
-    if ndim(b) == 1:
-        return tensordot(a, b, axes=((ndim(a) - 1,), (0,)))
-    return tensordot(a, b, axes=((ndim(a) - 1,), (ndim(b) - 2,)))
+    return tensordot(a, b, axes=((ndim(a) - 1,), (builtins.max(ndim(b) - 2, 0),)))
 
 
 def vdot(a, b):
@@ -1168,6 +1170,8 @@ def vdot(a, b):
 
 
 def inner(a, b):
+    if ndim(a) == 0 or ndim(b) == 0:
+        return multiply(a, b)
     return tensordot(a, b, axes=((ndim(a) - 1,), (ndim(b) - 1,)))
 
 
@@ -1177,62 +1181,95 @@ def outer(a, b):
 
 def tensordot(a, b, axes=2):
     a, b = _dot_types(a, b)
-    if isinstance(axes, int):
+    if isinstance(axes, (int, np.integer)):
+        if axes < 0 or axes > builtins.min(ndim(a), ndim(b)):
+            raise ShapeError(f"tensordot: cannot contract {axes} axes of shapes "
+                             f"{shape(a)} and {shape(b)}")
         ax_a = tuple(range(ndim(a) - axes, ndim(a)))
         ax_b = tuple(range(axes))
     else:
         ax_a, ax_b = axes
-        ax_a = (ax_a,) if isinstance(ax_a, int) else tuple(ax_a)
-        ax_b = (ax_b,) if isinstance(ax_b, int) else tuple(ax_b)
-    ax_a = tuple(x % ndim(a) for x in ax_a)
-    ax_b = tuple(x % ndim(b) for x in ax_b)
+        ax_a = _axis_list(a, ax_a, ndim(a))
+        ax_b = _axis_list(b, ax_b, ndim(b))
+    if len(ax_a) != len(ax_b):
+        raise ShapeError(f"tensordot: {len(ax_a)} axes of a but {len(ax_b)} of b")
     for i, j in zip(ax_a, ax_b):
         if shape(a)[i] != shape(b)[j]:
             raise ShapeError(f"tensordot: shape mismatch for sum: {shape(a)} axis {i} "
                              f"vs {shape(b)} axis {j}")
-    return _la.dot_general(a, b, dimension_numbers=((ax_a, ax_b), ((), ())))
+    return _la.dot_general(a, b, dimension_numbers=((tuple(ax_a), tuple(ax_b)), ((), ())))
 
 
-def einsum(subscripts, *operands):
-    """Two-operand (or one-operand) einsum without ellipses, as a
-    dot_general plus transposes, sums and diagonal-free broadcasting."""
-    ops = _promote_dtypes([asarray(o) for o in operands])
+def _einsum_specs(subscripts, ops):
+    """Parse einsum subscripts: '...' becomes fresh labels (right-aligned,
+    as in NumPy) and the implicit output is '...' then the labels that
+    appear once, in alphabetical order."""
     subscripts = subscripts.replace(" ", "")
-    if "..." in subscripts:
-        raise NotImplementedError("tnp.einsum does not support '...' yet")
-    if "->" in subscripts:
-        ins, out = subscripts.split("->")
-    else:
-        ins = subscripts
-        counts = {}
-        for c in ins.replace(",", ""):
-            counts[c] = counts.get(c, 0) + 1
-        out = "".join(sorted(c for c, k in counts.items() if k == 1))
+    ins, arrow, out = subscripts.partition("->")
     specs = ins.split(",")
     if len(specs) != len(ops):
         raise ShapeError(f"einsum: {len(specs)} subscripts for {len(ops)} operands")
+    used = set(subscripts)
+    fresh = [c for c in string.ascii_letters if c not in used]
+    n_ell = builtins.max([ndim(o) - len(s.replace("...", "")) for s, o in zip(specs, ops)
+                          if "..." in s] or [0])
+    ell = "".join(fresh[:n_ell])
+    expanded = []
     for s, o in zip(specs, ops):
-        if len(s) != ndim(o) or len(set(s)) != len(s):
-            raise ShapeError(f"einsum: subscripts {s!r} do not fit operand of shape {shape(o)}"
-                             " (repeated indices within one operand are not supported)")
-    # Reduce each operand's labels that appear nowhere else first.
-    def others(i):
-        return set("".join(s for j, s in enumerate(specs) if j != i)) | set(out)
+        if "..." in s:
+            k = ndim(o) - len(s.replace("...", ""))
+            s = s.replace("...", ell[n_ell - k:] if k > 0 else "")
+        if len(s) != ndim(o) or not builtins.all(c in string.ascii_letters for c in s):
+            raise ShapeError(f"einsum: subscripts {s!r} do not fit an operand of shape {shape(o)}")
+        expanded.append(s)
+    if arrow:
+        out = out.replace("...", ell)
+    else:
+        counts = {}
+        for c in "".join(expanded):
+            counts[c] = counts.get(c, 0) + 1
+        out = ell + "".join(sorted(c for c, k in counts.items() if k == 1 and c not in ell))
+    return expanded, out
+
+
+def _einsum_sum(x, axes):
+    """A sum that keeps the dtype (logical or for booleans), as einsum's."""
+    if _type(x).dtype == "bool":
+        return any(x, axes)
+    return sum(x, axes, dtype=_type(x).dtype)
+
+
+def einsum(subscripts, *operands, optimize=None):
+    """Einstein summation as diagonals, sums, broadcasts and a chain of
+    dot_generals (left to right; ``optimize`` is accepted and ignored)."""
+    ops = _promote_dtypes([asarray(o) for o in operands])
+    specs, out = _einsum_specs(subscripts, ops)
+    sizes = {}
+    for s, o in zip(specs, ops):
+        for c, n in zip(s, shape(o)):
+            if sizes.get(c, 1) not in (1, n) and n != 1:
+                raise ShapeError(f"einsum: label {c!r} has sizes {sizes[c]} and {n}")
+            sizes[c] = n if sizes.get(c, 1) == 1 else sizes[c]
     reduced = []
     for i, (s, o) in enumerate(zip(specs, ops)):
-        drop = [d for d, c in enumerate(s) if c not in others(i)]
+        while len(set(s)) != len(s):   # a repeated label: take the diagonal
+            c = next(c for c in s if s.count(c) > 1)
+            j, k = s.index(c), s.index(c, s.index(c) + 1)
+            o = diagonal(o, 0, j, k)
+            s = "".join(ch for d, ch in enumerate(s) if d not in (j, k)) + c
+        o = broadcast_to(o, tuple(sizes[c] for c in s))
+        others = set("".join(t for j, t in enumerate(specs) if j != i)) | set(out)
+        drop = [d for d, c in enumerate(s) if c not in others]
         if drop:
-            o = sum(o, axis=tuple(drop))
+            o = _einsum_sum(o, tuple(drop))
             s = "".join(c for d, c in enumerate(s) if d not in drop)
         reduced.append((s, o))
     while len(reduced) > 1:
         (s1, a), (s2, b) = reduced[0], reduced[1]
-        rest = "".join(s for s, _ in reduced[2:])
-        keep = set(out) | set(rest)
+        keep = set(out) | set("".join(s for s, _ in reduced[2:]))
         common = [c for c in s1 if c in s2]
         batch = [c for c in common if c in keep]
         contract = [c for c in common if c not in keep]
-        # broadcast size-1 label dims against the other operand
         dn = ((tuple(s1.index(c) for c in contract), tuple(s2.index(c) for c in contract)),
               (tuple(s1.index(c) for c in batch), tuple(s2.index(c) for c in batch)))
         r = _la.dot_general(a, b, dimension_numbers=dn)
@@ -1240,11 +1277,49 @@ def einsum(subscripts, *operands):
             "".join(c for c in s2 if c not in common)
         reduced = [(rs, r)] + reduced[2:]
     s, r = reduced[0]
-    if set(s) != set(out):
-        extra = [d for d, c in enumerate(s) if c not in out]
-        r = sum(r, axis=tuple(extra))
+    extra = [d for d, c in enumerate(s) if c not in out]
+    if extra:
+        r = _einsum_sum(r, tuple(extra))
         s = "".join(c for c in s if c in out)
-    return transpose(r, [s.index(c) for c in out]) if s != out else r
+    return transpose(r, [s.index(c) for c in out])
+
+
+def _norm(x, ord=None, axis=None, keepdims=False):
+    """NumPy's vector norms (any ``ord``) and matrix norms 'fro', 1, -1,
+    inf, -inf (the 2-norm and nuclear norm need an SVD tracejit lacks)."""
+    x = _as_float(x)
+    if axis is None and (ord is None or ndim(x) == 1):
+        return _norm(ravel(x), ord, 0, False) if not keepdims else \
+            reshape(_norm(ravel(x), ord, 0), (1,) * ndim(x))
+    if axis is None:
+        axis = (0, 1) if ndim(x) == 2 else tuple(range(ndim(x)))
+    axes = tuple(_axis_list(x, axis, ndim(x)))   # (row, col): order matters
+    if len(axes) == 2:
+        if ord in (None, "fro"):
+            return sqrt(sum(multiply(x, x), axes, keepdims=keepdims))
+        if ord in (1, -1, np.inf, -np.inf):
+            rows, cols = axes if ord in (1, -1) else axes[::-1]
+            s = sum(abs(x), rows, keepdims=True)
+            r = (max if ord > 0 else min)(s, cols, keepdims=True)
+            return r if keepdims else squeeze(r, axes)
+        raise NotImplementedError(f"tnp.linalg.norm: matrix norm ord={ord!r}")
+    if len(axes) != 1:
+        raise ShapeError(f"tnp.linalg.norm: axis {axis} must name one or two axes")
+    a = abs(x)
+    if ord is None or ord == 2:
+        return sqrt(sum(multiply(x, x), axes, keepdims=keepdims))
+    if ord == np.inf:
+        return max(a, axes, keepdims=keepdims)
+    if ord == -np.inf:
+        return min(a, axes, keepdims=keepdims)
+    if ord == 0:
+        return astype(count_nonzero(x, axes, keepdims=keepdims), _type(x).dtype)
+    if ord == 1:
+        return sum(a, axes, keepdims=keepdims)
+    return power(sum(power(a, ord), axes, keepdims=keepdims), 1.0 / ord)
+
+
+linalg = types.SimpleNamespace(norm=_norm)
 
 
 # --- indexing -------------------------------------------------------------------------
