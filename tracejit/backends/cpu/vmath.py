@@ -7,22 +7,28 @@ raise nothing (division via a plain ``fdiv``, no zero check) and do their bit
 manipulation in a few small LLVM intrinsics, so a loop calling them
 vectorizes.
 
-They are ``njit(inline="always")``: Numba inlines their IR into the calling
-kernel, which therefore compiles them with its own ``fastmath`` flags. They
-set no ``fastmath`` themselves; polynomial FMAs are explicit
-(``llvm.fmuladd``). Callers must not use ``nnan``/``ninf`` (special values are
-handled with comparisons) nor ``reassoc`` (the range reductions depend on
-evaluation order); ``contract`` is fine.
+They are ``njit(inline="always", cache=True)``: Numba inlines their IR into
+the calling kernel, which compiles it with its own ``fastmath`` flags (these
+functions set none; polynomial FMAs are explicit ``llvm.fmuladd``). Kernels
+may use any of ``contract``, ``arcp``, ``afn``, ``nsz``. They must not use
+``nnan``/``ninf`` (special values are handled with comparisons) or
+``reassoc`` (with ``nsz`` it folds away the range reductions and the log1p
+correction, breaking exp, expm1, log1p and logistic). Numba's cache of a
+kernel is not invalidated when this file changes, hence the stamp of it in
+kernel sources (see ``cache.py``).
 
-Max error against correctly rounded results, in ulp (float32: all 2**32
-inputs, reference computed in float64; float64: 4M random bit patterns plus
-4M points in the interesting range, reference in x87 long double):
+Max error in ulp against NumPy evaluated in a wider type and rounded, with no
+fastmath and with ``contract``. float32: all 2**32 inputs, float64 reference;
+float64: 8M inputs (random bit patterns, [-1, 1], log-uniform magnitudes,
+the function's non-saturated range), x87 long double reference::
 
-    ========  =======  =======
-    function  float32  float64
-    ========  =======  =======
-    exp       ULP_TABLE
-    ========  =======  =======
+    function   float32   float64
+    exp           1         1
+    log           1         1
+    tanh          2         2 (3 with contract)
+    logistic      2         2
+    log1p         1         1
+    expm1         1         2
 
 Special values follow NumPy: NaN -> NaN, overflow -> inf, underflow -> 0 (with
 correctly scaled denormals on the way), log(0) = -inf, log(x < 0) = NaN,
