@@ -168,12 +168,17 @@ class JitFunction:
         outs = executable(flat)
         return tree_unflatten(out_tree, outs)
 
-    def _donated_leaves(self, dyn):
+    def _donated_leaves(self, statics, dyn):
+        """Flat leaf positions of the donated positional arguments (static
+        ones take no leaves, so positions are counted without them)."""
         if not self.donate_argnums:
             return ()
         dyn_args, _ = dyn
+        static_positions = {k for k, _ in statics if isinstance(k, int)}
+        positions = [i for i in range(len(dyn_args) + len(static_positions))
+                     if i not in static_positions]
         donated, start = [], 0
-        for i, a in enumerate(dyn_args):
+        for i, a in zip(positions, dyn_args):
             n = len(tree_flatten(a)[0])
             if i in self.donate_argnums:
                 donated.extend(range(start, start + n))
@@ -188,7 +193,7 @@ class JitFunction:
             fn, captured, out_tree = _trace(self.fun, self._sig, statics, dyn, self.__name__)
         fn = optimize(fn)
         with log.timed("compile", f"{self.__name__}: compile for {backend}"):
-            executable = get_backend(backend).compile(fn, donate=self._donated_leaves(dyn))
+            executable = get_backend(backend).compile(fn, donate=self._donated_leaves(statics, dyn))
         return executable, [np.asarray(c) for c in captured], out_tree
 
     def lower(self, *args, **kwargs):
