@@ -203,12 +203,20 @@ def max_pool(value, ksize, strides, padding):
     return _pool(value, ksize, strides, padding, "max")[0]
 
 
+def _valid_counts(n, k, s, pads):
+    """How many of each window's k positions fall inside the n unpadded ones."""
+    lo, hi = pads
+    starts = np.arange((n + lo + hi - k) // s + 1) * s - lo
+    return np.minimum(starts + k, n) - np.maximum(starts, 0)
+
+
 def avg_pool(value, ksize, strides, padding):
     """Average over the window's valid (unpadded) elements, as TensorFlow."""
     total, (k, s, full) = _pool(value, ksize, strides, padding, "sum")
-    ones = np.ones((1, *tnp.shape(value)[1:3], 1), np.float64)
-    count = lax.reduce_window(ones, "sum", (1, *k, 1), (1, *s, 1), full)
-    return total * tnp.asarray(1.0 / np.asarray(count), dtype=tnp.result_type_of(value))
+    h, w = (_valid_counts(n, kk, ss, p) for n, kk, ss, p in
+            zip(tnp.shape(value)[1:3], k, s, full[1:3]))
+    count = np.outer(h, w)[None, :, :, None]
+    return total * tnp.asarray(1.0 / count, dtype=tnp.result_type_of(value))
 
 
 def local_response_normalization(input, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5):
@@ -282,11 +290,10 @@ def mean_squared_error(labels, predictions):
 
 
 def in_top_k(predictions, targets, k=1):
-    """Whether each target is among the top-k predictions (k=1: argmax)."""
-    if k != 1:
-        target_logit = predictions[tnp.arange(tnp.shape(predictions)[0]), targets]
-        better = tnp.sum(predictions > target_logit[:, None], axis=-1)
-        return better < k
-    return tnp.argmax(predictions, axis=-1) == targets
+    """Whether each target is among the top-k predictions: fewer than ``k``
+    predictions beat it, so ties at the boundary count as in (TensorFlow)."""
+    target_logit = predictions[tnp.arange(tnp.shape(predictions)[0]), targets]
+    better = tnp.sum(predictions > target_logit[:, None], axis=-1)
+    return better < k
 
 
