@@ -85,6 +85,10 @@ def tree_flatten(tree, is_leaf: Callable | None = None):
 
 
 def tree_unflatten(treedef: TreeDef, leaves):
+    leaves = list(leaves)
+    if len(leaves) != treedef.num_leaves:
+        raise ValueError(f"tree_unflatten: {treedef} takes {treedef.num_leaves} leaves, "
+                         f"got {len(leaves)}")
     it = iter(leaves)
 
     def go(td):
@@ -95,7 +99,7 @@ def tree_unflatten(treedef: TreeDef, leaves):
         if k is type(None):
             return None
         if issubclass(k, dict):
-            return k(zip(td.aux, children)) if k is dict else k(zip(td.aux, children))
+            return k(zip(td.aux, children))
         if issubclass(k, tuple) and hasattr(k, "_fields"):
             return k(*children)
         if k is tuple or k is list:
@@ -104,8 +108,8 @@ def tree_unflatten(treedef: TreeDef, leaves):
     return go(treedef)
 
 
-def tree_leaves(tree):
-    return tree_flatten(tree)[0]
+def tree_leaves(tree, is_leaf: Callable | None = None):
+    return tree_flatten(tree, is_leaf)[0]
 
 
 def tree_structure(tree):
