@@ -22,6 +22,7 @@ from .primitives import conv as _cv
 from .primitives import elementwise as _ew
 from .primitives import linalg as _la
 from .primitives import reduce as _rd
+from .primitives import random as _rp
 from .primitives import shape as _sh
 from .tracing import Tracer, current_trace
 
@@ -1320,6 +1321,75 @@ def _norm(x, ord=None, axis=None, keepdims=False):
 
 
 linalg = types.SimpleNamespace(norm=_norm)
+
+
+# --- sorting and comparisons of whole arrays ---------------------------------------
+def argsort(a, axis=-1, kind=None, stable=None):
+    """Stable argsort (ties keep their order; NaN last), whatever ``kind``."""
+    x = asarray(a)
+    if axis is None:
+        x, axis = ravel(x), 0
+    if ndim(x) == 0:
+        return zeros((), "int64")
+    return _rp.argsort(x, axis=_axes(x, axis)[0], index_dtype="int64")
+
+
+def sort(a, axis=-1, kind=None, stable=None):
+    x = asarray(a)
+    if axis is None:
+        x, axis = ravel(x), 0
+    if ndim(x) == 0:
+        return x
+    return take_along_axis(x, argsort(x, axis), axis)
+
+
+def median(a, axis=None, keepdims=False):
+    """The middle of the sorted values (mean of the two middle ones); NaN
+    where a NaN is present, as in NumPy."""
+    x = _as_float(a)
+    axes = _axes(x, axis)
+    rest = [d for d in range(ndim(x)) if d not in axes]
+    moved = transpose(x, rest + list(axes))
+    flat = reshape(moved, tuple(shape(x)[d] for d in rest) + (_count(x, axes),))
+    n = shape(flat)[-1]
+    if n == 0:
+        r = full(shape(flat)[:-1], np.nan, _type(x).dtype)
+    else:
+        s = sort(flat, axis=-1)
+        lo, hi = take(s, (n - 1) // 2, axis=-1), take(s, n // 2, axis=-1)
+        r = where(any(isnan(flat), axis=-1), np.asarray(np.nan, _type(x).dtype),
+                  multiply(add(lo, hi), 0.5))
+    return _keep(x, r, axes, keepdims)
+
+
+def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return all(isclose(a, b, rtol, atol, equal_nan))
+
+
+def array_equal(a1, a2, equal_nan=False):
+    """A 0-d boolean (traced when the operands are); False for other shapes."""
+    a1, a2 = asarray(a1), asarray(a2)
+    if shape(a1) != shape(a2):
+        return np.asarray(False)
+    eq = equal(a1, a2)
+    if equal_nan:
+        eq = logical_or(eq, logical_and(isnan(a1), isnan(a2)))
+    return all(eq)
+
+
+def copy(a):
+    """Values are immutable, so a copy is the value itself."""
+    return asarray(a)
+
+
+def append(arr, values, axis=None):
+    if axis is None:
+        return concatenate([ravel(arr), ravel(values)])
+    return concatenate([arr, values], axis=axis)
+
+
+def float_power(x1, x2):
+    return power(astype(x1, "float64"), astype(x2, "float64"))
 
 
 # --- indexing -------------------------------------------------------------------------

@@ -105,6 +105,12 @@ def test_binary(name, pair):
     check(lambda m, x, y: getattr(m, name)(x, y), x, y)
 
 
+@SETTINGS
+@given(pair=broadcast_pair(dtypes=NUM_DTYPES))
+def test_float_power(pair):
+    check(lambda m, x, y: m.float_power(m.abs(x), y), *pair)
+
+
 @pytest.mark.parametrize("name", ["bitwise_and", "bitwise_or", "bitwise_xor"])
 @SETTINGS
 @given(pair=broadcast_pair(dtypes=("bool", "int32", "int64")))

@@ -119,3 +119,29 @@ def test_float32_reductions_stay_float32():
         check(lambda m, x: getattr(m, name)(x, axis=(0, 2)), x)
     for dt in NUM_DTYPES + FLOAT_DTYPES:
         check(lambda m, x: m.mean(x.astype(dt)), x, eager=False)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_sort_argsort_median(data):
+    x = data.draw(arrays(data.draw(st.sampled_from(NUM_DTYPES)), shapes(max_dims=3)))
+    axis = data.draw(st.none() | st.integers(-x.ndim, x.ndim - 1)) if x.ndim else None
+    check(lambda m, x: m.sort(x, axis=axis), x)
+    check(lambda m, x: m.argsort(x, axis=axis, kind="stable"), x)
+    if x.ndim:
+        check(lambda m, x: m.sort(x), x)
+    if x.size and x.dtype.kind == "f":
+        keepdims = data.draw(st.booleans())
+        check(lambda m, x: m.median(x, axis=axis, keepdims=keepdims), x)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_allclose_array_equal(data):
+    x = data.draw(arrays("float64", shapes(max_dims=2)))
+    y = np.where(data.draw(arrays("bool", x.shape)), x, x * (1 + 1e-6))
+    for equal_nan in (False, True):
+        check(lambda m, x, y: m.allclose(x, y, equal_nan=equal_nan), x, y)
+        check(lambda m, x, y: m.array_equal(x, y, equal_nan=equal_nan), x, y)
+    if x.ndim:
+        check(lambda m, x: m.array_equal(x, x[..., :0]), x)

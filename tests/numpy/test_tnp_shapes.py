@@ -311,3 +311,13 @@ def test_constants_and_dtype_names():
     assert tnp.result_type(x, 2.0) == np.float32
     assert tnp.issubdtype(tnp.float32, tnp.floating)
     assert tnp.promote_types("int32", "float32") == np.float64
+
+
+@SETTINGS
+@given(data=st.data())
+def test_append_copy(data):
+    x = data.draw(any_array(min_dims=1, max_dims=3))
+    y = data.draw(arrays(data.draw(st.sampled_from(ALL_DTYPES)), x.shape))
+    check(lambda m, x, y: m.append(x, y), x, y)
+    check(lambda m, x, y: m.append(x, y, axis=-1), x, y)
+    check(lambda m, x: m.copy(x), x)
