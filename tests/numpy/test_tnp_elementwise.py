@@ -11,7 +11,7 @@ import tracejit.numpy as tnp
 from tnp_check import (ALL_DTYPES, FLOAT_DTYPES, NUM_DTYPES, arrays, broadcast_arrays, broadcast_pair,
                        check, check_raises, run_numpy, run_tnp, shapes)
 
-SETTINGS = settings(max_examples=25, deadline=None)
+SETTINGS = settings(max_examples=15, deadline=None)
 
 # NumPy computes these in float16 for booleans, a dtype tracejit lacks.
 FLOAT_UNARY = ["exp", "log", "log1p", "expm1", "tanh", "sqrt", "sin", "cos", "log2",
@@ -93,7 +93,7 @@ def _skip_bool_pair(name, x, y):
 
 
 @pytest.mark.parametrize("name", ARITH + COMPARE + INT_DIV + ["logaddexp"])
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(pair=broadcast_pair())
 def test_binary(name, pair):
     x, y = pair
@@ -138,7 +138,7 @@ SCALARS = st.one_of(st.integers(-3, 3), st.booleans(),
 
 
 @pytest.mark.parametrize("name", ARITH + COMPARE + ["floor_divide", "remainder", "power"])
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(data=st.data())
 def test_python_scalars_are_weak(name, data):
     """``f32 * 2.0`` stays float32; ``i32 * 2.5`` is float64 (NEP 50)."""
@@ -151,7 +151,6 @@ def test_python_scalars_are_weak(name, data):
         x = np.abs(x)
     if name == "power" and isinstance(s, int) and not isinstance(s, bool):
         s = abs(s)
-    f = getattr(operator, {"true_divide": "truediv", "divide": "truediv"}.get(name, name), None)
     check(lambda m, x: getattr(m, name)(x, s), x)
     check(lambda m, x: getattr(m, name)(s, x) if name != "power" or x.dtype.kind == "f"
           else getattr(m, name)(x, s), x)
@@ -160,7 +159,6 @@ def test_python_scalars_are_weak(name, data):
     # tracejit does so for a literal 0.5 only, not for a traced one.)
     if not (name == "power" and s == 0.5 and np.isneginf(x).any()):
         check(lambda m, x, s: getattr(m, name)(x, s), x, s)
-    del f
 
 
 BINOPS = [operator.add, operator.sub, operator.mul, operator.truediv, operator.floordiv,
@@ -169,7 +167,7 @@ BINOPS = [operator.add, operator.sub, operator.mul, operator.truediv, operator.f
 
 
 @pytest.mark.parametrize("op", BINOPS, ids=lambda o: o.__name__)
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(pair=broadcast_pair(dtypes=NUM_DTYPES), s=SCALARS)
 def test_operators_on_tracers(op, pair, s):
     x, y = pair
