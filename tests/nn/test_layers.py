@@ -289,3 +289,20 @@ def test_gradients_flow_to_every_parameter():
     assert names(grads) == names(params)
     for name, g in tree_flatten_with_path(grads):
         assert np.all(np.isfinite(g)) and np.any(g != 0), name
+
+
+def test_models_and_optimizers_plug_into_train_fit():
+    """The params/state convention is the one tracejit.train expects."""
+    from tracejit import train
+    from tracejit.data import load_digits
+    (x, y), (xt, yt) = load_digits()
+    model = nn.Sequential([nn.Dense(32, "elu", kernel_initializer="he_normal"), nn.BatchNorm(),
+                           nn.Dropout(0.2), nn.Dense(10)])
+    opt = optim.momentum(optim.exponential_decay(0.05, 100, 0.5), 0.9)
+    result = train.fit(model, opt, (x[:400], y[:400]), epochs=2, batch_size=40,
+                       validation_data=(xt[:200], yt[:200]), backend="reference", verbose=False)
+    h = result.history
+    assert h["loss"][-1] < h["loss"][0] and h["val_accuracy"][-1] > 0.6
+    assert names(result.state.model_state) == ["batch_norm1/moving_mean",
+                                               "batch_norm1/moving_variance"]
+    assert int(result.state.opt_state["step"]) == 20

@@ -34,14 +34,14 @@ class ExponentialMovingAverage:
             lambda p: np.array(p, copy=True) if isinstance(p, np.ndarray) else p, params)}
 
     def update(self, ema_state, params, step=None):
-        d = self.decay
-        if step is not None:
-            n = tnp.astype(step, "float32")
-            d = tnp.minimum(d, (1.0 + n) / (10.0 + n))
-        average = tree_map(
-            lambda a, p: tnp.astype(a - (1 - d) * (a - p), tnp.result_type_of(a)),
-            ema_state["average"], params)
-        return {"average": average}
+        def move(shadow, value):
+            dtype = tnp.result_type_of(shadow)
+            d = self.decay
+            if step is not None:
+                n = tnp.astype(step, dtype)
+                d = tnp.minimum(d, (1.0 + n) / (10.0 + n))
+            return tnp.astype(shadow - (1 - d) * (shadow - value), dtype)
+        return {"average": tree_map(move, ema_state["average"], params)}
 
     def average(self, ema_state):
         """The averaged parameters, shaped like the parameters."""

@@ -32,7 +32,8 @@ class Optimizer:
 
     ``slots`` maps each accumulator's name to its initial value;
     ``rule(g, p, slots, lr, T) -> (new_p, new_slots)`` updates one array
-    (``slots``: a dict of that array's accumulators, ``T``: a float32 scalar).
+    (``slots``: a dict of that array's accumulators, ``T``: the int32 number
+    of this update, 1 for the first).
     """
 
     def __init__(self, name, learning_rate, slots, rule, **hyperparameters):
@@ -67,11 +68,11 @@ class Optimizer:
                              f"from the parameters' {treedef}")
         step = state["step"]
         lr = self.learning_rate_at(step) if learning_rate is None else learning_rate
-        t = tnp.astype(step + 1, "float32")
         slots = {name: tree_flatten(state[name])[0] for name in self.slots}
         new_leaves, new_slots = [], {name: [] for name in self.slots}
         for i, (p, g) in enumerate(zip(leaves, g_leaves)):
-            p_new, s_new = self.rule(g, p, {name: s[i] for name, s in slots.items()}, lr, t)
+            p_new, s_new = self.rule(g, p, {name: s[i] for name, s in slots.items()}, lr,
+                                     step + 1)
             dtype = tnp.result_type_of(p)
             new_leaves.append(tnp.astype(p_new, dtype))
             for name in self.slots:
@@ -180,6 +181,7 @@ def adam(learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8):
     def rule(g, p, s, lr, t):
         m = beta1 * s["m"] + (1 - beta1) * g
         v = beta2 * s["v"] + (1 - beta2) * g * g
+        t = tnp.astype(t, tnp.result_type_of(p))
         m_hat = m / (1 - tnp.power(beta1, t))
         v_hat = v / (1 - tnp.power(beta2, t))
         return p - lr * m_hat / (tnp.sqrt(v_hat) + epsilon), {"m": m, "v": v}

@@ -96,8 +96,8 @@ class ReduceLROnPlateau:
             plateau.update(validation_loss)
 
     An improvement must beat the best value by more than ``min_delta``
-    (``mode="max"`` for accuracies); after a reduction the count waits
-    ``cooldown`` evaluations before it starts again.
+    (``mode="max"`` for accuracies); the ``cooldown`` evaluations after a
+    reduction do not count towards the next one.
     """
 
     def __init__(self, learning_rate, factor=0.1, patience=10, min_lr=0.0, *, min_delta=1e-4,
@@ -121,12 +121,12 @@ class ReduceLROnPlateau:
     def update(self, value) -> float:
         """Record one evaluation of the monitored value; returns the learning rate."""
         value = float(value)
-        if self.cooldown_left > 0:
+        in_cooldown = self.cooldown_left > 0
+        if in_cooldown:
             self.cooldown_left -= 1
-            self.wait = 0
         if self._improved(value):
             self.best, self.wait = value, 0
-        elif self.cooldown_left == 0:
+        elif not in_cooldown:
             self.wait += 1
             if self.wait >= self.patience:
                 self.learning_rate = max(self.learning_rate * self.factor, self.min_lr)
