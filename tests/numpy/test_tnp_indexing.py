@@ -136,6 +136,8 @@ def test_tracer_methods_and_properties():
 
 def _at_reference(x, idx, op, v):
     y = x.copy()
+    # np.add.at reads garbage when it has to broadcast the values (NumPy 2.4)
+    v = np.broadcast_to(v, y[idx].shape).copy()
     if op == "set":
         y[idx] = v
     elif op == "add":

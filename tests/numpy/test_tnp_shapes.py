@@ -321,3 +321,24 @@ def test_append_copy(data):
     check(lambda m, x, y: m.append(x, y), x, y)
     check(lambda m, x, y: m.append(x, y, axis=-1), x, y)
     check(lambda m, x: m.copy(x), x)
+
+
+def test_shape_rules_reject_bad_attributes():
+    """The primitives' own rules catch what tnp would never emit."""
+    from tracejit.errors import DTypeError, ShapeError
+    from tracejit.ir.types import TensorType
+    from tracejit.primitives import linalg, shape as sh
+    x = TensorType((2, 3), "float32")
+    bad = [lambda: sh.rev.shape_rule(x, dimensions=(2,)),
+           lambda: sh.rev.shape_rule(x, dimensions=(0, 0)),
+           lambda: sh.concatenate.shape_rule(x, x, axis=2),
+           lambda: sh.reshape.shape_rule(x, new_shape=(-1, -6)),
+           lambda: sh.broadcast_in_dim.shape_rule(x, shape=(-2, 3), broadcast_dimensions=(0, 1)),
+           lambda: sh.iota.shape_rule(shape=(2,), dimension=1, dtype="int32"),
+           lambda: linalg.dot_general.shape_rule(
+               x, TensorType((3, 3), "float32"), dimension_numbers=(((1, 1), (0, 1)), ((), ())))]
+    for rule in bad:
+        with pytest.raises(ShapeError):
+            rule()
+    with pytest.raises(DTypeError):
+        sh.iota.shape_rule(shape=(2,), dimension=0, dtype="bool")

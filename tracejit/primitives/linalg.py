@@ -21,7 +21,9 @@ def _dot_rule(lhs, rhs, *, dimension_numbers):
     (lc, rc), (lb, rb) = dimension_numbers
     if lhs.dtype != rhs.dtype:
         raise DTypeError(f"dot_general: operand dtypes differ: {lhs}, {rhs}")
-    if len(lc) != len(rc) or len(lb) != len(rb):
+    if len(lc) != len(rc) or len(lb) != len(rb) or \
+            len(set(lc) | set(lb)) != len(lc) + len(lb) or \
+            len(set(rc) | set(rb)) != len(rc) + len(rb):
         raise ShapeError(f"dot_general: bad dimension_numbers {dimension_numbers}")
     for a, b, what in [(lc, rc, "contracting"), (lb, rb, "batch")]:
         for i, j in zip(a, b):

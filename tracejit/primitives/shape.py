@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DTypeError, ShapeError
-from ..ir.types import INTS, TensorType
+from ..ir.types import DTYPES, INTS, TensorType
 from .core import Primitive
 
 
@@ -16,8 +16,8 @@ def _t(x, shape, dtype=None):
 # operand dims must equal the output's or be 1.
 def _broadcast_rule(x, *, shape, broadcast_dimensions):
     dims = broadcast_dimensions
-    if len(dims) != x.ndim or any(d < 0 or d >= len(shape) for d in dims) or \
-            list(dims) != sorted(set(dims)):
+    if any(n < 0 for n in shape) or len(dims) != x.ndim or \
+            any(d < 0 or d >= len(shape) for d in dims) or list(dims) != sorted(set(dims)):
         raise ShapeError(f"broadcast_in_dim: cannot map {x} into shape {tuple(shape)} "
                          f"with broadcast_dimensions={tuple(dims)}")
     for i, d in enumerate(dims):
@@ -38,7 +38,7 @@ broadcast_in_dim = Primitive("broadcast_in_dim", "shape", _broadcast_rule, _broa
 
 
 def _reshape_rule(x, *, new_shape):
-    if int(np.prod(new_shape, dtype=np.int64)) != x.size:
+    if any(n < 0 for n in new_shape) or int(np.prod(new_shape, dtype=np.int64)) != x.size:
         raise ShapeError(f"reshape: cannot reshape {x} to {tuple(new_shape)} "
                          f"({x.size} elements vs {int(np.prod(new_shape))})")
     return _t(x, new_shape)
@@ -104,6 +104,8 @@ pad = Primitive("pad", "shape", _pad_rule, _pad_impl)
 
 def _concatenate_rule(*xs, axis):
     x0 = xs[0]
+    if not 0 <= axis < x0.ndim:
+        raise ShapeError(f"concatenate: axis {axis} out of range for {x0}")
     for x in xs[1:]:
         if x.dtype != x0.dtype or x.ndim != x0.ndim or any(
                 a != b for d, (a, b) in enumerate(zip(x.shape, x0.shape)) if d != axis):
@@ -119,6 +121,10 @@ concatenate = Primitive("concatenate", "shape", _concatenate_rule,
 
 
 def _iota_rule(*, shape, dimension, dtype):
+    if not 0 <= dimension < len(shape) or any(n < 0 for n in shape):
+        raise ShapeError(f"iota: dimension {dimension} out of range for shape {tuple(shape)}")
+    if dtype not in DTYPES or dtype == "bool":
+        raise DTypeError(f"iota: dtype must be numeric, got {dtype}")
     return TensorType(shape, dtype)
 
 
@@ -131,7 +137,13 @@ def _iota_impl(*, shape, dimension, dtype):
 
 iota = Primitive("iota", "shape", _iota_rule, _iota_impl, differentiable=False)
 
-rev = Primitive("rev", "shape", lambda x, *, dimensions: _t(x, x.shape),
+def _rev_rule(x, *, dimensions):
+    if len(set(dimensions)) != len(dimensions) or any(not 0 <= d < x.ndim for d in dimensions):
+        raise ShapeError(f"rev: dimensions {tuple(dimensions)} out of range or repeated for {x}")
+    return _t(x, x.shape)
+
+
+rev = Primitive("rev", "shape", _rev_rule,
                 lambda x, *, dimensions: [np.flip(x, dimensions).copy()])
 
 
