@@ -3,7 +3,28 @@
 Everything here decomposes into primitives. Promotion follows NumPy 2
 (NEP 50: Python scalars are weak and do not widen arrays), broadcasting
 follows NumPy and is made explicit with ``broadcast_in_dim``. Outside a
-trace the same functions run eagerly on NumPy arrays.
+trace the same functions run eagerly on NumPy arrays. The tests in
+tests/numpy check every function against NumPy itself, eager and jitted.
+
+Where tracejit differs from NumPy, on purpose or for lack of a dtype:
+
+- A Python scalar passed to a jitted function stays weak through tnp
+  functions (``tnp.exp(lr)`` is weak, as in JAX); NumPy would make it a
+  strong float64 scalar. Python scalars written in the code behave as in
+  NumPy.
+- No float16, int8/16 or unsigned 64-bit dtypes: functions NumPy computes
+  in float16 for booleans (``exp``, ``sqrt``, ...) give float64; those it
+  computes in int8 for booleans (``floor_divide``, ``remainder``,
+  ``power``, ``square``, ``reciprocal``) raise DTypeError; sums of uint32
+  stay uint32 (NumPy: uint64).
+- Results with data-dependent shapes cannot be traced: ``nonzero``,
+  ``unique``, one-argument ``where``, indexing with a traced boolean mask
+  (a concrete NumPy mask works).
+- Traced integer indices are clamped into range (concrete ones are
+  checked and raise IndexError as in NumPy); ``x.at[i].set`` with traced
+  repeated indices sums their values, where NumPy keeps the last.
+- ``x ** 0.5`` with a literal 0.5 is ``sqrt`` as NumPy computes it; with
+  a traced exponent it is ``pow`` (they differ at -inf).
 """
 from __future__ import annotations
 

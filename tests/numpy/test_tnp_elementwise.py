@@ -6,8 +6,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-import tracejit
-import tracejit.numpy as tnp
 from tnp_check import (ALL_DTYPES, FLOAT_DTYPES, NUM_DTYPES, arrays, broadcast_arrays, broadcast_pair,
                        check, check_raises, run_numpy, run_tnp, shapes)
 

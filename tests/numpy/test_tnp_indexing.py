@@ -6,7 +6,6 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tracejit
-import tracejit.numpy as tnp
 from tnp_check import ALL_DTYPES, arrays, assert_same, check, check_raises, shapes
 
 SETTINGS = settings(max_examples=30, deadline=None)
