@@ -52,6 +52,7 @@ import math
 import numpy as np
 
 from ..ir.core import Function, Instr, Var
+from ..ir.types import TensorType
 from ..primitives.core import PRIMITIVES
 
 REDUCTIONS = frozenset({"reduce_sum", "reduce_prod", "reduce_max", "reduce_min",
@@ -587,6 +588,88 @@ def _absorb_transposes(body, producer):
     return out
 
 
+def _swap_transposed_dots(body, results):
+    """``transpose(dot_general(a, b))`` that swaps the two free-dim groups of
+    a dot used nowhere else becomes ``dot_general(b, a)``: BLAS writes the
+    transposed layout directly (weight gradients ``x.T @ dy``)."""
+    uses = {}
+    for ins in body:
+        for x in ins.operands:
+            uses[x] = uses.get(x, 0) + 1
+    for v in results:
+        uses[v] = uses.get(v, 0) + 1
+    producer = {r: ins for ins in body for r in ins.results}
+    out = []
+    for ins in body:
+        d = producer.get(ins.operands[0]) if ins.prim == "transpose" else None
+        if d is not None and d.prim == "dot_general" and uses[d.results[0]] == 1:
+            (lc, rc), (lb, rb) = d.attrs["dimension_numbers"]
+            a, b = d.operands
+            nl = len(a.shape) - len(lc) - len(lb)
+            nr = len(b.shape) - len(rc) - len(rb)
+            nb = len(lb)
+            want = tuple(range(nb)) + tuple(range(nb + nl, nb + nl + nr)) + \
+                tuple(range(nb, nb + nl))
+            if tuple(ins.attrs["permutation"]) == want:
+                ins = Instr("dot_general", [b, a],
+                            dict(d.attrs, dimension_numbers=((rc, lc), (rb, lb))), ins.results)
+        out.append(ins)
+    return out
+
+
+def _one_hot_scatters(body, fn):
+    """``scatter_add(x, i * n + q, u)`` on a flattened ``[m * n]`` array, with
+    ``i`` the position in the index array and ``q`` in ``[0, n)``, adds ``u[i]``
+    at column ``q[i]`` of row ``i``: it is ``x + select(iota == q, u, 0)`` on
+    the ``[m, n]`` view, an elementwise computation that fuses (the gradient
+    of picking ``logp[arange(m), labels]``)."""
+    facts = _Facts(Function(fn.params, body, fn.results))
+    out = []
+    for ins in body:
+        x = ins.operands[0] if ins.prim == "scatter_add" else None
+        if x is None or len(x.shape) != 1 or len(ins.operands[1].shape) != 1:
+            out.append(ins)
+            continue
+        idx, upd = ins.operands[1], ins.operands[2]
+        m = idx.shape[0]
+        if m == 0 or x.shape[0] % m:
+            out.append(ins)
+            continue
+        n = x.shape[0] // m
+        split = facts.split_linear(idx, (("L", 0),), (m, n))
+        q = split[1] if split is not None and split[0] == ("L", 0) else None
+        if q is None or q[0] != "V" or q[2] != (("L", 0),) or q[1].shape != (m,):
+            out.append(ins)
+            continue
+        q = q[1]
+        t = x.type
+        new = []
+
+        def emit(prim, operands, attrs, type_):
+            r = Var(type_)
+            new.append(Instr(prim, operands, attrs, [r]))
+            return r
+        shape = (m, n)
+        x2 = emit("reshape", [x], {"new_shape": shape}, TensorType(shape, t.dtype))
+        qb = emit("broadcast_in_dim", [q], {"shape": shape, "broadcast_dimensions": (0,)},
+                  TensorType(shape, q.dtype))
+        col = emit("iota", [], {"shape": shape, "dimension": 1, "dtype": q.dtype},
+                   TensorType(shape, q.dtype))
+        hit = emit("eq", [col, qb], {}, TensorType(shape, "bool"))
+        ub = emit("broadcast_in_dim", [upd], {"shape": shape, "broadcast_dimensions": (0,)},
+                  TensorType(shape, t.dtype))
+        zero = emit("constant", [], {"value": False if t.dtype == "bool" else
+                                     0.0 if t.dtype.startswith("float") else 0,
+                                     "dtype": t.dtype, "weak": False}, TensorType((), t.dtype))
+        zb = emit("broadcast_in_dim", [zero], {"shape": shape, "broadcast_dimensions": ()},
+                  TensorType(shape, t.dtype))
+        added = emit("add", [x2, emit("select", [hit, ub, zb], {}, TensorType(shape, t.dtype))],
+                     {}, TensorType(shape, t.dtype))
+        new.append(Instr("reshape", [added], {"new_shape": x.shape}, ins.results))
+        out.extend(new)
+    return out
+
+
 def _clone_kernel(roots, loads, producer, name):
     """The closed body Function of a kernel computing ``roots`` from ``loads``."""
     params = {v: Var(v.type) for v in loads}
@@ -630,6 +713,9 @@ def fuse(fn: Function, _counter=None) -> Function:
     body = _dce(fn)
     producer = {r: ins for ins in body for r in ins.results}
     body = _absorb_transposes(body, producer)
+    body = _dce(Function(fn.params, body, fn.results, fn.name))
+    body = _swap_transposed_dots(body, fn.results)
+    body = _one_hot_scatters(body, fn)
     fn = Function(fn.params, _dce(Function(fn.params, body, fn.results, fn.name)),
                   fn.results, fn.name)
     producer = {r: ins for ins in fn.body for r in ins.results}

@@ -1,39 +1,39 @@
-"""The kernel cache: generated source -> compiled Numba dispatcher.
+"""The kernel cache: generated source -> callable native kernel.
 
-Numba's ``cache=True`` does not work for source passed to ``exec`` (numba
-issue 3501), so each kernel is written to a real module file named by the
-hash of its text, ``$TRACEJIT_CACHE_DIR/kernels/k_<hash>.py`` (default
-``$XDG_CACHE_HOME/tracejit``, i.e. ``~/.cache/tracejit``), imported, and
-compiled with ``cache=True``: Numba stores the machine code next to it, in
-``__pycache__``, and a later process loads it instead of compiling. The
-text starts with a stamp of everything the kernel inlines (vmath.py,
-intrinsics.py) and of the Numba/llvmlite/NumPy versions, so a change to any
-of them gives new file names instead of stale machine code.
+Kernels are keyed by a hash of their source text, their argument dtypes,
+and a stamp of everything else their machine code depends on (vmath.py and
+intrinsics.py, which they inline; compiler.py's flags; the Numba, llvmlite
+and NumPy versions; the host CPU and its features). A miss compiles the
+source (compiler.py) and stores the object code as
+``$TRACEJIT_CACHE_DIR/kernels/k_<hash>.o`` (default
+``$XDG_CACHE_HOME/tracejit``, i.e. ``~/.cache/tracejit``), with the source
+beside it as ``k_<hash>.py`` for people to read; a hit links the object
+code (loader.py) without importing Numba. Identical kernels in one process
+share one loaded function.
 
-A file is created once and never rewritten (Numba's index checks the source
-file's modification time): it is written to a temporary name and linked into
-place, so concurrent processes are safe. Identical kernels in one process
-share one dispatcher.
+Numba's own ``cache=True`` is not used: it does not work for generated
+source (numba issue 3501) and, where it works, loading from it initializes
+Numba's typing and target contexts, about a second per process.
+
+Files are written once, to a temporary name and linked into place, so
+concurrent processes can share a cache directory.
 """
 from __future__ import annotations
 
 import hashlib
-import importlib.util
+import importlib.metadata
 import os
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-from numba import from_dtype, types
-
 from ... import log
-from .codegen import KernelSource
+from . import loader
 
 #: Counters since the process started (see :func:`stats`).
 STATS = {"kernels": 0, "memory_hits": 0, "disk_hits": 0, "compiled": 0,
-         "compile_seconds": 0.0}
+         "compile_seconds": 0.0, "load_seconds": 0.0}
 _loaded: dict = {}
 _lock = threading.RLock()
 _stamp = None
@@ -50,90 +50,81 @@ def cache_dir() -> Path:
 def _runtime_stamp() -> str:
     global _stamp
     if _stamp is None:
-        import llvmlite
-        import numba
-        import numpy
+        import llvmlite.binding as llvm
         h = hashlib.sha256()
         here = Path(__file__).parent
-        for name in ("vmath.py", "intrinsics.py"):
+        for name in ("vmath.py", "intrinsics.py", "compiler.py", "loader.py", "../../primitives/random.py"):
             h.update((here / name).read_bytes())
-        h.update(f"{numba.__version__} {llvmlite.__version__} {numpy.__version__}".encode())
-        h.update(Path(sys.modules["tracejit.primitives.random"].__file__).read_bytes())
+        for package in ("numba", "llvmlite", "numpy"):
+            h.update(importlib.metadata.version(package).encode())
+        h.update(llvm.get_host_cpu_name().encode())
+        h.update(llvm.get_host_cpu_features().flatten().encode())
         _stamp = h.hexdigest()[:16]
     return _stamp
 
 
-def _write_once(path: Path, text: str):
+def _write_once(path: Path, data: bytes):
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".py")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         try:
             os.link(tmp, path)   # fails if another process got there first
         except FileExistsError:
             pass
-        except OSError:
-            if not path.exists():
-                os.replace(tmp, path)
+        except OSError:           # no hard links here: rename (atomic, may repeat)
+            os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
 
 
-def _nb_type(array_type):
-    """Numba type of a C-contiguous array argument ``(dtype, ndim)``."""
-    dtype, ndim = array_type
-    return types.Array(from_dtype(dtype), ndim, "C")
-
-
-def signature(ks: KernelSource, arg_types):
-    dims = types.UniTuple(types.int64, len(ks.dims)) if ks.dims else types.Tuple(())
-    return (types.int64, types.int64, dims) + tuple(_nb_type(t) for t in arg_types)
-
-
-def load(ks: KernelSource, arg_types, what: str = "kernel"):
-    """The compiled ``kernel`` of ``ks`` for arrays of ``arg_types``
-    (``(numpy dtype, ndim)`` each)."""
-    text = f"# tracejit kernel; runtime {_runtime_stamp()}\n{ks.source}"
+def load(source: str, arg_dtypes: tuple, what: str = "kernel"):
+    """The native function of ``source``'s ``kernel``, called as
+    ``f(lo, hi, dims_address, *array_addresses)``; ``arg_dtypes`` are the
+    arrays' dtype names."""
+    text = f"# tracejit kernel; arguments {' '.join(arg_dtypes)}; " \
+           f"runtime {_runtime_stamp()}\n{source}"
     key = hashlib.sha256(text.encode()).hexdigest()[:24]
-    sig = signature(ks, arg_types)
     with _lock:
         STATS["kernels"] += 1
-        disp = _loaded.get(key)
-        if disp is not None and sig in disp.overloads:
+        fn = _loaded.get(key)
+        if fn is not None:
             STATS["memory_hits"] += 1
-            log.log("cache", f"{what}: k_{key} already compiled in this process")
-            return disp
-        if disp is None:
-            path = cache_dir() / "kernels" / f"k_{key}.py"
-            _write_once(path, text)
-            # registered under its own name: Numba's cached environment is
-            # rebuilt by importing the module by that name
-            modname = f"tracejit_kernel_{key}"
-            spec = importlib.util.spec_from_file_location(modname, path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[modname] = module
-            spec.loader.exec_module(module)
-            disp = module.kernel
-            _loaded[key] = disp
+            log.log("cache", f"{what}: k_{key} already loaded in this process")
+            return fn
+        path = cache_dir() / "kernels" / f"k_{key}.o"
         start = time.perf_counter()
-        disp.compile(sig)
-        elapsed = time.perf_counter() - start
-        hit = disp.stats.cache_hits.get(sig, 0) > 0
-        STATS["disk_hits" if hit else "compiled"] += 1
-        STATS["compile_seconds"] += elapsed
-        log.log("compile", f"{what}: k_{key} {'loaded from disk cache' if hit else 'compiled'} "
-                           f"in {1e3 * elapsed:.1f} ms")
-        log.log("cache", f"{what}: k_{key} {'hit' if hit else 'miss'}")
-        return disp
+        if path.exists():
+            symbol, _, obj = path.read_bytes().partition(b"\n")
+            fn = loader.load(obj, symbol.decode(), 1 + len(arg_dtypes))
+            elapsed = time.perf_counter() - start
+            STATS["disk_hits"] += 1
+            STATS["load_seconds"] += elapsed
+            log.log("compile", f"{what}: k_{key} loaded from the disk cache in "
+                               f"{1e3 * elapsed:.1f} ms")
+            log.log("cache", f"{what}: k_{key} hit")
+        else:
+            from .compiler import compile_object
+            obj, symbol = compile_object(source, f"k_{key}", arg_dtypes)
+            _write_once(path.with_suffix(".py"), text.encode())
+            _write_once(path, symbol.encode() + b"\n" + obj)
+            fn = loader.load(obj, symbol, 1 + len(arg_dtypes))
+            elapsed = time.perf_counter() - start
+            STATS["compiled"] += 1
+            STATS["compile_seconds"] += elapsed
+            log.log("compile", f"{what}: k_{key} compiled in {1e3 * elapsed:.1f} ms")
+            log.log("cache", f"{what}: k_{key} miss")
+        _loaded[key] = fn
+        return fn
 
 
 def stats() -> dict:
     """Kernel cache counters of this process: ``kernels`` requested,
-    ``memory_hits`` (compiled earlier in this process), ``disk_hits``
-    (machine code loaded from the disk cache), ``compiled`` (compiled by
-    Numba now), ``compile_seconds``."""
+    ``memory_hits`` (loaded earlier in this process), ``disk_hits``
+    (object code loaded from the disk cache), ``compiled`` (compiled now),
+    ``compile_seconds``, ``load_seconds``."""
     return dict(STATS)

@@ -18,10 +18,12 @@ its phases are done. Accumulators are scalars when every kept dim is outer
 (reductions over trailing axes) and arrays over the inner kept dims
 otherwise (column sums accumulate a row at a time, reading memory in order).
 
-Kernels take ``(lo, hi, dims, *inputs, *outputs)``: the plan runs
-``[lo, hi)`` of the outermost loop with more than one iteration (so a
-thread pool can split it), and every dimension size comes from the
-``dims`` tuple, so one compiled kernel serves every batch size.
+Kernels are C functions ``kernel(lo, hi, dims, *inputs, *outputs,
+*accumulators)`` of pointers (compiler.py): the plan runs ``[lo, hi)`` of
+the outermost loop with more than one iteration (so a thread pool can
+split it), every dimension size is read from the ``dims`` array, so one
+compiled kernel serves every batch size, and column accumulators are
+buffers the plan owns (a kernel allocates nothing).
 """
 from __future__ import annotations
 
@@ -34,7 +36,6 @@ from ...transforms.fusion import (REDUCTIONS, Space, _Facts, comp_values, is_ele
                                   reads, reduction_space)
 from . import snippets
 
-DECORATOR = '@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})'
 
 
 class LoweringError(Exception):
@@ -44,6 +45,8 @@ class LoweringError(Exception):
 @dataclass
 class KernelSource:
     source: str          # module text; the kernel is named ``kernel``
+    arg_dtypes: tuple    # dtypes of the array arguments: inputs, outputs, accumulators
+    scratch: list        # (shape, dtype) of each accumulator buffer
     dims: tuple          # value of the ``dims`` argument
     extent: int          # trip count of the loop that [lo, hi) splits
     work: int            # elements visited per call (all passes)
@@ -95,6 +98,7 @@ class KernelWriter:
         self.stack = [self.top]
         self.acc: dict[Var, tuple] = {}    # own reduction -> (name, is_array, index var)
         self.nwin = 0
+        self.scratch: list[tuple] = []   # (name, shape, dtype) of column accumulators
         # For writing outputs over dead inputs: where (index string) and in
         # which pass each input is read and each output written.
         self.loaded: dict[Var, set] = {}
@@ -244,9 +248,10 @@ class KernelWriter:
         raise LoweringError(f"index component {tag}")
 
     def index(self, comps):
+        """Index string (arrays of rank 0 are viewed with shape (1,))."""
         parts = [self.render(c) for c in comps]
         deps = frozenset().union(*[d for _, d in parts]) if parts else frozenset()
-        return (", ".join(p for p, _ in parts) if parts else "()"), deps
+        return (", ".join(p for p, _ in parts) if parts else "0"), deps
 
     # --- values ----------------------------------------------------------------------------
     def value(self, v: Var, comps: tuple) -> str:
@@ -304,7 +309,8 @@ class KernelWriter:
                 raise LoweringError(f"no lowering for {p} on {in_dtype}")
             if p in ("exp", "log", "tanh", "logistic", "log1p", "expm1"):
                 self.vmath.add(expr.split("(")[0])
-            if v.dtype != "bool" and p not in ("convert",):
+            floating = v.dtype in ("float32", "float64")
+            if v.dtype != "bool" and p != "convert" and (not floating or p in snippets.RETYPED):
                 expr = f"{T}({expr})"
             deps = frozenset().union(*[self.dep(a) for a in args]) if args else frozenset()
             return self.emit(expr, deps, (v, comps))
@@ -463,7 +469,10 @@ class KernelWriter:
         kin = [d for d in sp.kept if d >= first]
         big_outer = [d for d in outer if F[d] != 1]
         big_kin = [d for d in kin if F[d] != 1]
-        self.chunk = big_outer[0] if big_outer else (big_kin[0] if big_kin else None)
+        # column accumulators are shared by the chunks of a call: split the
+        # kept dims they are indexed by, never the outer ones
+        self.chunk = (big_kin[0] if big_kin else None) if kin else \
+            (big_outer[0] if big_outer else None)
         self.acc_deps = frozenset(f"i{d}" for d in big_outer)
         phase, reds_of = self._phases()
         npass = max(phase.values())
@@ -483,7 +492,7 @@ class KernelWriter:
             else:
                 k_roots.append((o, r))
         # accumulators
-        kin_shape = ", ".join(self.dim(F[d]) for d in kin)
+        kin_shape = tuple(F[d] for d in kin)
         best = {}   # argmax/argmin: the accumulator of the best value so far
         for ins in reductions:
             v = ins.results[0]
@@ -493,8 +502,7 @@ class KernelWriter:
                 best[v] = name + "v"
             for n, t in [(name, v.dtype)] + ([(best[v], ins.operands[0].dtype)] if v in best else []):
                 if kin:
-                    dt = "np.bool_" if t == "bool" else snippets.CTOR[t]
-                    self.top.add(f"{n} = np.empty(({kin_shape},), {dt})")
+                    self.scratch.append((n, kin_shape, t))
         opened = sum(self._loop(d) for d in outer)
         for p in range(1, npass + 2):
             self.cur_pass = p if p <= npass else npass + 2
@@ -502,13 +510,18 @@ class KernelWriter:
             stores = [(o, r) for o, r, q in f_roots if min(q, npass + 1) == p]
             if not these and not stores:
                 continue
-            for ins in these:   # initialize the accumulators of this phase
+            inits = []   # initialize the accumulators of this phase
+            for ins in these:
                 v, x = ins.results[0], ins.operands[0]
                 init = self.const(snippets.reduction_init(ins.prim, x.dtype), x.dtype)
-                inits = [(best[v], init), (self.acc[v][0], self.const(0, v.dtype))] \
+                inits += [(best[v], init), (self.acc[v][0], self.const(0, v.dtype))] \
                     if v in best else [(self.acc[v][0], init)]
-                for n, i in inits:
-                    self.stack[-1].add(f"{n}[...] = {i}" if kin else f"{n} = {i}")
+            n_open = sum(self._loop(d) for d in kin)
+            kin_idx = self.index(tuple(("L", d) for d in kin))[0] if kin else None
+            for n, i in inits:
+                self.stack[-1].add(f"{n}[{kin_idx}] = {i}" if kin else f"{n} = {i}")
+            for _ in range(n_open):
+                self.close()
             n_open = sum(self._loop(d) for d in inner)
             full = tuple(("L", d) for d in range(len(F)))
             kin_idx = self.index(tuple(("L", d) for d in kin))[0] if kin else None
@@ -542,16 +555,20 @@ class KernelWriter:
         return int(np.prod(F)) * (npass + (1 if any(q > npass for *_, q in f_roots) else 0))
 
     def _finish(self, outs, extent, work) -> KernelSource:
-        args = ["lo", "hi", "dims"] + [self.arrays[p] for p in self.fn.params] + outs
-        body = self.top.lines("    ")
-        if self.dims:
-            names = list(self.dims.values())
-            body.insert(0, f"    {', '.join(names)}{',' if len(names) == 1 else ''} = dims")
+        arrays = [(self.arrays[p], p.shape, p.dtype) for p in self.fn.params] + \
+            [(o, r.shape, r.dtype) for o, r in zip(outs, self.fn.results)] + self.scratch
+        views = []
+        for name, shape, _ in arrays:
+            if self.flat and shape == self.full_shape:
+                shape = self.space.shape
+            dims = ", ".join(self.dim(n) for n in shape) if shape else "1"
+            views.append(f"    {name} = carray(p_{name}, ({dims},))")
+        body = views + self.top.lines("    ")
+        body[:0] = [f"    {name} = dims[{k}]" for k, name in enumerate(self.dims.values())]
         consts = [f"{name} = {text}" for text, name in self.consts.items()]
-        head = snippets.HEADER.format(vmath=", ".join(sorted(self.vmath)) or "VMATH",
-                                      intrinsics=", ".join(snippets.INTRINSICS))
-        src = "\n".join([head] + consts + ["", "", DECORATOR,
-                                           f"def kernel({', '.join(args)}):"] + body) + "\n"
+        head = snippets.HEADER.format(intrinsics=", ".join(snippets.INTRINSICS + tuple(sorted(self.vmath))))
+        args = ["lo", "hi", "dims"] + [f"p_{name}" for name, _, _ in arrays]
+        src = "\n".join([head] + consts + ["", "", f"def kernel({', '.join(args)}):"] + body) + "\n"
         pairs = set()
         for k, r in enumerate(self.fn.results):
             idx, when = self.stored[k]
@@ -560,7 +577,8 @@ class KernelWriter:
                 if p.type.strong() == r.type.strong() and loads and \
                         all(i == idx and q <= when for i, q in loads):
                     pairs.add((j, k))
-        return KernelSource(src, tuple(self.dims), extent, work, self.flat, frozenset(pairs))
+        return KernelSource(src, tuple(t for _, _, t in arrays), [(sh, t) for _, sh, t in self.scratch],
+                            tuple(self.dims), extent, work, self.flat, frozenset(pairs))
 
 
 def generate(body: Function, kind: str) -> KernelSource:

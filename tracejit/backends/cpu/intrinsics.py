@@ -1,4 +1,4 @@
-"""Small LLVM-level helpers for generated kernels.
+"""Small LLVM-level helpers for generated kernels, and the functions they call.
 
 Numba applies ``fastmath`` flags to a whole function; these apply a flag to
 one instruction instead, so a kernel can reassociate its reduction (which
@@ -16,6 +16,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ...primitives.random import threefry2x32
+from . import vmath
 
 
 def _float_binary(codegen):
@@ -62,10 +63,79 @@ def fminimum(typingctx, a, b):
     return _float_binary(_llvm_binary("minimum"))(typingctx, a, b)
 
 
+# --- calls for generated kernels ------------------------------------------------------
+# vmath's functions are ``inline="always"``: Numba would inline their IR into
+# every kernel at every call site, and type and lower it again each time,
+# which is most of a kernel's compile time. Kernels call these ordinary
+# functions instead, compiled once (and cached on disk); LLVM still inlines
+# them into the kernel's loop, which therefore still vectorizes.
+_call = njit(cache=True, nogil=True, error_model="numpy")
+
+
+@_call
+def exp_f32(x):
+    return vmath.exp_f32(x)
+
+
+@_call
+def exp_f64(x):
+    return vmath.exp_f64(x)
+
+
+@_call
+def log_f32(x):
+    return vmath.log_f32(x)
+
+
+@_call
+def log_f64(x):
+    return vmath.log_f64(x)
+
+
+@_call
+def tanh_f32(x):
+    return vmath.tanh_f32(x)
+
+
+@_call
+def tanh_f64(x):
+    return vmath.tanh_f64(x)
+
+
+@_call
+def logistic_f32(x):
+    return vmath.logistic_f32(x)
+
+
+@_call
+def logistic_f64(x):
+    return vmath.logistic_f64(x)
+
+
+@_call
+def log1p_f32(x):
+    return vmath.log1p_f32(x)
+
+
+@_call
+def log1p_f64(x):
+    return vmath.log1p_f64(x)
+
+
+@_call
+def expm1_f32(x):
+    return vmath.expm1_f32(x)
+
+
+@_call
+def expm1_f64(x):
+    return vmath.expm1_f64(x)
+
+
 _threefry = njit(inline="always")(threefry2x32)
 
 
-@njit(inline="always")
+@_call
 def random_bits_at(k0, k1, index):
     """Element ``index`` (row-major) of random_bits under key (k0, k1)."""
     i = np.uint64(index)

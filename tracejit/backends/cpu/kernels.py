@@ -1,86 +1,100 @@
 """Hand-written kernels for the operations that are not index maps: scatter-add,
 max pooling's gradient, and im2col for convolutions.
 
-Each is one Numba function of fixed rank; the plan views its operands at
-that rank (leading dims of size 1), so one compiled function per dtype
-serves every shape. They live in this real module, so ``cache=True`` keeps
-their machine code on disk between processes.
+Each is the source of one kernel of fixed rank, compiled and cached like
+generated ones (``kernel(lo, hi, dims, *pointers)``, see compiler.py); the
+plan views its operands at that rank (leading dims of size 1) and passes
+sizes, strides and paddings in ``dims``, so one compiled kernel per dtype
+serves every shape.
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-_opts = dict(cache=True, nogil=True, error_model="numpy")
+from . import cache
 
+_HEADER = """\
+import numpy as np
+from numba import carray
+"""
 
-@njit(**_opts)
-def scatter_add(lo, hi, idx, upd, out):
-    """out[p, idx[j], q] += upd[p, j, q] for p in [lo, hi); indices wrap once
-    when negative and are clamped into range (gather's convention)."""
-    n = out.shape[1]
+SOURCES = {}
+
+# out[p, idx[j], q] += upd[p, j, q] for p in [lo, hi); indices wrap once when
+# negative and are clamped into range (gather's convention).
+# dims: P, N, Q, J
+SOURCES["scatter_add"] = _HEADER + """
+def kernel(lo, hi, dims, p_idx, p_upd, p_out):
+    P, N, Q, J = dims[0], dims[1], dims[2], dims[3]
+    idx = carray(p_idx, (J,))
+    upd = carray(p_upd, (P, J, Q))
+    out = carray(p_out, (P, N, Q))
     for p in range(lo, hi):
-        for j in range(idx.shape[0]):
+        for j in range(J):
             t = np.int64(idx[j])
             if t < 0:
-                t += n
-            t = min(max(t, 0), n - 1)
-            for q in range(out.shape[2]):
+                t += N
+            t = min(max(t, 0), N - 1)
+            for q in range(Q):
                 out[p, t, q] += upd[p, j, q]
+"""
 
-
-@njit(**_opts)
-def select_and_scatter_add(lo, hi, source, operand, out, window, strides, pad_lo):
-    """Max pooling's gradient on rank-4 arrays: each window's ``source``
-    value goes to the position of the window's first maximum of
-    ``operand`` (padding counts as -inf and drops what lands on it).
-    ``out`` must be zero on entry; rows [lo, hi) of dim 0 are done."""
-    S0, S1, S2, S3 = source.shape
-    N0, N1, N2, N3 = operand.shape
+# Max pooling's gradient on rank-4 arrays: each window's source value goes to
+# the position of the window's first maximum of the operand (padding counts
+# as -inf and drops what lands on it). out is zero on entry; rows [lo, hi)
+# of dim 0 of the source. dims: source shape, operand shape, window,
+# strides, low paddings (4 each).
+SOURCES["select_and_scatter_add"] = _HEADER + """
+def kernel(lo, hi, dims, p_src, p_op, p_out):
+    S0, S1, S2, S3 = dims[0], dims[1], dims[2], dims[3]
+    N0, N1, N2, N3 = dims[4], dims[5], dims[6], dims[7]
+    K0, K1, K2, K3 = dims[8], dims[9], dims[10], dims[11]
+    T0, T1, T2, T3 = dims[12], dims[13], dims[14], dims[15]
+    L0, L1, L2, L3 = dims[16], dims[17], dims[18], dims[19]
+    src = carray(p_src, (S0, S1, S2, S3))
+    op = carray(p_op, (N0, N1, N2, N3))
+    out = carray(p_out, (N0, N1, N2, N3))
     for i0 in range(lo, hi):
         for i1 in range(S1):
             for i2 in range(S2):
                 for i3 in range(S3):
-                    best = operand[0, 0, 0, 0]
-                    bpos0 = bpos1 = bpos2 = bpos3 = -1
+                    best = op[0, 0, 0, 0]
+                    b0 = b1 = b2 = b3 = -1
                     first = True
-                    for w0 in range(window[0]):
-                        p0 = i0 * strides[0] + w0 - pad_lo[0]
-                        for w1 in range(window[1]):
-                            p1 = i1 * strides[1] + w1 - pad_lo[1]
-                            for w2 in range(window[2]):
-                                p2 = i2 * strides[2] + w2 - pad_lo[2]
-                                for w3 in range(window[3]):
-                                    p3 = i3 * strides[3] + w3 - pad_lo[3]
-                                    inside = (0 <= p0 < N0 and 0 <= p1 < N1 and
-                                              0 <= p2 < N2 and 0 <= p3 < N3)
-                                    if inside:
-                                        v = operand[p0, p1, p2, p3]
-                                    else:
-                                        v = -np.inf
+                    for w0 in range(K0):
+                        q0 = i0 * T0 + w0 - L0
+                        for w1 in range(K1):
+                            q1 = i1 * T1 + w1 - L1
+                            for w2 in range(K2):
+                                q2 = i2 * T2 + w2 - L2
+                                for w3 in range(K3):
+                                    q3 = i3 * T3 + w3 - L3
+                                    inside = (0 <= q0 < N0 and 0 <= q1 < N1 and
+                                              0 <= q2 < N2 and 0 <= q3 < N3)
+                                    v = op[q0, q1, q2, q3] if inside else -np.inf
                                     if first or v > best:
                                         first = False
                                         best = v
-                                        if inside:
-                                            bpos0, bpos1, bpos2, bpos3 = p0, p1, p2, p3
-                                        else:
-                                            bpos0 = -1
-                    if bpos0 >= 0:
-                        out[bpos0, bpos1, bpos2, bpos3] += source[i0, i1, i2, i3]
+                                        b0 = q0 if inside else -1
+                                        b1, b2, b3 = q1, q2, q3
+                    if b0 >= 0:
+                        out[b0, b1, b2, b3] += src[i0, i1, i2, i3]
+"""
 
-
-@njit(**_opts)
-def im2col(lo, hi, x, col, c0, strides, rhs_dil, lhs_dil, pad_lo):
-    """Patches of a rank-5 ``x[N, D, H, W, C]`` for a 3-D convolution:
-    ``col[n, od, oh, ow, kd, kh, kw, c] = xp[n, od*s + kd*r, ..., c0 + c]``
-    where ``xp`` is x dilated by ``lhs_dil`` and padded by ``pad_lo`` (zeros
-    outside). Rows n in [lo, hi)."""
-    _, D, H, W, _ = x.shape
-    _, OD, OH, OW, KD, KH, KW, CG = col.shape
-    sd, sh, sw = strides
-    rd, rh, rw = rhs_dil
-    ld, lh, lw = lhs_dil
-    pd, ph, pw = pad_lo
+# Patches of x[N, D, H, W, C] for a 3-D convolution:
+# col[n, od, oh, ow, kd, kh, kw, c] = xp[n, od*s + kd*r, ..., c0 + c], where
+# xp is x dilated by lhs_dil and padded by pad_lo (zeros outside); rows n in
+# [lo, hi). dims: N D H W C, OD OH OW, KD KH KW, CG, c0, strides (3),
+# rhs dilation (3), lhs dilation (3), low paddings (3).
+SOURCES["im2col"] = _HEADER + """
+def kernel(lo, hi, dims, p_x, p_col):
+    N, D, H, W, C = dims[0], dims[1], dims[2], dims[3], dims[4]
+    OD, OH, OW, KD, KH, KW = dims[5], dims[6], dims[7], dims[8], dims[9], dims[10]
+    CG, c0 = dims[11], dims[12]
+    sd, sh, sw, rd, rh, rw = dims[13], dims[14], dims[15], dims[16], dims[17], dims[18]
+    ld, lh, lw, pd, ph, pw = dims[19], dims[20], dims[21], dims[22], dims[23], dims[24]
+    x = carray(p_x, (N, D, H, W, C))
+    col = carray(p_col, (N, OD, OH, OW, KD, KH, KW, CG))
     zero = x.dtype.type(0)
     for n in range(lo, hi):
         for od in range(OD):
@@ -103,3 +117,9 @@ def im2col(lo, hi, x, col, c0, strides, rhs_dil, lhs_dil, pad_lo):
                                 else:
                                     for c in range(CG):
                                         col[n, od, oh, ow, kd, kh, kw, c] = zero
+"""
+
+
+def get(name: str, *dtypes):
+    """The compiled kernel ``name`` for arrays of these dtypes."""
+    return cache.load(SOURCES[name], tuple(np.dtype(d).name for d in dtypes), name)

@@ -76,6 +76,10 @@ class Conv:
                        and all(lo == 0 and hi == 0 for lo, hi in a["padding"]))
         self.scratch = 0 if self.direct else _prod(self.col_shape)
         self.parallel = self.scratch >= MIN_PARALLEL_WORK and n > 1
+        if not self.direct:
+            self.im2col = kernels.get("im2col", lhs.dtype, lhs.dtype)
+            self.dims = np.array(self.x_shape + self.out_sp + self.k_sp + (self.cg, 0) +
+                                 self.strides + self.rhs_dil + self.lhs_dil + self.pad_lo, np.int64)
 
     def __call__(self, lhs, rhs, out, scratch):
         w = rhs.reshape(self.depth, -1)
@@ -83,15 +87,15 @@ class Conv:
         if self.direct:
             np.matmul(lhs.reshape(self.rows, -1), w, out=out2)
             return
-        x = lhs.reshape(self.x_shape)
-        col = scratch[:self.scratch].reshape(self.col_shape)
-        col2 = col.reshape(self.rows, self.depth)
+        col2 = scratch[:self.scratch].reshape(self.rows, self.depth)
+        n = self.x_shape[0]
         for k in range(self.groups):
-            args = (x, col, k * self.cg, self.strides, self.rhs_dil, self.lhs_dil, self.pad_lo)
+            self.dims[12] = k * self.cg
+            args = (self.dims.ctypes.data, lhs.ctypes.data, col2.ctypes.data)
             if self.parallel:
-                pool().run(kernels.im2col, x.shape[0], args)
+                pool().run(self.im2col, n, args)
             else:
-                kernels.im2col(0, x.shape[0], *args)
+                self.im2col(0, n, *args)
             if self.groups == 1:
                 np.matmul(col2, w, out=out2)
             else:

@@ -60,7 +60,7 @@ class PlanBuilder:
         self.fn = fn
         self.name = name
         self.donate = {fn.params[i] for i in donate if i < len(fn.params)}
-        self.g = {"np": np, "empty": np.empty, "par": pool().run, "kernels": kernels,
+        self.g = {"np": np, "empty": np.empty, "par": pool().run,
                   "_c": _contiguous, "_w": _writeable}
         for dtype, ctor in CTOR.items():
             self.g[ctor if ctor != "bool" else "bool_"] = np.dtype(dtype).type
@@ -69,6 +69,7 @@ class PlanBuilder:
         self.buf: dict[Var, _Buffer] = {}
         self.free: list[_Buffer] = []          # arena buffers free for reuse
         self.donated_free: dict[tuple, list] = {}
+        self.addr: dict[str, str] = {}   # array name -> name of its address
         self.n = 0
         self.arena_bytes = 0
         self.timing = {"codegen": 0.0, "numba": 0.0}
@@ -140,15 +141,24 @@ class PlanBuilder:
             elif b.kind == "param" and b.param is not None:
                 self.donated_free.setdefault((b.type.shape, b.type.dtype), []).append(b)
 
-    def flat(self, v: Var):
-        """``v`` as a 1-D view (a global for arena buffers)."""
-        name = self.names[v]
-        if name in self.g:
-            key = name + "f"
-            if key not in self.g:
-                self.g[key] = self.g[name].reshape(-1)
-            return key
-        return f"{name}.reshape(-1)"
+    def address(self, name: str) -> str:
+        """The data address of array ``name``: a constant for persistent
+        buffers, else read (once) from the array at this point of the plan."""
+        if name not in self.addr:
+            if name in self.g and isinstance(self.g[name], np.ndarray):
+                self.addr[name] = self.glob("A", self.g[name].ctypes.data)
+            else:
+                self.addr[name] = self.fresh_name("a")
+                self.lines.append(f"{self.addr[name]} = {name}.ctypes.data")
+        return self.addr[name]
+
+    def constants(self, values, dtype=np.int64):
+        """Address of a persistent array holding ``values`` (a kernel's dims)."""
+        arr = np.array(values, dtype=dtype).reshape(-1)
+        if arr.size == 0:
+            arr = np.zeros(1, dtype)
+        self.glob("C", arr)   # keeps it alive
+        return self.glob("A", arr.ctypes.data)
 
     # --- the plan ------------------------------------------------------------------------
     def build(self):
@@ -251,28 +261,24 @@ class PlanBuilder:
                                      lambda *a: eval_function(body, list(a)))
         self.timing["codegen"] += time.perf_counter() - start
         log.log("source", f"{body.name}:\n{ks.source}")
-        shape = None
-        if ks.flat:
-            shape = body.results[0].shape
-        types = [(np.dtype(x.dtype), 1 if ks.flat and x.shape == shape else len(x.shape))
-                 for x in list(body.params) + list(body.results)]
         start = time.perf_counter()
-        disp = cache.load(ks, types, body.name)
+        fn = cache.load(ks.source, ks.arg_dtypes, body.name)
         self.timing["numba"] += time.perf_counter() - start
         ins_names = [self.names[x] for x in ins.operands]
         outs = [self.alloc(r, i, [x for j, x in enumerate(ins.operands) if (j, k) in ks.inplace])
                 for k, r in enumerate(ins.results)]
+        scratch = [self.glob("S", np.empty(shape, dtype)) for shape, dtype in ks.scratch]
+        args = [self.address(n) for n in ins_names + outs + scratch]
+        self.call(fn, ks.extent, ks.work, self.constants(ks.dims), args)
 
-        def arg(v, name):
-            return self.flat(v) if ks.flat and v.shape == shape and v.shape != () else name
-        args = [arg(x, n) for x, n in zip(ins.operands, ins_names)] + \
-               [arg(r, n) for r, n in zip(ins.results, outs)]
-        k = self.glob("k", disp)
-        dims = self.glob("D", ks.dims)
-        if ks.work >= MIN_PARALLEL_WORK and ks.extent > 1 and pool().n > 1:
-            self.lines.append(f"par({k}, {ks.extent}, ({dims}, {', '.join(args)}))")
+    def call(self, fn, extent, work, dims, args):
+        """A line calling native kernel ``fn`` on [0, extent), split across
+        threads when it visits at least MIN_PARALLEL_WORK elements."""
+        k = self.glob("k", fn)
+        if work >= MIN_PARALLEL_WORK and extent > 1 and pool().n > 1:
+            self.lines.append(f"par({k}, {extent}, ({dims}, {', '.join(args)}))")
         else:
-            self.lines.append(f"{k}(0, {ks.extent}, {dims}, {', '.join(args)})")
+            self.lines.append(f"{k}(0, {extent}, {dims}, {', '.join(args)})")
 
     def scatter_add(self, i, ins, args):
         x, idx, upd = ins.operands
@@ -284,11 +290,11 @@ class PlanBuilder:
         P = int(np.prod(x.shape[:ax], dtype=np.int64))
         Q = int(np.prod(x.shape[ax + 1:], dtype=np.int64))
         J = int(np.prod(idx.shape, dtype=np.int64))
-        if x.shape[ax] == 0 or J == 0:
+        if x.shape[ax] == 0 or J == 0 or P == 0 or Q == 0:
             return
-        self.lines.append(
-            f"kernels.scatter_add(0, {P}, {args[1]}.reshape(-1), "
-            f"{args[2]}.reshape({(P, J, Q)}), {out}.reshape({(P, x.shape[ax], Q)}))")
+        fn = kernels.get("scatter_add", idx.dtype, upd.dtype, v.dtype)
+        self.call(fn, P, P * J * Q, self.constants((P, x.shape[ax], Q, J)),
+                  [self.address(args[1]), self.address(args[2]), self.address(out)])
 
     def select_and_scatter_add(self, i, ins, args):
         source, operand = ins.operands
@@ -304,13 +310,13 @@ class PlanBuilder:
         s4 = (1,) * pad + tuple(source.shape)
         o4 = (1,) * pad + tuple(operand.shape)
         self.lines.append(f"{out}[...] = 0")
-        call = (f"({args[0]}.reshape({s4}), {args[1]}.reshape({o4}), {out}.reshape({o4}), "
-                f"{window}, {strides}, {lows})")
-        if window[0] == 1 and strides[0] == 1 and lows[0] == 0 and \
-                int(np.prod(source.shape)) * int(np.prod(window)) >= MIN_PARALLEL_WORK:
-            self.lines.append(f"par(kernels.select_and_scatter_add, {s4[0]}, {call})")
-        else:
-            self.lines.append(f"kernels.select_and_scatter_add(0, {s4[0]}, *{call})")
+        fn = kernels.get("select_and_scatter_add", source.dtype, operand.dtype, v.dtype)
+        # rows of dim 0 are independent when windows do not overlap across it
+        work = int(np.prod(source.shape)) * int(np.prod(window))
+        if not (window[0] == 1 and strides[0] == 1 and lows[0] == 0):
+            work = 0
+        self.call(fn, s4[0], work, self.constants(s4 + o4 + window + strides + lows),
+                  [self.address(a) for a in (args[0], args[1], out)])
 
     def control(self, i, ins, args):
         a = ins.attrs

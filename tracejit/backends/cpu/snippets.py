@@ -2,16 +2,16 @@
 
 Snippets are format strings over the operands' names (``{0}``, ``{1}``, ...)
 and ``{T}``, the result's dtype constructor (``f32``, ``i64``, ...); the
-code generator wraps every non-bool result in ``{T}(...)``, which truncates
-Numba's widened integer arithmetic back to the IR dtype (int32 + int32 is
-int64 in Numba) and is free for floats. Semantics are NumPy's: max/min
+code generator wraps integer results (and the few float snippets in
+``RETYPED``) in ``{T}(...)``, which truncates Numba's widened integer
+arithmetic back to the IR dtype (int32 + int32 is int64 in Numba). Semantics are NumPy's: max/min
 propagate NaN (and return the second operand on ties, as np.maximum),
 integer division and remainder floor (and give 0 on division by zero, via
 ``error_model='numpy'``), float division by zero gives inf/nan.
 
 exp, log, tanh, logistic, log1p and expm1 call the branch-free, vectorizable
-functions of vmath.py (Numba has no SVML here, so np.exp in a loop is a
-scalar libm call that stops the loop from vectorizing).
+functions of vmath.py, through intrinsics.py (Numba has no SVML here, so
+np.exp in a loop is a scalar libm call that stops the loop from vectorizing).
 """
 from __future__ import annotations
 
@@ -19,7 +19,10 @@ import math
 
 import numpy as np
 
-from .vmath import VMATH
+#: (primitive, dtype) -> name of the vmath function (in intrinsics.py) computing it.
+VMATH = {(prim, dtype): f"{prim}_{dtype[0]}{dtype[-2:]}"
+         for prim in ("exp", "log", "tanh", "logistic", "log1p", "expm1")
+         for dtype in ("float32", "float64")}
 
 #: IR dtype -> name of its constructor in generated modules.
 CTOR = {"float32": "f32", "float64": "f64", "int32": "i32", "int64": "i64",
@@ -29,11 +32,12 @@ HEADER = """\
 import math
 import numpy as np
 from numpy import float32 as f32, float64 as f64, int32 as i32, int64 as i64, uint32 as u32
-from numba import njit
-from tracejit.backends.cpu.vmath import {vmath}
+from numba import carray
 from tracejit.backends.cpu.intrinsics import {intrinsics}
 """
 INTRINSICS = ("radd", "rmul", "fmaximum", "fminimum", "random_bits_at")
+#: Float snippets whose Numba result type may differ from the operands'.
+RETYPED = frozenset({"erf", "pow"})
 
 _FLOAT = {
     "neg": "-{0}",
