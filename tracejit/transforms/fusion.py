@@ -60,6 +60,9 @@ REDUCTIONS = frozenset({"reduce_sum", "reduce_prod", "reduce_max", "reduce_min",
 #: Computable at any index from their operands read at derived indices.
 INDEX_OPS = frozenset({"broadcast_in_dim", "reshape", "transpose", "slice", "rev", "pad",
                        "concatenate", "iota", "gather", "reduce_window", "random_bits"})
+#: Computed once and stored rather than recomputed at several indices.
+EXPENSIVE = frozenset({"exp", "log", "log1p", "expm1", "tanh", "logistic", "sin", "cos",
+                       "erf", "pow", "reduce_window", "random_bits"})
 #: Library calls: their operands and results are materialized arrays.
 LIBRARY = frozenset({"dot_general", "conv_general"})
 
@@ -250,7 +253,11 @@ def _reshape_comps(in_shape, out_shape, comps, facts):
             continue
         dims = tuple(in_shape[d] for d in gi)
         split = None
-        if len(gj) == 1 and comps[gj[0]][0] == "V" and facts is not None:
+        flat = comps[gj[0]] if len(gj) == 1 else None
+        if flat is not None and flat[0] == "LIN" and \
+                tuple(n for n in flat[2] if n != 1) == dims:   # a reshape undone
+            split = tuple(c for c, n in zip(flat[1], flat[2]) if n != 1)
+        elif flat is not None and flat[0] == "V" and facts is not None:
             _, var, vcomps, _ = comps[gj[0]]
             split = facts.split_linear(var, vcomps, dims)
         if split is None:
@@ -313,6 +320,9 @@ def reads(ins: Instr, comps: tuple, facts=None, window=None):
         oc = []
         for d, (c, s, (lo, _), n) in enumerate(zip(comps, a["window_strides"], a["padding"],
                                                    ops[0].shape)):
+            if a["window_dimensions"][d] == 1 and s == 1 and lo == 0 and out.shape[d] <= n:
+                oc.append(c)   # not pooled along this dim
+                continue
             w = window[d] if window is not None else ("W", None, d)
             base = c if s == 1 else ("A", c, s, 0)
             pos = ("ADD", base, w)
@@ -406,6 +416,7 @@ class _Grouping:
                       if v in materialized and v not in views and is_fusible(ins.prim)]
         self.kernel = {v: (v,) for v in self.roots}   # root -> the roots of its kernel
         self._analyzed = {}
+        self.visits = {}   # kernel -> the (value, index) pairs it computes or loads
 
     # -- analysis of one candidate kernel --
     def space(self, roots):
@@ -461,7 +472,20 @@ class _Grouping:
                 for c in oc:
                     for vv, cc in comp_values(c):
                         stack.append((vv, cc))
+        self.visits[roots] = seen
         return space, loads
+
+    def recomputed(self, kernels):
+        """Expensive values (transcendental functions, windowed reductions)
+        that some kernel computes at two different indices, or that two
+        kernels compute: worth materializing once instead."""
+        where = {}
+        for k in kernels:
+            for v, comps in self.visits[k]:
+                ins = self.producer.get(v)
+                if ins is not None and ins.prim in EXPENSIVE and v not in self.M:
+                    where.setdefault(v, set()).add((k, _squeeze_comps(comps, v.shape)))
+        return {v for v, places in where.items() if len(places) > 1}
 
     def merge(self, a, b):
         ka, kb = self.kernel[a], self.kernel[b]
@@ -728,6 +752,13 @@ def fuse(fn: Function, _counter=None) -> Function:
             M.update(ins.results)
         elif ins.prim in REDUCTIONS:
             M.update(ins.results)
+    # A reshaped value is materialized in its own shape, and the reshape is a
+    # view of it: kernels loop over natural shapes (a pooled feature map, not
+    # its flattened copy indexed with divisions).
+    for ins in fn.body:
+        if ins.prim == "reshape" and ins.results[0] in M and ins.operands[0] in producer \
+                and is_fusible(producer[ins.operands[0]].prim):
+            M.add(ins.operands[0])
     # a reshape of a materialized value is a view of it, not a kernel
     views = set()
     for ins in fn.body:
@@ -738,8 +769,13 @@ def fuse(fn: Function, _counter=None) -> Function:
         if ins.results and ins.results[0] in views:
             M.add(ins.operands[0])
 
-    grouping = _Grouping(fn, M, views)
-    kernels = grouping.run()
+    for _ in range(4):   # materialize expensive recomputed values, then regroup
+        grouping = _Grouping(fn, M, views)
+        kernels = grouping.run()
+        again = grouping.recomputed(kernels)
+        if not again:
+            break
+        M |= again
     kernel_of = {v: k for k in kernels for v in k}
 
     # users outside each kernel decide which roots are outputs

@@ -9,6 +9,7 @@ time of each stage and each kernel's cache hit or miss.
 """
 from __future__ import annotations
 
+import functools
 import time
 
 from ... import log
@@ -16,6 +17,7 @@ from ...ir.core import Function
 from .cache import cache_dir, stats  # noqa: F401
 
 
+@functools.cache
 def available() -> bool:
     """Numba and llvmlite are installed (neither is imported: a process whose
     kernels are all in the disk cache never imports Numba)."""

@@ -39,47 +39,76 @@ def kernel(lo, hi, dims, p_idx, p_upd, p_out):
                 out[p, t, q] += upd[p, j, q]
 """
 
-# Max pooling's gradient on rank-4 arrays: each window's source value goes to
-# the position of the window's first maximum of the operand (padding counts
-# as -inf and drops what lands on it). out is zero on entry; rows [lo, hi)
-# of dim 0 of the source. dims: source shape, operand shape, window,
-# strides, low paddings (4 each).
-SOURCES["select_and_scatter_add"] = _HEADER + """
-def kernel(lo, hi, dims, p_src, p_op, p_out):
+# Max pooling's gradient, in two kernels on rank-4 arrays. window_argmax:
+# the flat position in the operand of each window's first maximum (padding
+# counts as the lowest value; -1 when the first maximum is padding); the
+# window geometry is literal, so the window loops unroll and the channel
+# loop vectorizes. scatter_positions: out.flat[pos] += src (out zero on
+# entry); rows [lo, hi) of dim 0.
+# dims: source shape (4), operand shape (4).
+WINDOW_ARGMAX = _HEADER + """
+LOWEST = {lowest}
+
+
+def kernel(lo, hi, dims, p_op, p_pos):
     S0, S1, S2, S3 = dims[0], dims[1], dims[2], dims[3]
     N0, N1, N2, N3 = dims[4], dims[5], dims[6], dims[7]
-    K0, K1, K2, K3 = dims[8], dims[9], dims[10], dims[11]
-    T0, T1, T2, T3 = dims[12], dims[13], dims[14], dims[15]
-    L0, L1, L2, L3 = dims[16], dims[17], dims[18], dims[19]
-    src = carray(p_src, (S0, S1, S2, S3))
     op = carray(p_op, (N0, N1, N2, N3))
-    out = carray(p_out, (N0, N1, N2, N3))
+    pos = carray(p_pos, (S0, S1, S2, S3))
     for i0 in range(lo, hi):
         for i1 in range(S1):
             for i2 in range(S2):
                 for i3 in range(S3):
-                    best = op[0, 0, 0, 0]
-                    b0 = b1 = b2 = b3 = -1
+                    best = LOWEST
+                    bp = np.int64(-1)
                     first = True
-                    for w0 in range(K0):
-                        q0 = i0 * T0 + w0 - L0
-                        for w1 in range(K1):
-                            q1 = i1 * T1 + w1 - L1
-                            for w2 in range(K2):
-                                q2 = i2 * T2 + w2 - L2
-                                for w3 in range(K3):
-                                    q3 = i3 * T3 + w3 - L3
+                    for w0 in range({k0}):
+                        q0 = i0 * {s0} + w0 - {l0}
+                        for w1 in range({k1}):
+                            q1 = i1 * {s1} + w1 - {l1}
+                            for w2 in range({k2}):
+                                q2 = i2 * {s2} + w2 - {l2}
+                                for w3 in range({k3}):
+                                    q3 = i3 * {s3} + w3 - {l3}
                                     inside = (0 <= q0 < N0 and 0 <= q1 < N1 and
                                               0 <= q2 < N2 and 0 <= q3 < N3)
-                                    v = op[q0, q1, q2, q3] if inside else -np.inf
-                                    if first or v > best:
-                                        first = False
-                                        best = v
-                                        b0 = q0 if inside else -1
-                                        b1, b2, b3 = q1, q2, q3
-                    if b0 >= 0:
-                        out[b0, b1, b2, b3] += src[i0, i1, i2, i3]
+                                    v = op[min(max(q0, 0), N0 - 1), min(max(q1, 0), N1 - 1),
+                                           min(max(q2, 0), N2 - 1), min(max(q3, 0), N3 - 1)]
+                                    v = v if inside else LOWEST
+                                    take = first or v > best
+                                    best = v if take else best
+                                    here = ((q0 * N1 + q1) * N2 + q2) * N3 + q3 if inside else -1
+                                    bp = here if take else bp
+                                    first = False
+                    pos[i0, i1, i2, i3] = bp
 """
+
+SOURCES["scatter_positions"] = _HEADER + """
+def kernel(lo, hi, dims, p_src, p_pos, p_out):
+    S0, S1, S2, S3 = dims[0], dims[1], dims[2], dims[3]
+    src = carray(p_src, (S0, S1, S2, S3))
+    pos = carray(p_pos, (S0, S1, S2, S3))
+    out = carray(p_out, (dims[4] * dims[5] * dims[6] * dims[7],))
+    for i0 in range(lo, hi):
+        for i1 in range(S1):
+            for i2 in range(S2):
+                for i3 in range(S3):
+                    p = pos[i0, i1, i2, i3]
+                    if p >= 0:
+                        out[p] += src[i0, i1, i2, i3]
+"""
+
+
+def window_argmax(dtype, window, strides, lows):
+    """The window_argmax kernel for a 4-D window geometry."""
+    dtype = np.dtype(dtype)
+    lowest = "-np.inf" if dtype.kind == "f" else str(int(np.iinfo(dtype).min))
+    source = WINDOW_ARGMAX.format(
+        lowest=f"np.{dtype.name}({lowest})",
+        **{f"k{d}": window[d] for d in range(4)}, **{f"s{d}": strides[d] for d in range(4)},
+        **{f"l{d}": lows[d] for d in range(4)})
+    return cache.load(source, (dtype.name, "int64"), "window_argmax")
+
 
 # Patches of x[N, D, H, W, C] for a 3-D convolution:
 # col[n, od, oh, ow, kd, kh, kw, c] = xp[n, od*s + kd*r, ..., c0 + c], where

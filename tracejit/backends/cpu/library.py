@@ -35,8 +35,20 @@ def _operand(name, shape, batch, first, second):
     return f"np.transpose({name}, {tuple(order)}).reshape({want})"
 
 
+#: Multiply-adds of a matrix product worth splitting across threads.
+MIN_PARALLEL_FLOPS = 1 << 27
+
+
+def parallel_matmul(a, b, out):
+    """``np.matmul(a, b, out=out)`` with the rows (the batch, for 3-D) of the
+    result split across the thread pool, BLAS single-threaded in each."""
+    def rows(lo, hi):
+        np.matmul(a[lo:hi], b if b.ndim == 2 else b[lo:hi], out=out[lo:hi])
+    pool().run(rows, out.shape[0], (), per_thread=1)   # each chunk packs b again
+
+
 def dot_call(ins, lhs: str, rhs: str, out: str) -> str:
-    """Python source of one ``np.matmul`` that writes dot_general into ``out``."""
+    """Python source of one matrix product that writes dot_general into ``out``."""
     (lc, rc), (lb, rb) = ins.attrs["dimension_numbers"]
     ls, rs = ins.operands[0].shape, ins.operands[1].shape
     lf, rf = _free(len(ls), lc, lb), _free(len(rs), rc, rb)
@@ -45,6 +57,9 @@ def dot_call(ins, lhs: str, rhs: str, out: str) -> str:
     B = _prod([ls[d] for d in lb])
     M, N = _prod([ls[d] for d in lf]), _prod([rs[d] for d in rf])
     o = f"{out}.reshape({(B, M, N) if lb else (M, N)})"
+    K = _prod([ls[d] for d in lc])
+    if B * M * N * K >= MIN_PARALLEL_FLOPS and (B if lb else M) > 1 and pool().n > 1:
+        return f"parallel_matmul({a}, {b}, {o})"
     return f"np.matmul({a}, {b}, out={o})"
 
 
@@ -85,7 +100,7 @@ class Conv:
         w = rhs.reshape(self.depth, -1)
         out2 = out.reshape(self.rows, -1)
         if self.direct:
-            np.matmul(lhs.reshape(self.rows, -1), w, out=out2)
+            parallel_matmul(lhs.reshape(self.rows, -1), w, out2)
             return
         col2 = scratch[:self.scratch].reshape(self.rows, self.depth)
         n = self.x_shape[0]
@@ -97,6 +112,9 @@ class Conv:
             else:
                 self.im2col(0, n, *args)
             if self.groups == 1:
-                np.matmul(col2, w, out=out2)
+                if self.rows * self.depth * w.shape[1] >= MIN_PARALLEL_FLOPS:
+                    parallel_matmul(col2, w, out2)
+                else:
+                    np.matmul(col2, w, out=out2)
             else:
                 out2[:, k * self.og:(k + 1) * self.og] = col2 @ w[:, k * self.og:(k + 1) * self.og]

@@ -12,15 +12,18 @@ plan is built and reused by liveness (a buffer is free again after the last
 instruction that reads its value); a loop kernel that reads an input only
 at the element it writes may write its output over that input when the
 input dies there (an activation over a matrix product's output, in place).
-Results are fresh arrays on each call, except that a donated argument's
+Results are new arrays on each call, except that a donated argument's
 buffer (``jit(..., donate_argnums=...)``) is reused for a result of the same
 shape and dtype once the argument is dead: a training step that donates
 its parameters and optimizer state updates them in place and allocates
-almost nothing after the first call. Because the arena persists, calls of
-one plan from several threads run one at a time.
+almost nothing after the first call. A result array the caller has already
+dropped (only the plan still refers to it) is also reused by the next call,
+which saves the page faults of a fresh large array. Because the arena
+persists, calls of one plan from several threads run one at a time.
 """
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -32,7 +35,7 @@ from ...primitives.core import PRIMITIVES
 from ...tracing import eval_function
 from . import cache, codegen, control, kernels, library
 from .snippets import CTOR
-from .threads import MIN_PARALLEL_WORK, pool
+from .threads import MIN_PARALLEL_WORK, blas_threads, pool
 
 
 def _contiguous(x):
@@ -61,7 +64,8 @@ class PlanBuilder:
         self.name = name
         self.donate = {fn.params[i] for i in donate if i < len(fn.params)}
         self.g = {"np": np, "empty": np.empty, "par": pool().run,
-                  "_c": _contiguous, "_w": _writeable}
+                  "parallel_matmul": library.parallel_matmul, "blas_threads": blas_threads,
+                  "_c": _contiguous, "_w": _writeable, "keep": [], "getrefcount": sys.getrefcount}
         for dtype, ctor in CTOR.items():
             self.g[ctor if ctor != "bool" else "bool_"] = np.dtype(dtype).type
         self.lines: list[str] = []
@@ -121,8 +125,14 @@ class PlanBuilder:
                 b = pool_.pop()
                 self._bind(v, b, b.param)
                 return b.param
+            # Reuse the array this output got on the previous call if the
+            # caller has dropped it (only this plan's list refers to it).
             name = self.fresh_name("r")
-            self.lines.append(f"{name} = empty({v.shape}, {self.dtype(v)})")
+            slot = len(self.g["keep"])
+            self.g["keep"].append(None)
+            self.lines += [f"{name} = keep[{slot}]",
+                           f"if {name} is None or getrefcount({name}) > 3:",
+                           f"    {name} = keep[{slot}] = empty({v.shape}, {self.dtype(v)})"]
             self._bind(v, _Buffer("fresh"), name)
             return name
         b = self._arena(nbytes)
@@ -205,8 +215,9 @@ class PlanBuilder:
         results = ", ".join(self.names[v] for v in fn.results)
         head = f"def run(args):\n    {', '.join(params)}{',' if len(params) == 1 else ''} = args\n" \
             if params else "def run(args):\n"
-        src = head + "    with lock:\n" + "".join(f"        {line}\n" for line in self.lines) + \
-            f"        return [{results}]\n"
+        body = "".join(f"            {line}\n" for line in self.lines)
+        src = head + "    with lock:\n        blas = blas_threads(1)\n        try:\n" + body + \
+            f"            return [{results}]\n        finally:\n            blas_threads(blas)\n"
         self.g["lock"] = threading.Lock()
         log.log("source", f"plan {self.name}:\n{src}")
         exec(compile(src, f"<tracejit plan {self.name}>", "exec"), self.g)
@@ -303,20 +314,25 @@ class PlanBuilder:
         if len(v.shape) > 4:
             return self.fallback(i, ins, args)
         pad = 4 - len(v.shape)
-        out = self.alloc(v, i)
         window = (1,) * pad + tuple(a["window_dimensions"])
         strides = (1,) * pad + tuple(a["window_strides"])
         lows = (0,) * pad + tuple(lo for lo, _ in a["padding"])
         s4 = (1,) * pad + tuple(source.shape)
         o4 = (1,) * pad + tuple(operand.shape)
+        dims = self.constants(s4 + o4)
+        n = int(np.prod(s4))
+        positions = self._arena(8 * max(n, 1))
+        pos = self.glob("B", positions.data[:8 * n].view(np.int64))
+        self.call(kernels.window_argmax(operand.dtype, window, strides, lows), s4[0],
+                  n * int(np.prod(window)), dims, [self.address(args[1]), self.address(pos)])
+        out = self.alloc(v, i)
+        self.free.append(positions)
         self.lines.append(f"{out}[...] = 0")
-        fn = kernels.get("select_and_scatter_add", source.dtype, operand.dtype, v.dtype)
-        # rows of dim 0 are independent when windows do not overlap across it
-        work = int(np.prod(source.shape)) * int(np.prod(window))
-        if not (window[0] == 1 and strides[0] == 1 and lows[0] == 0):
-            work = 0
-        self.call(fn, s4[0], work, self.constants(s4 + o4 + window + strides + lows),
-                  [self.address(a) for a in (args[0], args[1], out)])
+        # rows of dim 0 scatter to disjoint places when windows do not overlap across it
+        disjoint = window[0] == 1 and strides[0] == 1 and lows[0] == 0
+        self.call(kernels.get("scatter_positions", source.dtype, "int64", v.dtype), s4[0],
+                  n if disjoint else 0, dims,
+                  [self.address(args[0]), self.address(pos), self.address(out)])
 
     def control(self, i, ins, args):
         a = ins.attrs

@@ -9,10 +9,22 @@ that visit at least ``MIN_PARALLEL_WORK`` elements.
 
 ``TRACEJIT_NUM_THREADS`` sets the number of threads (default: the CPUs this
 process may run on).
+
+BLAS. A second pool of threads, OpenBLAS's, spinning next to this one on
+the same cores makes both stall (a 1 ms matrix product took 8 to 32 ms on
+the 2-core test machine while another process was busy). So plans run
+NumPy's OpenBLAS single-threaded in the threads they use
+(``openblas_set_num_threads_local``, which leaves other threads alone, and
+restored when the plan returns) and split large products across this pool
+instead (library.py).
 """
 from __future__ import annotations
 
+import ctypes
+import glob
+import itertools
 import os
+import queue
 import threading
 
 #: Elements a kernel must visit before it is worth splitting across threads.
@@ -29,66 +41,69 @@ def num_threads() -> int:
         return os.cpu_count() or 1
 
 
-class _Worker(threading.Thread):
-    def __init__(self):
-        super().__init__(daemon=True, name="tracejit-worker")
-        self.go = threading.Lock()
-        self.go.acquire()
-        self.done = threading.Lock()
-        self.done.acquire()
-        self.job = None
+class _Job:
+    """One kernel call split in chunks that any thread may take."""
+
+    def __init__(self, kernel, bounds, rest):
+        self.kernel, self.bounds, self.rest = kernel, bounds, rest
+        self.next = itertools.count()   # next() is atomic under the GIL
+        self.lock = threading.Lock()
+        self.completed = 0
+        self.done = threading.Event()
         self.error = None
 
-    def run(self):
+    def work(self):
+        n = len(self.bounds) - 1
         while True:
-            self.go.acquire()
-            fn, args = self.job
+            k = next(self.next)
+            if k >= n:
+                return
             try:
-                fn(*args)
+                self.kernel(self.bounds[k], self.bounds[k + 1], *self.rest)
             except BaseException as e:   # re-raised in the calling thread
                 self.error = e
-            self.job = None
-            self.done.release()
+            with self.lock:
+                self.completed += 1
+                if self.completed == n:
+                    self.done.set()
+
+
+def _worker(jobs):
+    blas_threads(1)
+    while True:
+        jobs.get().work()
 
 
 class Pool:
+    """Chunks are taken by whichever thread is free, the caller included:
+    when another process keeps a core busy, the caller does the work
+    instead of waiting for a worker that is not running."""
+
+    CHUNKS_PER_THREAD = 4
+
     def __init__(self, n: int):
         self.n = n
-        self.workers = []
-        self.lock = threading.Lock()
+        self.jobs = queue.SimpleQueue()
+        self.started = 0
 
-    def _ensure(self):
-        while len(self.workers) < self.n - 1:
-            w = _Worker()
-            w.start()
-            self.workers.append(w)
-
-    def run(self, kernel, extent: int, rest: tuple):
-        """``kernel(lo, hi, *rest)`` over ``[0, extent)`` in one chunk per
-        thread; the calling thread runs the first chunk. Calls from several
-        threads at once run serially."""
-        chunks = min(self.n, extent)
-        if chunks <= 1 or not self.lock.acquire(blocking=False):
+    def run(self, kernel, extent: int, rest: tuple, per_thread: int = CHUNKS_PER_THREAD):
+        """``kernel(lo, hi, *rest)`` over ``[0, extent)``, in ``per_thread``
+        chunks per thread."""
+        chunks = min(self.n * per_thread, extent)
+        if chunks <= 1 or self.n <= 1:
             kernel(0, extent, *rest)
             return
-        try:
-            self._ensure()
-            bounds = [extent * k // chunks for k in range(chunks + 1)]
-            busy = self.workers[:chunks - 1]
-            for k, w in enumerate(busy, start=1):
-                w.job = (kernel, (bounds[k], bounds[k + 1]) + rest)
-                w.go.release()
-            try:
-                kernel(bounds[0], bounds[1], *rest)
-            finally:
-                for w in busy:
-                    w.done.acquire()
-            for w in busy:
-                if w.error is not None:
-                    err, w.error = w.error, None
-                    raise err
-        finally:
-            self.lock.release()
+        while self.started < self.n - 1:
+            threading.Thread(target=_worker, args=(self.jobs,), daemon=True,
+                             name="tracejit-worker").start()
+            self.started += 1
+        job = _Job(kernel, [extent * k // chunks for k in range(chunks + 1)], rest)
+        for _ in range(self.n - 1):
+            self.jobs.put(job)
+        job.work()
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
 
 
 _POOL = None
@@ -99,3 +114,27 @@ def pool() -> Pool:
     if _POOL is None:
         _POOL = Pool(num_threads())
     return _POOL
+
+
+def _openblas_local():
+    import numpy as np
+    here = os.path.dirname(np.__file__)
+    for path in glob.glob(os.path.join(here, os.pardir, "numpy.libs", "libscipy_openblas*")) + \
+            glob.glob(os.path.join(here, ".dylibs", "libscipy_openblas*")):
+        func = getattr(ctypes.CDLL(path), "openblas_set_num_threads_local", None)
+        if func is not None:
+            func.restype, func.argtypes = ctypes.c_int, [ctypes.c_int]
+            return func
+    return lambda n: n   # another BLAS: leave it as it is
+
+
+_blas_local = None
+
+
+def blas_threads(n: int) -> int:
+    """Set the number of BLAS threads for calls from this thread; returns the
+    previous number."""
+    global _blas_local
+    if _blas_local is None:
+        _blas_local = _openblas_local()
+    return _blas_local(n)
