@@ -483,7 +483,8 @@ class _Grouping:
         for k in kernels:
             for v, comps in self.visits[k]:
                 ins = self.producer.get(v)
-                if ins is not None and ins.prim in EXPENSIVE and v not in self.M:
+                # (a scalar is computed once per kernel call anyway)
+                if ins is not None and ins.prim in EXPENSIVE and v not in self.M and v.shape:
                     where.setdefault(v, set()).add((k, _squeeze_comps(comps, v.shape)))
         return {v for v, places in where.items() if len(places) > 1}
 

@@ -132,6 +132,21 @@ def expm1_f64(x):
     return vmath.expm1_f64(x)
 
 
+@_call
+def ipow(base, exponent):
+    """Integer power by squaring, wrapping on overflow like NumPy; 0 for a
+    negative exponent (where NumPy raises: kernels cannot)."""
+    result = base - base + 1
+    if exponent < 0:
+        return result - result
+    while exponent:
+        if exponent & 1:
+            result *= base
+        base *= base
+        exponent >>= 1
+    return result
+
+
 _threefry = njit(inline="always")(threefry2x32)
 
 

@@ -11,10 +11,12 @@ External symbols of the object code (C library functions such as memset or
 powf, which LLVM may call for its intrinsics, and the Python C API) are
 listed from its ELF symbol table and bound explicitly from the process, as
 LLVM's JIT does not search the process by itself. Numba's C-callable
-wrapper also references three Numba runtime helpers, reached only when the
-kernel raises (generated kernels never do: no bounds checks, NumPy's error
-model) or frees a Numba-allocated array (kernels allocate nothing); Numba's
-extension modules do not export them, so they are bound to ``abort``.
+wrapper also references Numba runtime helpers (``numba_*``, ``NRT_*``),
+reached only when the kernel raises (generated kernels never do: no bounds
+checks, NumPy's error model, integer power by squaring) or frees a
+Numba-allocated array (kernels allocate nothing); Numba's extension modules
+do not export them, so any not already bound (by Numba, when it is
+loaded) are bound to ``abort``.
 """
 from __future__ import annotations
 
@@ -25,7 +27,6 @@ import threading
 _lock = threading.Lock()
 _ready = False
 _engines = []   # keep every engine (and so its code) alive
-_NUMBA_RUNTIME = ("numba_gil_ensure", "numba_gil_release", "NRT_MemInfo_call_dtor")
 
 
 def _init():
@@ -35,10 +36,6 @@ def _init():
     import llvmlite.binding as llvm
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
-    abort = ctypes.cast(ctypes.CDLL(None).abort, ctypes.c_void_p).value
-    for name in _NUMBA_RUNTIME:
-        if llvm.address_of_symbol(name) is None:   # Numba, once loaded, binds its own
-            llvm.add_symbol(name, abort)
     _llvm = llvm
     _ready = True
 
@@ -68,12 +65,12 @@ def _bind(names):
     process = ctypes.CDLL(None)
     for name in names:
         if _llvm.address_of_symbol(name) is None:
-            try:
-                address = ctypes.cast(getattr(process, name), ctypes.c_void_p).value
-            except AttributeError:
-                raise RuntimeError(f"kernel needs symbol {name}, not found in this process") \
-                    from None
-            _llvm.add_symbol(name, address)
+            func = getattr(process, name, None)
+            if func is None and name.startswith(("numba_", "NRT_")):
+                func = process.abort   # Numba's runtime, on an error path (see above)
+            if func is None:
+                raise RuntimeError(f"kernel needs symbol {name}, not found in this process")
+            _llvm.add_symbol(name, ctypes.cast(func, ctypes.c_void_p).value)
 
 
 def load(obj: bytes, symbol: str, nargs: int):

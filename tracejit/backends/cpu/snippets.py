@@ -35,7 +35,7 @@ from numpy import float32 as f32, float64 as f64, int32 as i32, int64 as i64, ui
 from numba import carray
 from tracejit.backends.cpu.intrinsics import {intrinsics}
 """
-INTRINSICS = ("radd", "rmul", "fmaximum", "fminimum", "random_bits_at")
+INTRINSICS = ("radd", "rmul", "fmaximum", "fminimum", "random_bits_at", "ipow")
 #: Float snippets whose Numba result type may differ from the operands'.
 RETYPED = frozenset({"erf", "pow"})
 
@@ -71,7 +71,7 @@ _INT = {
     # x // -1 and x % -1 apart: MIN // -1 traps on x86 (NumPy wraps to MIN)
     "div": "(-{0} if {1} == -1 else {0} // {1})",
     "rem": "(0 if {1} == -1 else {0} % {1})",
-    "pow": "{0} ** {1}",
+    "pow": "ipow({0}, {1})",
     "max": "{0} if {0} > {1} else {1}",
     "min": "{0} if {0} < {1} else {1}",
     "and": "{0} & {1}",
