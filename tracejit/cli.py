@@ -25,6 +25,7 @@ from typing import Callable
 import numpy as np
 
 from .ir.types import SHORT, parse_type
+from .train.cli import add_eval_command, add_train_command
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -85,7 +86,16 @@ STAGES = {
     "grad-simplified": Stage("the grad stage after tracejit.pipeline.optimize",
                              _grad_simplified),
     "fused": Stage("after fusion into kernels (tracejit.transforms.fusion.fuse)", _fused),
+    "cpu-source": Stage("the Numba source the cpu backend generates for each kernel",
+                        lambda fun, args: _cpu_source(_fused(fun, args))),
 }
+
+
+def _cpu_source(fused):
+    from .backends.cpu.codegen import generate
+    return "\n".join(f"# --- {ins.attrs['body'].name} ({ins.attrs['kind']})\n"
+                     + generate(ins.attrs["body"], ins.attrs["kind"]).source
+                     for ins in fused.body if ins.prim == "fusion")
 
 
 # --- arguments ------------------------------------------------------------------
@@ -316,7 +326,7 @@ def run_ir(args) -> int:
 
 
 #: Subcommands: each adds its parser to the subparsers and sets ``run``.
-COMMANDS = [add_ir_command]
+COMMANDS = [add_ir_command, add_train_command, add_eval_command]
 
 
 def build_parser() -> argparse.ArgumentParser:

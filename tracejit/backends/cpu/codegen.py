@@ -469,9 +469,12 @@ class KernelWriter:
         kin = [d for d in sp.kept if d >= first]
         big_outer = [d for d in outer if F[d] != 1]
         big_kin = [d for d in kin if F[d] != 1]
-        # column accumulators are shared by the chunks of a call: split the
-        # kept dims they are indexed by, never the outer ones
-        self.chunk = (big_kin[0] if big_kin else None) if kin else \
+        # Column accumulators are shared by the chunks of a call: split the
+        # kept dims they are indexed by, never the outer ones, and only when
+        # each chunk still reads whole cache lines of every row (a chunk of a
+        # few columns would read all the rows for a sliver of each).
+        wide = big_kin and F[big_kin[0]] * int(np.prod([F[d] for d in kin if d > big_kin[0]])) >= 512
+        self.chunk = (big_kin[0] if wide else None) if kin else \
             (big_outer[0] if big_outer else None)
         self.acc_deps = frozenset(f"i{d}" for d in big_outer)
         phase, reds_of = self._phases()

@@ -37,6 +37,8 @@ def _operand(name, shape, batch, first, second):
 
 #: Multiply-adds of a matrix product worth splitting across threads.
 MIN_PARALLEL_FLOPS = 1 << 27
+#: Rows of patches a convolution chunk computes and multiplies at once.
+CONV_ROWS = 1024
 
 
 def parallel_matmul(a, b, out):
@@ -102,19 +104,25 @@ class Conv:
         if self.direct:
             parallel_matmul(lhs.reshape(self.rows, -1), w, out2)
             return
-        col2 = scratch[:self.scratch].reshape(self.rows, self.depth)
+        col = scratch[:self.scratch].reshape(self.rows, self.depth)
         n = self.x_shape[0]
+        per_image = self.rows // n if n else 0
+        x_address, col_address = lhs.ctypes.data, col.ctypes.data
         for k in range(self.groups):
             self.dims[12] = k * self.cg
-            args = (self.dims.ctypes.data, lhs.ctypes.data, col2.ctypes.data)
-            if self.parallel:
-                pool().run(self.im2col, n, args)
-            else:
-                self.im2col(0, n, *args)
-            if self.groups == 1:
-                if self.rows * self.depth * w.shape[1] >= MIN_PARALLEL_FLOPS:
-                    parallel_matmul(col2, w, out2)
+            wk = w if self.groups == 1 else np.ascontiguousarray(w[:, k * self.og:(k + 1) * self.og])
+
+            def images(lo, hi):
+                # patches of these images, then their product while still in cache
+                self.im2col(lo, hi, self.dims.ctypes.data, x_address, col_address)
+                rows = slice(lo * per_image, hi * per_image)
+                if self.groups == 1:
+                    np.matmul(col[rows], wk, out=out2[rows])
                 else:
-                    np.matmul(col2, w, out=out2)
+                    out2[rows, k * self.og:(k + 1) * self.og] = col[rows] @ wk
+            if self.parallel:
+                # chunks of about CONV_ROWS rows: the patches stay in cache
+                chunks = max(1, min(n, self.rows // CONV_ROWS))
+                pool().run(images, n, (), per_thread=max(1, chunks // pool().n))
             else:
-                out2[:, k * self.og:(k + 1) * self.og] = col2 @ w[:, k * self.og:(k + 1) * self.og]
+                images(0, n)
