@@ -14,11 +14,15 @@ class Cond:
 
 
 class While:
+    """The body plan may update its carries in place (they are donated): the
+    loop owns them, being copies of the initial carries."""
+
     def __init__(self, cond_plan, body_plan, num_consts):
         self.cond_plan, self.body_plan, self.num_consts = cond_plan, body_plan, num_consts
 
     def __call__(self, *ops):
-        consts, carries = list(ops[:self.num_consts]), list(ops[self.num_consts:])
+        consts = list(ops[:self.num_consts])
+        carries = [np.array(c) for c in ops[self.num_consts:]]
         while bool(self.cond_plan(consts + carries)[0]):
             carries = self.body_plan(consts + carries)
         return carries
@@ -26,7 +30,9 @@ class While:
 
 class Scan:
     """Runs the body once per step on slices of the xs, stacking the ys
-    into arrays allocated once."""
+    into arrays allocated once. The body plan may update its carries in place
+    (they are donated): the loop owns them, being copies of the initial
+    carries."""
 
     def __init__(self, body_plan, num_consts, num_carry, length, reverse, y_types):
         self.body_plan = body_plan
@@ -36,7 +42,8 @@ class Scan:
 
     def __call__(self, *ops):
         k, c = self.num_consts, self.num_carry
-        consts, carries, xs = list(ops[:k]), list(ops[k:k + c]), ops[k + c:]
+        consts, xs = list(ops[:k]), ops[k + c:]
+        carries = [np.array(x) for x in ops[k:k + c]]
         ys = [np.empty((self.length,) + t.shape, t.dtype) for t in self.y_types]
         steps = range(self.length - 1, -1, -1) if self.reverse else range(self.length)
         body = self.body_plan

@@ -23,6 +23,7 @@ persists, calls of one plan from several threads run one at a time.
 """
 from __future__ import annotations
 
+import ctypes
 import sys
 import threading
 import time
@@ -46,6 +47,14 @@ def _writeable(x):
     return x if x.flags.writeable else x.copy()
 
 
+def _address(x, _from=ctypes.c_char.from_buffer, _of=ctypes.addressof):
+    """The data address of array x (5 times faster than x.ctypes.data)."""
+    try:
+        return _of(_from(x))
+    except (TypeError, ValueError):   # read-only or empty
+        return x.ctypes.data
+
+
 class _Buffer:
     __slots__ = ("kind", "refs", "nbytes", "data", "param", "type")
 
@@ -59,13 +68,14 @@ class _Buffer:
 
 
 class PlanBuilder:
-    def __init__(self, fn: Function, donate=(), name="plan"):
+    def __init__(self, fn: Function, donate=(), name="plan", top=True):
         self.fn = fn
         self.name = name
+        self.top = top   # sub-plans run inside their parent's lock and BLAS setting
         self.donate = {fn.params[i] for i in donate if i < len(fn.params)}
         self.g = {"np": np, "empty": np.empty, "par": pool().run,
                   "parallel_matmul": library.parallel_matmul, "blas_threads": blas_threads,
-                  "_c": _contiguous, "_w": _writeable, "keep": [], "getrefcount": sys.getrefcount}
+                  "_c": _contiguous, "_w": _writeable, "_address": _address, "keep": [], "getrefcount": sys.getrefcount}
         for dtype, ctor in CTOR.items():
             self.g[ctor if ctor != "bool" else "bool_"] = np.dtype(dtype).type
         self.lines: list[str] = []
@@ -159,7 +169,7 @@ class PlanBuilder:
                 self.addr[name] = self.glob("A", self.g[name].ctypes.data)
             else:
                 self.addr[name] = self.fresh_name("a")
-                self.lines.append(f"{self.addr[name]} = {name}.ctypes.data")
+                self.lines.append(f"{self.addr[name]} = _address({name})")
         return self.addr[name]
 
     def constants(self, values, dtype=np.int64):
@@ -215,9 +225,12 @@ class PlanBuilder:
         results = ", ".join(self.names[v] for v in fn.results)
         head = f"def run(args):\n    {', '.join(params)}{',' if len(params) == 1 else ''} = args\n" \
             if params else "def run(args):\n"
-        body = "".join(f"            {line}\n" for line in self.lines)
-        src = head + "    with lock:\n        blas = blas_threads(1)\n        try:\n" + body + \
-            f"            return [{results}]\n        finally:\n            blas_threads(blas)\n"
+        if self.top:
+            body = "".join(f"            {line}\n" for line in self.lines)
+            src = head + "    with lock:\n        blas = blas_threads(1)\n        try:\n" + body + \
+                f"            return [{results}]\n        finally:\n            blas_threads(blas)\n"
+        else:
+            src = head + "".join(f"    {line}\n" for line in self.lines) + f"    return [{results}]\n"
         self.g["lock"] = threading.Lock()
         log.log("source", f"plan {self.name}:\n{src}")
         exec(compile(src, f"<tracejit plan {self.name}>", "exec"), self.g)
@@ -336,15 +349,18 @@ class PlanBuilder:
 
     def control(self, i, ins, args):
         a = ins.attrs
-        sub = lambda f: PlanBuilder(f, name=f"{self.name}/{f.name}").build()  # noqa: E731
+        def sub(f, donate=()):
+            return PlanBuilder(f, donate, f"{self.name}/{f.name}", top=False).build()
         if ins.prim == "cond":
             obj = control.Cond(sub(a["true_fun"]), sub(a["false_fun"]))
         elif ins.prim == "while":
-            obj = control.While(sub(a["cond_fun"]), sub(a["body"]), a["num_consts"])
+            k = a["num_consts"]
+            carries = range(k, len(a["body"].params))
+            obj = control.While(sub(a["cond_fun"]), sub(a["body"], carries), k)
         else:
-            nc = a["num_carry"]
-            obj = control.Scan(sub(a["body"]), a["num_consts"], nc, a["length"], a["reverse"],
-                               [t for t in a["body"].out_types[nc:]])
+            k, nc = a["num_consts"], a["num_carry"]
+            obj = control.Scan(sub(a["body"], range(k, k + nc)), k, nc, a["length"],
+                               a["reverse"], [t for t in a["body"].out_types[nc:]])
         self._call_python(i, ins, args, obj, copy=False)
 
     def fallback(self, i, ins, args):

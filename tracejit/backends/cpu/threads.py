@@ -28,7 +28,7 @@ import queue
 import threading
 
 #: Elements a kernel must visit before it is worth splitting across threads.
-MIN_PARALLEL_WORK = 1 << 16
+MIN_PARALLEL_WORK = 1 << 18
 
 
 def num_threads() -> int:
