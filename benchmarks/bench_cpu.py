@@ -43,11 +43,17 @@ def optional(name):
         return None
 
 
-torch = optional("torch")
-jax = optional("jax")
-if jax is not None:
-    import jax.numpy as jnp
-    from jax import lax as jlax
+torch = jax = jnp = jlax = None
+
+
+def load_peers():
+    """Import JAX and PyTorch when installed (not in first-call processes,
+    which time tracejit alone)."""
+    global torch, jax, jnp, jlax
+    torch, jax = optional("torch"), optional("jax")
+    if jax is not None:
+        import jax.numpy as jnp
+        from jax import lax as jlax
 
 
 def scipy_expit(x):
@@ -416,6 +422,7 @@ def main():
     ap.add_argument("--first-call", action="store_true", help="also time first calls")
     args = ap.parse_args()
     names = [n for n in args.only.split(",") if n]
+    load_peers()
     print(f"machine: {machine()}")
     for name in names:
         title, build = WORKLOADS[name]

@@ -36,7 +36,7 @@ def _operand(name, shape, batch, first, second):
 
 
 #: Multiply-adds of a matrix product worth splitting across threads.
-MIN_PARALLEL_FLOPS = 1 << 27
+MIN_PARALLEL_FLOPS = 1 << 24
 #: Rows of patches a convolution chunk computes and multiplies at once.
 CONV_ROWS = 1024
 
