@@ -10,7 +10,7 @@ import tracejit.numpy as tnp
 from tracejit.nn import functional as F
 from tracejit.pipeline import optimize
 from tracejit.tracing import eval_function
-from tracejit.transforms.fusion import fuse, kernel_count
+from tracejit.transforms.fusion import fuse
 
 
 def fused(fun, *args):

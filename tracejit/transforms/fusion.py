@@ -27,7 +27,16 @@ merged kernel has one iteration space, creates no cycle through another
 kernel, and reads each of its own reduction results only at the current
 row: the index analysis below (``reads``) follows indices symbolically,
 including a gather whose flat index is ``row * n + label`` with ``label``
-clamped into ``[0, n)``, which therefore reads the current row.
+clamped into ``[0, n)``, which therefore reads the current row. Finally an
+expensive value (``EXPENSIVE``: transcendental functions, windowed
+reductions) that would be recomputed at two different indices or in two
+kernels is materialized instead, and the kernels are formed again.
+
+Before grouping, three rewrites help the backends: a transpose feeding a
+``dot_general`` becomes its dimension numbers, a transpose of a dot's result
+swaps the dot's operands, and a scatter-add of one value per row into a
+flattened zero array (the gradient of ``logp[arange(n), labels]``) becomes
+an elementwise one-hot select, which fuses.
 
 Index components (``comps``, one per dimension of the value read) are small
 tuples shared with the code generator, which renders them:
@@ -63,8 +72,6 @@ INDEX_OPS = frozenset({"broadcast_in_dim", "reshape", "transpose", "slice", "rev
 #: Computed once and stored rather than recomputed at several indices.
 EXPENSIVE = frozenset({"exp", "log", "log1p", "expm1", "tanh", "logistic", "sin", "cos",
                        "erf", "pow", "reduce_window", "random_bits"})
-#: Library calls: their operands and results are materialized arrays.
-LIBRARY = frozenset({"dot_general", "conv_general"})
 
 
 def is_elementwise(prim: str) -> bool:
@@ -82,7 +89,7 @@ _INT_RANGE = {"bool": (0, 1), "uint32": (0, 2**32 - 1), "int32": (-2**31, 2**31 
               "int64": (-2**63, 2**63 - 1)}
 
 
-class _Facts:
+class Facts:
     """Producers of values and integer value ranges, for the whole program."""
 
     def __init__(self, fn: Function, opaque=()):
@@ -408,7 +415,7 @@ class _Grouping:
         self.producer = {r: ins for ins in fn.body for r in ins.results}
         # Index resolution only looks through values computed inline, as the
         # code generator, which sees one kernel body, does.
-        self.facts = _Facts(fn, opaque=materialized)
+        self.facts = Facts(fn, opaque=materialized)
         self.M = materialized
         self.views = views
         self.order = {r: i for i, ins in enumerate(fn.body) for r in ins.results}
@@ -648,7 +655,7 @@ def _one_hot_scatters(body, fn):
     at column ``q[i]`` of row ``i``: it is ``x + select(iota == q, u, 0)`` on
     the ``[m, n]`` view, an elementwise computation that fuses (the gradient
     of picking ``logp[arange(m), labels]``)."""
-    facts = _Facts(Function(fn.params, body, fn.results))
+    facts = Facts(Function(fn.params, body, fn.results))
     out = []
     for ins in body:
         x = ins.operands[0] if ins.prim == "scatter_add" else None
@@ -732,20 +739,21 @@ def _clone_kernel(roots, loads, producer, name):
     return Function([params[v] for v in loads], body, [env[r] for r in roots], name)
 
 
-def fuse(fn: Function, _counter=None) -> Function:
-    """The fused form of ``fn`` (see the module docstring)."""
-    counter = _counter if _counter is not None else [0]
+def _prepare(fn: Function) -> Function:
+    """Dead code out, and the rewrites that help backends (module docstring)."""
     body = _dce(fn)
     producer = {r: ins for ins in body for r in ins.results}
     body = _absorb_transposes(body, producer)
     body = _dce(Function(fn.params, body, fn.results, fn.name))
     body = _swap_transposed_dots(body, fn.results)
     body = _one_hot_scatters(body, fn)
-    fn = Function(fn.params, _dce(Function(fn.params, body, fn.results, fn.name)),
-                  fn.results, fn.name)
-    producer = {r: ins for ins in fn.body for r in ins.results}
+    return Function(fn.params, _dce(Function(fn.params, body, fn.results, fn.name)),
+                    fn.results, fn.name)
 
-    # materialized values
+
+def _materialized(fn: Function):
+    """(values that must be arrays, reshapes that are views of arrays)."""
+    producer = {r: ins for ins in fn.body for r in ins.results}
     M = set(fn.params) | set(fn.results)
     for ins in fn.body:
         if not is_fusible(ins.prim):
@@ -760,16 +768,18 @@ def fuse(fn: Function, _counter=None) -> Function:
         if ins.prim == "reshape" and ins.results[0] in M and ins.operands[0] in producer \
                 and is_fusible(producer[ins.operands[0]].prim):
             M.add(ins.operands[0])
-    # a reshape of a materialized value is a view of it, not a kernel
-    views = set()
-    for ins in fn.body:
-        if ins.prim == "reshape" and ins.results[0] in M and \
-                (ins.operands[0] in M or ins.operands[0] not in producer):
-            views.add(ins.results[0])
-    for ins in fn.body:   # a view's operand must exist as an array
-        if ins.results and ins.results[0] in views:
-            M.add(ins.operands[0])
+    views = {ins.results[0] for ins in fn.body
+             if ins.prim == "reshape" and ins.results[0] in M and
+             (ins.operands[0] in M or ins.operands[0] not in producer)}
+    M.update(ins.operands[0] for ins in fn.body if ins.results and ins.results[0] in views)
+    return M, views
 
+
+def fuse(fn: Function, _counter=None) -> Function:
+    """The fused form of ``fn`` (see the module docstring)."""
+    counter = _counter if _counter is not None else [0]
+    fn = _prepare(fn)
+    M, views = _materialized(fn)
     for _ in range(4):   # materialize expensive recomputed values, then regroup
         grouping = _Grouping(fn, M, views)
         kernels = grouping.run()
@@ -777,23 +787,23 @@ def fuse(fn: Function, _counter=None) -> Function:
         if not again:
             break
         M |= again
-    kernel_of = {v: k for k in kernels for v in k}
+    return _emit(fn, grouping, kernels, views, counter)
 
+
+def _emit(fn, grouping, kernels, views, counter) -> Function:
+    """The fused Function: kernels and the other instructions, in an order
+    where every value is defined before it is used."""
+    producer = grouping.producer
+    kernel_of = {v: k for k in kernels for v in k}
     # users outside each kernel decide which roots are outputs
     used_outside = set(fn.results)
     for ins in fn.body:
         if not is_fusible(ins.prim) or (ins.results and ins.results[0] in views):
             used_outside.update(ins.operands)
     for k in kernels:
-        for x in grouping.analyze(k)[1]:
-            used_outside.add(x)
+        used_outside.update(grouping.analyze(k)[1])
 
-    # emit in a topological order of kernels and other instructions
     new_body, emitted, done = [], set(), set(fn.params)
-
-    def ready(vals):
-        return all(v in done for v in vals)
-
     pending = []
     for ins in fn.body:
         r0 = ins.results[0] if ins.results else None
@@ -805,43 +815,37 @@ def fuse(fn: Function, _counter=None) -> Function:
         elif r0 is None or r0 in views or not is_fusible(ins.prim):
             pending.append(("instr", ins))
     while pending:
-        progressed = False
         rest = []
-        for item in pending:
-            kind, obj = item
+        for kind, obj in pending:
             if kind == "kernel":
                 space, loads = grouping.analyze(obj)
                 loads = sorted(loads, key=lambda v: (grouping.order.get(v, -1),
                                                      fn.params.index(v) if v in fn.params else 0))
-                if not ready(loads):
-                    rest.append(item)
+                if not all(v in done for v in loads):
+                    rest.append((kind, obj))
                     continue
                 outs = [v for v in obj if v in used_outside]
-                name = f"kernel{counter[0]}"
+                sub = _clone_kernel(outs, loads, producer, f"kernel{counter[0]}")
                 counter[0] += 1
-                sub = _clone_kernel(outs, loads, producer, name)
                 kind_attr = "reduction" if space.is_reduction else "loop"
                 new_body.append(Instr("fusion", loads, {"kind": kind_attr, "body": sub}, outs))
                 done.update(obj)
             else:
                 ins = obj
-                if not ready(ins.operands):
-                    rest.append(item)
+                if not all(v in done for v in ins.operands):
+                    rest.append((kind, obj))
                     continue
                 subs = ins.subfunctions()
-                if subs:
+                if subs:   # sub-Functions are fused on their own
                     attrs = dict(ins.attrs)
-                    for key, f in subs.items():
-                        attrs[key] = fuse(f, counter)
+                    attrs.update((key, fuse(f, counter)) for key, f in subs.items())
                     ins = Instr(ins.prim, ins.operands, attrs, ins.results)
                 new_body.append(ins)
                 done.update(ins.results)
-            progressed = True
-        if not progressed:
+        if len(rest) == len(pending):
             raise AssertionError("fusion: kernels form a cycle")
         pending = rest
-    out = Function(fn.params, new_body, fn.results, fn.name)
-    return out
+    return Function(fn.params, new_body, fn.results, fn.name)
 
 
 def kernel_count(fn: Function) -> int:

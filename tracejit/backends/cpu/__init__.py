@@ -14,7 +14,9 @@ import time
 
 from ... import log
 from ...ir.core import Function
-from .cache import cache_dir, stats  # noqa: F401
+from .cache import cache_dir, stats
+
+__all__ = ["available", "compile", "lowering", "stats", "cache_dir"]
 
 
 @functools.cache

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...ir.core import Function, Var
-from ...transforms.fusion import (REDUCTIONS, Space, _Facts, comp_values, is_elementwise,
+from ...transforms.fusion import (REDUCTIONS, Space, Facts, is_elementwise,
                                   reads, reduction_space)
 from . import snippets
 
@@ -86,7 +86,7 @@ class _Block:
 class KernelWriter:
     def __init__(self, body: Function, kind: str):
         self.fn = body
-        self.facts = _Facts(body)
+        self.facts = Facts(body)
         self.producer = self.facts.producer
         self.arrays = {v: f"a{i}" for i, v in enumerate(body.params)}
         self.dims: dict[int, str] = {}
