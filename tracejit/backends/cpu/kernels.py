@@ -125,18 +125,19 @@ def kernel(lo, hi, dims, p_x, p_col):
     x = carray(p_x, (N, D, H, W, C))
     col = carray(p_col, (N, OD, OH, OW, KD, KH, KW, CG))
     zero = x.dtype.type(0)
+    # loops in the order of col's layout: its writes are sequential
     for n in range(lo, hi):
         for od in range(OD):
-            for kd in range(KD):
-                qd = od * sd + kd * rd - pd
-                okd = qd >= 0 and qd % ld == 0 and qd // ld < D
-                zd = qd // ld
-                for oh in range(OH):
-                    for kh in range(KH):
-                        qh = oh * sh + kh * rh - ph
-                        okh = okd and qh >= 0 and qh % lh == 0 and qh // lh < H
-                        zh = qh // lh
-                        for ow in range(OW):
+            for oh in range(OH):
+                for ow in range(OW):
+                    for kd in range(KD):
+                        qd = od * sd + kd * rd - pd
+                        okd = qd >= 0 and qd % ld == 0 and qd // ld < D
+                        zd = qd // ld
+                        for kh in range(KH):
+                            qh = oh * sh + kh * rh - ph
+                            okh = okd and qh >= 0 and qh % lh == 0 and qh // lh < H
+                            zh = qh // lh
                             for kw in range(KW):
                                 qw = ow * sw + kw * rw - pw
                                 if okh and qw >= 0 and qw % lw == 0 and qw // lw < W:
