@@ -5,8 +5,9 @@
     python benchmarks/bench_cpu.py --first-call     # also cold/warm first calls
 
 Every implementation of a workload runs in this process, interleaved
-(round robin, ``--rounds`` rounds of ``--calls`` calls each), so that load
-from other processes falls on all of them alike; the table gives the median
+(round robin, ``--rounds`` rounds of ``--calls`` calls each, with a pause
+before each block so that no runtime's spinning worker threads slow down
+the next one), so that load from other processes falls on all of them alike; the table gives the median
 and the minimum time per call and each median's ratio to tracejit's. JAX
 and PyTorch are used when installed (``pip install -e .[bench]``). NumPy
 eager means hand-written NumPy where a workload is small enough to write by
@@ -341,6 +342,9 @@ def measure(impls, rounds, calls):
         f()
     for _ in range(rounds):
         for name, f in impls.items():
+            # let the previous runtime's worker threads stop spinning (OpenMP
+            # and Eigen pools spin for a while after their work is done)
+            time.sleep(0.3)
             for _ in range(calls):
                 t = time.perf_counter()
                 f()

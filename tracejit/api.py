@@ -191,7 +191,8 @@ class JitFunction:
         self.trace_count += 1
         with log.timed("compile", f"{self.__name__}: trace"):
             fn, captured, out_tree = _trace(self.fun, self._sig, statics, dyn, self.__name__)
-        fn = optimize(fn)
+        with log.timed("compile", f"{self.__name__}: simplify"):
+            fn = optimize(fn)
         with log.timed("compile", f"{self.__name__}: compile for {backend}"):
             executable = get_backend(backend).compile(fn, donate=self._donated_leaves(statics, dyn))
         return executable, [np.asarray(c) for c in captured], out_tree

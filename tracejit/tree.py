@@ -81,7 +81,9 @@ def tree_flatten(tree, is_leaf: Callable | None = None):
         children, aux = ch
         kind = type(x) if x is not None else type(None)
         return TreeDef(kind, aux, tuple(go(c) for c in children))
-    return leaves, go(tree)
+    treedef = go(tree)
+    del go   # it refers to itself: a cycle that would keep the leaves alive until gc
+    return leaves, treedef
 
 
 def tree_unflatten(treedef: TreeDef, leaves):
@@ -105,7 +107,9 @@ def tree_unflatten(treedef: TreeDef, leaves):
         if k is tuple or k is list:
             return k(children)
         return _REGISTRY[k][1](td.aux, children)
-    return go(treedef)
+    tree = go(treedef)
+    del go   # it refers to itself: a cycle that would keep the leaves alive until gc
+    return tree
 
 
 def tree_leaves(tree, is_leaf: Callable | None = None):

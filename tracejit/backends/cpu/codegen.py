@@ -84,6 +84,9 @@ class _Block:
 
 
 class KernelWriter:
+    """Writes one kernel: ``build()`` lays out the loops, ``value()`` emits
+    the statements computing a value at an index, placed by ``emit()``."""
+
     def __init__(self, body: Function, kind: str):
         self.fn = body
         self.facts = Facts(body)
@@ -96,7 +99,7 @@ class KernelWriter:
         self.ntmp = 0
         self.top = _Block()
         self.stack = [self.top]
-        self.acc: dict[Var, tuple] = {}    # own reduction -> (name, is_array, index var)
+        self.acc: dict[Var, tuple] = {}   # reduction -> (accumulator, is an array, inner kept dims)
         self.nwin = 0
         self.scratch: list[tuple] = []   # (name, shape, dtype) of column accumulators
         # For writing outputs over dead inputs: where (index string) and in
