@@ -5,9 +5,10 @@
     python benchmarks/bench_cpu.py --first-call     # also cold/warm first calls
 
 Every implementation of a workload runs in this process, interleaved
-(round robin, ``--rounds`` rounds of ``--calls`` calls each, with a pause
-before each block so that no runtime's spinning worker threads slow down
-the next one), so that load from other processes falls on all of them alike; the table gives the median
+(round robin, ``--rounds`` rounds of ``--calls`` timed calls each, after
+``--warm`` untimed ones, so that each block measures a runtime in steady
+use, as a training loop uses it), so that load from other processes falls
+on all of them alike; the table gives the median
 and the minimum time per call and each median's ratio to tracejit's. JAX
 and PyTorch are used when installed (``pip install -e .[bench]``). NumPy
 eager means hand-written NumPy where a workload is small enough to write by
@@ -333,18 +334,18 @@ WORKLOADS = {
 
 # --- timing ---------------------------------------------------------------------------------
 
-def measure(impls, rounds, calls):
+def measure(impls, rounds, calls, warm):
     first, times = {}, {k: [] for k in impls}
     for name, f in impls.items():
         t = time.perf_counter()
         f()
         first[name] = time.perf_counter() - t
-        f()
     for _ in range(rounds):
         for name, f in impls.items():
-            # let the previous runtime's worker threads stop spinning (OpenMP
-            # and Eigen pools spin for a while after their work is done)
-            time.sleep(0.3)
+            # Untimed calls first: the previous runtime's worker threads may
+            # still be spinning, and this one's may have gone idle.
+            for _ in range(warm):
+                f()
             for _ in range(calls):
                 t = time.perf_counter()
                 f()
@@ -421,8 +422,9 @@ def machine():
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--only", default=",".join(WORKLOADS), help="comma-separated workloads")
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--calls", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--calls", type=int, default=10, help="timed calls per block")
+    ap.add_argument("--warm", type=int, default=5, help="untimed calls before each block")
     ap.add_argument("--first-call", action="store_true", help="also time first calls")
     args = ap.parse_args()
     names = [n for n in args.only.split(",") if n]
@@ -430,7 +432,7 @@ def main():
     print(f"machine: {machine()}")
     for name in names:
         title, build = WORKLOADS[name]
-        first, times = measure(build(), args.rounds, args.calls)
+        first, times = measure(build(), args.rounds, args.calls, args.warm)
         table(title, first, times)
     if args.first_call:
         first_calls(names)
