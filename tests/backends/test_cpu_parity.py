@@ -349,6 +349,37 @@ def test_mlp_step_and_donation():
         assert all(same), same
 
 
+def test_unusual_arguments():
+    """Zero-size, read-only, non-contiguous and 0-d arguments, and calls
+    from two threads at once."""
+    import threading
+
+    def f(x, y, s):
+        return tnp.exp(x) * s, x.sum(axis=0) + y, tnp.zeros((0, 3), "float32") + y[:0, None]
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    ro = np.broadcast_to(np.float32(2), (4,))   # read-only, stride 0
+    for args in [(x, ro, np.float32(0.5)), (x.T.copy().T, np.ones(4, np.float32), 2.0),
+                 (np.zeros((0, 4), np.float32), np.ones(4, np.float32), 1.0)]:
+        got, want = both(f, *args)
+        check(got, want)
+    g = tracejit.jit(f, backend="cpu")
+    want = tracejit.tree_leaves(g(x, ro, 0.5))
+    errors = []
+
+    def worker():
+        for _ in range(20):
+            try:
+                check(tracejit.tree_leaves(g(x, ro, 0.5)), want)
+            except Exception as e:   # reported below
+                errors.append(e)
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+
+
 def test_fallback_list_is_short():
     """Every primitive has a compiled lowering except these, which run their
     NumPy implementation from the plan: argsort (a sort: NumPy's is the

@@ -190,19 +190,15 @@ class PlanBuilder:
                 self.last[x] = i
         for v in fn.results:
             self.last[v] = len(body)
-        # a view keeps its base alive; a result's view base must be a fresh array
+        # A view (reshape) keeps its base alive, and the base of a result's
+        # view must be an array of its own, not an arena buffer.
         self.must_fresh = set(fn.results)
-        views = {}
-        for ins in body:
-            if ins.prim == "reshape":
-                views[ins.results[0]] = ins.operands[0]
-        for v in reversed(body):
-            if v.prim == "reshape" and v.results[0] in self.must_fresh:
-                self.must_fresh.add(v.operands[0])
         for i, ins in reversed(list(enumerate(body))):
             if ins.prim == "reshape":
-                base = ins.operands[0]
-                self.last[base] = max(self.last.get(base, i), self.last.get(ins.results[0], i))
+                base, view = ins.operands[0], ins.results[0]
+                self.last[base] = max(self.last.get(base, i), self.last.get(view, i))
+                if view in self.must_fresh:
+                    self.must_fresh.add(base)
 
         params = []
         for k, p in enumerate(fn.params):
