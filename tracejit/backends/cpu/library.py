@@ -1,7 +1,9 @@
 """Library calls: dot_general through BLAS (``np.matmul`` on 2-D or batched
 3-D views, transposed operands passed as views so BLAS reads them in
-place), conv_general as im2col (a Numba kernel, split across threads)
-followed by one matrix product per feature group."""
+place; large products split by rows across the thread pool), and
+conv_general as im2col (kernels.py) and a matrix product per feature
+group, done a chunk of images at a time, each chunk's patches multiplied
+while they are still in cache, the chunks shared by the pool's threads."""
 from __future__ import annotations
 
 import numpy as np
