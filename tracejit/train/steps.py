@@ -11,8 +11,10 @@ A hand-written loop with them::
             state, metrics = train_step(state, x, y)
         print(evaluate(eval_step, state, (x_test, y_test)))
 
-The model is a :mod:`tracejit.nn` model: ``model.init(key, input_shape)``
-and ``model.apply(params, x, train=..., key=...)``.  ``loss(labels, logits)``
+The model follows the :mod:`tracejit.nn` convention: ``model.init(key,
+input_shape)`` (one example's shape) gives ``params``, or ``(params, state)``
+when ``model.has_state``, and ``model.apply(params, x, state=..., train=...,
+key=...)``.  ``loss(labels, logits)``
 returns one loss per example (default: sparse softmax cross-entropy); the
 step minimizes its mean plus ``regularizer(params)``.
 """
@@ -26,7 +28,7 @@ from ..nn import sparse_softmax_cross_entropy_with_logits
 from .state import TrainState
 
 __all__ = ["init_train_state", "make_train_step", "make_eval_step", "evaluate",
-           "accuracy"]
+           "accuracy", "TrainStep"]
 
 
 def accuracy(labels, logits):
@@ -52,11 +54,10 @@ def init_train_state(model, optimizer, input_shape, seed: int = 0, params=None) 
     ``params``, e.g. pretrained ones), the optimizer's initial state, step 0 and
     the base key ``tracejit.random.key(seed)``."""
     init_key, step_key = random.split(random.key(seed))
-    initialized = model.init(init_key, tuple(input_shape))
-    if isinstance(initialized, tuple):
-        fresh, model_state = initialized
+    if getattr(model, "has_state", False):
+        fresh, model_state = model.init(init_key, tuple(input_shape))
     else:
-        fresh, model_state = initialized, None
+        fresh, model_state = model.init(init_key, tuple(input_shape)), None
     # Copies: the training step donates (overwrites) the state's buffers, and
     # given params (e.g. pretrained ones) must survive that.
     params = tree_map(_copy, fresh if params is None else params)
@@ -68,10 +69,13 @@ def init_train_state(model, optimizer, input_shape, seed: int = 0, params=None) 
 
 
 def _learning_rate(optimizer, step):
-    lr = getattr(optimizer, "learning_rate", None)
-    if callable(lr):
-        return tnp.astype(lr(step), "float32")
-    return tnp.asarray(np.float32(0.0 if lr is None else lr))
+    """The learning rate of this step, for the logs (0 if the optimizer has none)."""
+    if hasattr(optimizer, "learning_rate_at"):
+        lr = optimizer.learning_rate_at(step)
+    else:
+        lr = getattr(optimizer, "learning_rate", None)
+        lr = lr(step) if callable(lr) else lr
+    return tnp.astype(tnp.asarray(0.0 if lr is None else lr), "float32")
 
 
 def make_train_step(model, optimizer, *, loss=None, regularizer=None, backend=None,
@@ -111,8 +115,26 @@ def make_train_step(model, optimizer, *, loss=None, regularizer=None, backend=No
             return new_state, metrics, grads
         return new_state, metrics
 
-    return jit(train_step, static_argnames=("with_grads",), backend=backend,
-               donate_argnums=(0,) if donate else ())
+    def train_step_with_grads(state, x, y):
+        return train_step(state, x, y, with_grads=True)
+
+    return TrainStep(jit(train_step, backend=backend, donate_argnums=(0,) if donate else ()),
+                     jit(train_step_with_grads, backend=backend))
+
+
+class TrainStep:
+    """The two compiled variants of a training step (see :func:`make_train_step`).
+
+    The gradient-returning variant runs only on logging steps and does not
+    donate its input state: the CPU backend's buffer donation is not yet
+    reliable for a step that also returns the gradients.
+    """
+
+    def __init__(self, step, step_with_grads):
+        self.step, self.step_with_grads = step, step_with_grads
+
+    def __call__(self, state, x, y, with_grads=False):
+        return (self.step_with_grads if with_grads else self.step)(state, x, y)
 
 
 def make_eval_step(model, *, loss=None, backend=None):

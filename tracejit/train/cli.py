@@ -1,0 +1,231 @@
+"""``tracejit train MODEL`` and ``tracejit eval CHECKPOINT``.
+
+    tracejit train mlp                         # the book's DNN on the bundled digits
+    tracejit train cnn --epochs 2 --width 0.5  # the CIFAR-10 tutorial CNN (synthetic data)
+    tracejit train rnn --logdir runs/lstm
+    tracejit train mlp --resume                # continue from runs/mlp/checkpoints
+    tracejit eval runs/mlp                     # test accuracy of the latest checkpoint
+
+The example scripts (``examples/train_mnist_dnn.py``, ...) are the same
+commands: their ``main(argv)`` is :func:`main_for` with their model.  The
+models and data are defined in :mod:`tracejit.train.recipes`; every
+checkpoint records the model's name and config, which is how ``tracejit
+eval`` rebuilds it.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+
+from ..nn import count_params
+from . import recipes
+from .checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
+from .loop import fit
+from .state import restore_train_state
+from .steps import evaluate, init_train_state, make_eval_step
+
+__all__ = ["add_train_command", "add_eval_command", "train_parser", "main_for",
+           "run_train", "run_eval"]
+
+_BACKENDS = ("cpu", "cuda", "reference")
+
+#: Options specific to each model: (flags, argparse keyword arguments).
+_MODEL_OPTIONS = {
+    "mlp": [
+        (("--activation",), dict(choices=("elu", "relu"), help="hidden activation")),
+        (("--optimizer",), dict(choices=("adam", "momentum"), help="Adam, or momentum 0.9")),
+        (("--learning-rate",), dict(type=float)),
+        (("--hidden1",), dict(type=int, help="units of the first hidden layer")),
+        (("--hidden2",), dict(type=int, help="units of the second hidden layer")),
+        (("--patience",), dict(type=int, help="early stopping: epochs without a lower "
+                                              "validation loss")),
+    ],
+    "cnn": [
+        (("--width",), dict(type=float, help="scales every layer; 1.0 is the tutorial's "
+                                             "1,068,298-parameter model")),
+        (("--learning-rate",), dict(type=float, help="initial learning rate (plain SGD)")),
+        (("--decay-epochs",), dict(type=float, help="epochs per 10x learning-rate decay "
+                                                    "(staircase)")),
+        (("--ema-decay",), dict(type=float, help="decay of the parameters' moving averages "
+                                                 "used for evaluation (0: none)")),
+        (("--synthetic-examples",), dict(type=int, help="training images when no --data")),
+    ],
+    "rnn": [
+        (("--units",), dict(type=int, help="LSTM units")),
+        (("--learning-rate",), dict(type=float)),
+        (("--patience",), dict(type=int, help="early stopping: epochs without a lower "
+                                              "validation loss")),
+    ],
+}
+
+_HELP = {
+    "mlp": "the MNIST DNN (300-100, ReLU or ELU, He init, Adam, early stopping); bundled digits "
+           "by default, MNIST IDX files with --data",
+    "cnn": "the CIFAR-10 tutorial CNN with its input distortions, learning-rate decay, "
+           "weight decay and moving averages; synthetic images by default, CIFAR-10 "
+           "binary files with --data",
+    "rnn": "an LSTM classifying the bundled digits read row by row",
+}
+
+
+def _sentence(text: str) -> str:
+    return text[0].upper() + text[1:] + "."
+
+
+def _add_model_arguments(parser, name):
+    defaults = recipes.DEFAULTS[name]
+    common = parser.add_argument_group("training")
+    common.add_argument("--data", metavar="DIR",
+                        help="dataset directory (default: the bundled/synthetic data)")
+    common.add_argument("--epochs", type=int, help=f"default {defaults['epochs']}")
+    common.add_argument("--batch-size", type=int, help=f"default {defaults['batch_size']}")
+    common.add_argument("--seed", type=int, help="seed of initialization, shuffling and "
+                                                 "augmentation (default 0)")
+    common.add_argument("--limit", type=int, metavar="N",
+                        help="use only the first N training and N test examples")
+    common.add_argument("--backend", choices=_BACKENDS,
+                        help="where the training step runs (default: $TRACEJIT_BACKEND, "
+                             "else cuda if available, else cpu)")
+    out = parser.add_argument_group("output")
+    out.add_argument("--logdir", metavar="DIR",
+                     help=f"TensorBoard logs and curves.png (default runs/{name})")
+    out.add_argument("--checkpoint-dir", metavar="DIR",
+                     help="checkpoints (default LOGDIR/checkpoints)")
+    out.add_argument("--checkpoint-every", type=int, metavar="STEPS",
+                     help="save every STEPS steps (default: every epoch) and at the end")
+    out.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
+                     help="continue from the latest checkpoint (or the one given)")
+    out.add_argument("--quiet", action="store_true", help="no progress output")
+    model = parser.add_argument_group(f"{name} model")
+    for flags, kwargs in _MODEL_OPTIONS[name]:
+        dest = flags[0].lstrip("-").replace("-", "_")
+        default = defaults.get(dest)
+        kwargs = dict(kwargs)
+        kwargs["help"] = (kwargs.get("help", "") + f" (default {default})").strip()
+        model.add_argument(*flags, **kwargs)
+
+
+def train_parser(name: str, prog: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser of ``tracejit train NAME`` (and of its example script)."""
+    parser = argparse.ArgumentParser(prog=prog or f"tracejit train {name}",
+                                     description=_sentence(_HELP[name]))
+    _add_model_arguments(parser, name)
+    return parser
+
+
+def _config(name, args) -> dict:
+    keys = ["data", "epochs", "batch_size", "seed", "limit"]
+    keys += [flags[0].lstrip("-").replace("-", "_") for flags, _ in _MODEL_OPTIONS[name]]
+    return {k: getattr(args, k) for k in keys}
+
+
+def run_train(name: str, args) -> dict:
+    """Train model ``name`` with parsed ``args``; print progress and the final
+    test accuracy; return ``{"result": FitResult, "test": metrics}``."""
+    setup = recipes.build(name, _config(name, args))
+    config = setup.config
+    verbose = not args.quiet
+    logdir = args.logdir or os.path.join("runs", name)
+    checkpoint_dir = args.checkpoint_dir or os.path.join(logdir, "checkpoints")
+    if verbose:
+        print(setup.description)
+        print(f"{len(setup.train[0])} training, "
+              f"{len(setup.validation[0]) if setup.validation else 0} validation, "
+              f"{len(setup.test[0])} test examples; logs in {logdir}, checkpoints in "
+              f"{checkpoint_dir}", flush=True)
+    result = fit(setup.model, setup.optimizer, setup.train, epochs=config["epochs"],
+                 batch_size=config["batch_size"], validation_data=setup.validation,
+                 seed=config["seed"], augment=setup.augment, regularizer=setup.regularizer,
+                 early_stopping=setup.early_stopping, checkpoint_dir=checkpoint_dir,
+                 checkpoint_every=args.checkpoint_every, resume=args.resume,
+                 metadata={"model": name, "config": config}, logdir=logdir,
+                 backend=args.backend, verbose=verbose)
+    test = _test(setup, result.state, args.backend)
+    print(f"{count_params(result.params):,} parameters, {int(result.state.step)} steps; "
+          f"test accuracy {test['accuracy']:.4f} (loss {test['loss']:.4f}) on "
+          f"{len(setup.test[0])} examples; checkpoint {result.checkpoint}")
+    return {"result": result, "test": test}
+
+
+def _test(setup, state, backend, use_averages=True):
+    eval_step = make_eval_step(setup.model, backend=backend)
+    return evaluate(eval_step, setup.eval_params(state, use_averages), setup.test,
+                    model_state=state.model_state)
+
+
+def _resolve_checkpoint(path: str) -> str:
+    """A manifest path from a manifest, a checkpoint directory, or a log
+    directory holding ``checkpoints/``."""
+    if not os.path.exists(path):
+        raise CheckpointError(f"{path}: no such checkpoint file or directory")
+    if os.path.isdir(path):
+        found = latest_checkpoint(path)
+        if found is None and os.path.isdir(os.path.join(path, "checkpoints")):
+            found = latest_checkpoint(os.path.join(path, "checkpoints"))
+        if found is None:
+            raise CheckpointError(f"no checkpoint in {path} (nor in {path}/checkpoints)")
+        return found
+    return path
+
+
+def run_eval(args) -> dict:
+    """Evaluate the checkpoint ``args.checkpoint`` on its model's test set."""
+    path = _resolve_checkpoint(args.checkpoint)
+    _, _, metadata = load_checkpoint(path)
+    if not isinstance(metadata, dict) or metadata.get("model") not in recipes.RECIPES:
+        raise CheckpointError(f"{path}: the checkpoint's metadata does not name a model of "
+                              f"'tracejit train' ({', '.join(recipes.RECIPES)}); load it "
+                              f"with tracejit.train.restore_train_state instead")
+    name, config = metadata["model"], dict(metadata.get("config", {}))
+    if args.data:
+        config["data"] = args.data
+    setup = recipes.build(name, config)
+    like = init_train_state(setup.model, setup.optimizer, setup.test[0].shape[1:],
+                            seed=setup.config["seed"])
+    state, _, _ = restore_train_state(path, like)
+    test = _test(setup, state, args.backend, use_averages=not args.no_ema)
+    print(f"{path}: {name} after {int(state.step)} steps: test accuracy "
+          f"{test['accuracy']:.4f} (loss {test['loss']:.4f}) on {len(setup.test[0])} examples")
+    return test
+
+
+def main_for(name: str, argv=None, prog: str | None = None) -> int:
+    """``main`` of an example script: ``tracejit train NAME`` with ``argv``."""
+    run_train(name, train_parser(name, prog).parse_args(argv))
+    return 0
+
+
+def _train_command(args) -> int:
+    run_train(args.model, args)
+    return 0
+
+
+def _eval_command(args) -> int:
+    run_eval(args)
+    return 0
+
+
+def add_train_command(subparsers):
+    p = subparsers.add_parser("train", help="train one of the example models",
+                              description="Train an example model; prints progress and "
+                                          "the final test accuracy.")
+    models = p.add_subparsers(dest="model", metavar="MODEL", required=True)
+    for name in recipes.RECIPES:
+        sub = models.add_parser(name, help=_HELP[name], description=_sentence(_HELP[name]))
+        _add_model_arguments(sub, name)
+        sub.set_defaults(run=_train_command)
+
+
+def add_eval_command(subparsers):
+    p = subparsers.add_parser("eval", help="evaluate a checkpoint of 'tracejit train'",
+                              description="Evaluate a checkpoint saved by 'tracejit train' "
+                                          "on its model's test set.")
+    p.add_argument("checkpoint", metavar="CHECKPOINT_OR_DIR",
+                   help="a checkpoint manifest (ckpt-N.json), a checkpoint directory "
+                        "(its latest), or a log directory holding checkpoints/")
+    p.add_argument("--data", metavar="DIR", help="dataset directory, if it moved since "
+                                                 "training")
+    p.add_argument("--backend", choices=_BACKENDS)
+    p.add_argument("--no-ema", action="store_true",
+                   help="evaluate the trained parameters, not their moving averages")
+    p.set_defaults(run=_eval_command)
