@@ -19,6 +19,7 @@ from .transforms.autodiff import vjp, jvp, grad, value_and_grad
 from .transforms.custom_derivatives import stop_gradient, custom_vjp
 from .control import cond, while_loop, fori_loop, scan
 from . import nn, optim  # noqa: F401  (after the API they build on)
+from . import data, train  # noqa: F401  (after nn and optim, which train uses)
 
 __version__ = "0.1.0"
 
@@ -29,4 +30,4 @@ __all__ = ["jit", "make_ir", "JitFunction", "numpy", "lax", "ir", "random",
            "TracerBoolConversionError", "ConcretizationError",
            "UnexpectedTracerError", "NonDifferentiableError",
            "vjp", "jvp", "grad", "value_and_grad", "stop_gradient", "custom_vjp",
-           "cond", "while_loop", "fori_loop", "scan", "nn", "optim"]
+           "cond", "while_loop", "fori_loop", "scan", "nn", "optim", "data", "train"]
