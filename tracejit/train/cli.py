@@ -64,7 +64,8 @@ _HELP = {
     "cnn": "the CIFAR-10 tutorial CNN with its input distortions, learning-rate decay, "
            "weight decay and moving averages; synthetic images by default, CIFAR-10 "
            "binary files with --data",
-    "rnn": "an LSTM classifying the bundled digits read row by row",
+    "rnn": "an LSTM classifying digits read row by row; bundled digits by default, "
+           "MNIST IDX files with --data",
 }
 
 

@@ -15,7 +15,8 @@ share one definition.
   layers and moving averages of the parameters for evaluation; on CIFAR-10
   with ``data``, else on :func:`tracejit.data.synthetic_images`.  ``width``
   scales every layer (1.0 is the tutorial's 1,068,298 parameters).
-- ``rnn``: an LSTM reading each 8x8 digit row by row (8 steps of 8 features).
+- ``rnn``: an LSTM reading each 8x8 digit row by row (8 steps of 8
+  features), or MNIST's 28 rows of 28 pixels with ``data``.
 """
 from __future__ import annotations
 
@@ -153,16 +154,22 @@ def cifar10_cnn(config: dict) -> Setup:
 
 # --- rnn ----------------------------------------------------------------------------
 def lstm_digits(config: dict) -> Setup:
-    (x, y), test = load_digits(test_fraction=0.2, seed=config["seed"], flatten=False)
-    # (n, 8, 8, 1) images -> sequences of 8 rows of 8 pixels
+    if config.get("data"):
+        (x, y), test = load_mnist(config["data"], flatten=False)
+        source = f"MNIST from {config['data']}"
+    else:
+        (x, y), test = load_digits(test_fraction=0.2, seed=config["seed"], flatten=False)
+        source = "the bundled 8x8 digits"
+    # (n, rows, cols, 1) images -> sequences of `rows` steps of `cols` pixels
     x, x_test = x[..., 0], test[0][..., 0]
     train, valid = split_validation(*_limit((x, y), config.get("limit")), 0.1)
     model = nn.Sequential([nn.RNN(nn.LSTMCell(config["units"]), name="lstm"),
                            nn.Dense(10, name="outputs")])
+    steps, features = x.shape[1:]
     return Setup(model, optim.adam(config["learning_rate"]), train, valid,
                  _limit((x_test, test[1]), config.get("limit")),
-                 description=f"LSTM({config['units']}) over digit rows (8 steps x 8 "
-                             f"features), Adam",
+                 description=f"LSTM({config['units']}) over the image rows ({steps} steps x "
+                             f"{features} features) of {source}, Adam",
                  early_stopping=config["patience"])
 
 
