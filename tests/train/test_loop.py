@@ -141,3 +141,18 @@ def test_fit_argument_errors(data):
     with pytest.raises(ValueError, match="checkpoint_dir"):
         train.fit(TinyMLP(), MomentumSGD(), train_data, epochs=1, resume=True)
     assert math.isfinite(train.EarlyStopping().best) is False
+
+
+def test_fit_carries_model_state_of_batch_norm(tmp_path, data):
+    from tracejit import nn, optim
+    train_data, valid = data
+    model = nn.Sequential([nn.Dense(32), nn.BatchNorm(), nn.Activation("relu"), nn.Dense(10)])
+    result = train.fit(model, optim.momentum(0.05), train_data, epochs=2, batch_size=40,
+                       validation_data=valid, checkpoint_dir=tmp_path, verbose=False)
+    moving = result.state.model_state["batch_norm1"]
+    assert np.any(moving["moving_mean"] != 0) and np.any(moving["moving_variance"] != 1)
+    like = train.init_train_state(model, optim.momentum(0.05), (64,))
+    restored, _, _ = train.restore_train_state(tmp_path, like)
+    np.testing.assert_array_equal(restored.model_state["batch_norm1"]["moving_mean"],
+                                  moving["moving_mean"])
+    assert result.history["val_accuracy"][-1] > 0.5
