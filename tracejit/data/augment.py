@@ -30,7 +30,7 @@ import math
 
 import numpy as np
 
-from .. import api
+from .. import jit
 from .. import numpy as tnp
 from .. import random
 
@@ -74,7 +74,7 @@ def _per_image(values, images):
     return tnp.reshape(values, (tnp.shape(images)[0], 1, 1, 1))
 
 
-@api.jit(static_argnums=(2,))
+@jit(static_argnums=(2,))
 def random_crop(images, key, size):
     """Crop a random ``size`` (int or ``(height, width)``) window from each image.
 
@@ -94,7 +94,7 @@ def random_crop(images, key, size):
     return images[batch, rows, cols]
 
 
-@api.jit
+@jit
 def random_flip_left_right(images, key):
     """Mirror each image along its width with probability 1/2."""
     _check_images(images, "random_flip_left_right")
@@ -102,7 +102,7 @@ def random_flip_left_right(images, key):
     return tnp.where(_per_image(flip, images), images[:, :, ::-1, :], images)
 
 
-@api.jit
+@jit
 def random_brightness(images, key, max_delta):
     """Add ``delta ~ U[-max_delta, max_delta)`` to each image (one delta per image)."""
     _check_images(images, "random_brightness")
@@ -111,7 +111,7 @@ def random_brightness(images, key, max_delta):
     return images + _per_image(delta, images)
 
 
-@api.jit
+@jit
 def random_contrast(images, key, lower, upper):
     """Scale each image's deviation from its per-channel mean by ``f ~ U[lower, upper)``."""
     _check_images(images, "random_contrast")
@@ -121,7 +121,7 @@ def random_contrast(images, key, lower, upper):
     return (images - mean) * _per_image(factor, images) + mean
 
 
-@api.jit
+@jit
 def per_image_standardization(images):
     """Scale each image to mean 0 and variance 1: ``(x - mean) / max(stddev, 1/sqrt(N))``.
 
@@ -134,7 +134,7 @@ def per_image_standardization(images):
     return (images - mean) / tnp.maximum(stddev, 1.0 / math.sqrt(h * w * c))
 
 
-@api.jit(static_argnums=(1, 2))
+@jit(static_argnums=(1, 2))
 def resize_image_with_crop_or_pad(images, target_height, target_width):
     """Centrally crop or zero-pad each image to ``target_height x target_width``
     (TensorFlow's offsets: ``(size - target) // 2`` cropped, ``(target - size) // 2`` padded)."""
@@ -167,7 +167,7 @@ def cifar10_distort(images, key, size=24, max_delta=63.0, lower=0.2, upper=1.8):
     return _distort(_float32(images), key, _hw(size), max_delta, lower, upper)
 
 
-@api.jit(static_argnums=(2,))
+@jit(static_argnums=(2,))
 def _distort(images, key, size, max_delta, lower, upper):
     k_crop, k_flip, k_bright, k_contrast = random.split(_as_key(key), 4)
     x = random_crop(images, k_crop, size)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from typing import Any
 
 import numpy as np
 

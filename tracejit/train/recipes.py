@@ -23,8 +23,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable
 
-import numpy as np
-
 from .. import nn, optim
 from ..data import load_cifar10, load_digits, load_mnist, synthetic_images
 from ..data.augment import cifar10_distort, cifar10_eval_preprocess
