@@ -306,3 +306,30 @@ def test_models_and_optimizers_plug_into_train_fit():
     assert names(result.state.model_state) == ["batch_norm1/moving_mean",
                                                "batch_norm1/moving_variance"]
     assert int(result.state.opt_state["step"]) == 20
+
+
+def test_cifar10_initial_loss_matches_the_tutorial_log():
+    """D7: with the reference code's initializers, ln 10 plus weight decay
+    0.004 * l2_loss of local3/local4 (sigma 0.04, truncated) gives 4.68."""
+    tn = nn.initializers.truncated_normal
+    lrn = dict(depth_radius=4, bias=1.0, alpha=0.001 / 9.0, beta=0.75)
+    model = nn.Sequential([
+        nn.Conv2D(64, 5, 1, "SAME", activation="relu", kernel_initializer=tn(stddev=5e-2)),
+        nn.MaxPool2D(3, 2, "SAME"), nn.LocalResponseNorm(**lrn),
+        nn.Conv2D(64, 5, 1, "SAME", activation="relu", kernel_initializer=tn(stddev=5e-2),
+                  bias_initializer=nn.initializers.constant(0.1)),
+        nn.LocalResponseNorm(**lrn), nn.MaxPool2D(3, 2, "SAME"), nn.Flatten(),
+        nn.Dense(384, "relu", kernel_initializer=tn(stddev=0.04),
+                 bias_initializer=nn.initializers.constant(0.1), name="local3"),
+        nn.Dense(192, "relu", kernel_initializer=tn(stddev=0.04),
+                 bias_initializer=nn.initializers.constant(0.1), name="local4"),
+        nn.Dense(10, kernel_initializer=tn(stddev=1 / 192.0), name="softmax_linear")])
+    params = model.init(KEY, (24, 24, 3))
+    x = rng.standard_normal((64, 24, 24, 3)).astype(np.float32)   # standardized images
+    y = rng.integers(0, 10, 64).astype(np.int32)
+    cross_entropy = float(tnp.mean(nn.sparse_softmax_cross_entropy_with_logits(
+        y, model.apply(params, x))))
+    decay = float(optim.l2_penalty(params, 0.004, r"^local[34]/kernel$"))
+    assert cross_entropy == pytest.approx(math.log(10), abs=0.03)   # random labels
+    assert decay == pytest.approx(2.373, abs=0.01)
+    assert cross_entropy + decay == pytest.approx(4.68, abs=0.03)
