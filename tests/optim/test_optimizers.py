@@ -10,7 +10,7 @@ import pytest
 import tracejit
 import tracejit.numpy as tnp
 from tracejit import optim
-from tracejit.tree import tree_flatten_with_path, tree_map
+from tracejit.tree import tree_flatten_with_path
 
 rng = np.random.default_rng(0)
 

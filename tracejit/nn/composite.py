@@ -9,6 +9,7 @@ under those names; children without parameters (or state) take no entry.
 from __future__ import annotations
 
 from .. import numpy as tnp
+from . import functional as F
 from .layers import Activation, BatchNorm, Conv2D, Layer, MaxPool2D, _split_key
 
 __all__ = ["Sequential", "ResidualUnit", "Inception"]
@@ -122,7 +123,7 @@ class ResidualUnit(Composite):
                               name="shortcut")
         super().__init__([main, shortcut], name)
         self.main, self.shortcut = main, shortcut
-        self.activation = Activation(activation).activation
+        self.activation = F.get_activation(activation)
 
     def projects(self, input_shape) -> bool:
         """Whether the shortcut is a projection for inputs of this (example) shape."""

@@ -91,6 +91,8 @@ class Layer:
 
     def init(self, key, input_shape):
         """``params``, or ``(params, state)`` when :attr:`has_state`."""
+        if key is None:
+            raise ValueError("init needs a random key: init(tracejit.random.key(seed), input_shape)")
         input_shape = _shape_tuple(input_shape)
         self.output_shape(input_shape)   # validates the shape before drawing weights
         params, state = self.build(key, input_shape)
