@@ -1377,9 +1377,10 @@ def median(a, axis=None, keepdims=False):
         r = full(shape(flat)[:-1], np.nan, _type(x).dtype)
     else:
         s = sort(flat, axis=-1)
-        lo, hi = take(s, (n - 1) // 2, axis=-1), take(s, n // 2, axis=-1)
-        r = where(any(isnan(flat), axis=-1), np.asarray(np.nan, _type(x).dtype),
-                  multiply(add(lo, hi), 0.5))
+        hi = take(s, n // 2, axis=-1)
+        # An odd count takes the middle value itself (no (x + x) / 2 overflow).
+        mid = hi if n % 2 else multiply(add(take(s, n // 2 - 1, axis=-1), hi), 0.5)
+        r = where(any(isnan(flat), axis=-1), np.asarray(np.nan, _type(x).dtype), mid)
     return _keep(x, r, axes, keepdims)
 
 
