@@ -1646,3 +1646,12 @@ class _IndexUpdate:
 
 def is_tracing() -> bool:
     return current_trace() is not None
+
+
+#: What ``from tracejit.numpy import *`` brings in: NumPy's names and the
+#: tracejit helpers above, not this module's own imports.
+__all__ = sorted(
+    name for name, value in globals().items()
+    if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    and name not in {"annotations", "DTypeError", "ShapeError", "FLOATS", "TensorType",
+                     "canonical_dtype", "Tracer", "current_trace"})
