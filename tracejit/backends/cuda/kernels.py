@@ -22,7 +22,7 @@ SIMULATOR = bool(config.ENABLE_CUDASIM)
 #: Threads per block of the 1-D kernels.
 BLOCK = 32 if SIMULATOR else 256
 #: Side of the matrix product's square tiles (TILE x TILE threads a block).
-TILE = 4 if SIMULATOR else 16
+TILE = 8 if SIMULATOR else 16
 #: Most blocks a 1-D launch uses; grid-stride loops cover the rest.
 MAX_BLOCKS = 1 << 16
 #: Dtypes the kernels are compiled for (atomics exist for all of them).
