@@ -102,11 +102,14 @@ class KernelWriter:
         self.acc: dict[Var, tuple] = {}   # reduction -> (accumulator, is an array, inner kept dims)
         self.nwin = 0
         self.scratch: list[tuple] = []   # (name, shape, dtype) of column accumulators
-        # For writing outputs over dead inputs: where (index string) and in
-        # which pass each input is read and each output written.
+        # For writing outputs over dead inputs: where (index string), in
+        # which pass (passes are numbered in the order they run) and at which
+        # point of the source (``self.seq``) each input is read and each
+        # output written.
         self.loaded: dict[Var, set] = {}
         self.stored: dict[int, tuple] = {}
         self.cur_pass = 0
+        self.seq = 0
         reds = [ins for ins in body.body if ins.prim in REDUCTIONS]
         if kind == "reduction":
             self.space = reduction_space(reds[0])
@@ -270,7 +273,7 @@ class KernelWriter:
     def _compute(self, v, comps):
         if v in self.arrays:
             idx, deps = self.index(comps)
-            self.loaded.setdefault(v, set()).add((idx, self.cur_pass))
+            self.loaded.setdefault(v, set()).add((idx, self.cur_pass, self._next_seq()))
             return self.emit(f"{self.arrays[v]}[{idx}]", deps, (v, comps))
         if v in self.acc:
             name, is_array, kin = self.acc[v]
@@ -404,11 +407,19 @@ class KernelWriter:
         self.open(f"for i{d} in {rng}:", [f"i{d}"])
         return True
 
-    def _store(self, out_name, v, comps):
-        name = self.value(v, comps)
-        idx, _ = self.index(comps)
-        self.stack[-1].add(f"{out_name}[{idx}] = {name}")
-        self.stored[int(out_name[1:])] = (idx, self.cur_pass)
+    def _next_seq(self):
+        self.seq += 1
+        return self.seq
+
+    def _store_all(self, stores):
+        """Store each ``(out_name, v)`` at ``v``'s own index: every value is
+        computed (its inputs read) before the first store, so an output may
+        be written over an input that another output of the pass reads."""
+        names = [self.value(v, self._ident(v)) for _, v in stores]
+        for (out_name, v), name in zip(stores, names):
+            idx, _ = self.index(self._ident(v))
+            self.stack[-1].add(f"{out_name}[{idx}] = {name}")
+            self.stored[int(out_name[1:])] = (idx, self.cur_pass, self._next_seq())
 
     def _ident(self, v):
         if self.flat:
@@ -425,11 +436,7 @@ class KernelWriter:
         if not self.space.is_reduction:
             self.chunk = big[0] if big else None
             opened = sum(self._loop(d) for d in range(len(shape)))
-            names = [self.value(r, self._ident(r)) for r in self.fn.results]
-            for o, r, n in zip(outs, self.fn.results, names):
-                idx, _ = self.index(self._ident(r))
-                self.stack[-1].add(f"{o}[{idx}] = {n}")
-                self.stored[int(o[1:])] = (idx, 0)
+            self._store_all(list(zip(outs, self.fn.results)))
             for _ in range(opened):
                 self.close()
             work = int(np.prod(shape))
@@ -545,15 +552,13 @@ class KernelWriter:
                 else:
                     comb = snippets.reduction_combine(ins.prim, ins.operands[0].dtype, acc, x)
                     self.stack[-1].add(f"{acc} = {comb}")
-            for o, r in stores:
-                self._store(o, r, self._ident(r))
+            self._store_all(stores)
             for _ in range(n_open):
                 self.close()
-        self.cur_pass = npass + 1
+        self.cur_pass = npass + 3   # runs after the last full pass (npass + 2)
         if k_roots:
             n_open = sum(self._loop(d) for d in kin)
-            for o, r in k_roots:
-                self._store(o, r, self._ident(r))
+            self._store_all(k_roots)
             for _ in range(n_open):
                 self.close()
         for _ in range(opened):
@@ -577,11 +582,13 @@ class KernelWriter:
         src = "\n".join([head] + consts + ["", "", f"def kernel({', '.join(args)}):"] + body) + "\n"
         pairs = set()
         for k, r in enumerate(self.fn.results):
-            idx, when = self.stored[k]
+            store = self.stored[k]
             for j, p in enumerate(self.fn.params):
+                # every read of the input is of the element the output
+                # writes there, and comes before that write
                 loads = self.loaded.get(p, ())
                 if p.type.strong() == r.type.strong() and loads and \
-                        all(i == idx and q <= when for i, q in loads):
+                        all(i == store[0] and (q, s) < store[1:] for i, q, s in loads):
                     pairs.add((j, k))
         return KernelSource(src, tuple(t for _, _, t in arrays), [(sh, t) for _, sh, t in self.scratch],
                             tuple(self.dims), extent, work, self.flat, frozenset(pairs))

@@ -16,7 +16,12 @@ Results are new arrays on each call, except that a donated argument's
 buffer (``jit(..., donate_argnums=...)``) is reused for a result of the same
 shape and dtype once the argument is dead: a training step that donates
 its parameters and optimizer state updates them in place and allocates
-almost nothing after the first call. A result array the caller has already
+almost nothing after the first call (a donated argument that shares its
+memory with another argument is copied first). A kernel writes an output
+over an input only where it reads that input at the written element before
+writing it (codegen.py's ``inplace`` pairs). A sub-plan (a cond branch, a
+loop body) returns copies of the operands it passes through unchanged, so
+its caller may write over its results. A result array the caller has already
 dropped (only the plan still refers to it) is also reused by the next call,
 which saves the page faults of a fresh large array. Because the arena
 persists, calls of one plan from several threads run one at a time.
@@ -47,6 +52,24 @@ def _writeable(x):
     return x if x.flags.writeable else x.copy()
 
 
+def _root(x):
+    """The object that owns the memory of array ``x``."""
+    while isinstance(x, np.ndarray) and x.base is not None:
+        x = x.base
+    return x
+
+
+def _unalias(arrays, donated):
+    """``arrays`` with a copy of each donated one that shares its memory
+    with another argument (the same array passed twice, or a view of it):
+    the plan writes over donated buffers, which no other argument may see."""
+    roots = [id(_root(x)) for x in arrays]
+    for i in donated:
+        if roots.count(roots[i]) > 1:
+            arrays[i] = arrays[i].copy()
+    return arrays
+
+
 def _address(x, _from=ctypes.c_char.from_buffer, _of=ctypes.addressof):
     """The data address of array x (5 times faster than x.ctypes.data)."""
     try:
@@ -75,7 +98,7 @@ class PlanBuilder:
         self.donate = {fn.params[i] for i in donate if i < len(fn.params)}
         self.g = {"np": np, "empty": np.empty, "par": pool().run,
                   "parallel_matmul": library.parallel_matmul, "blas_threads": blas_threads,
-                  "_c": _contiguous, "_w": _writeable, "_address": _address, "keep": [], "getrefcount": sys.getrefcount}
+                  "_c": _contiguous, "_w": _writeable, "_address": _address, "_unalias": _unalias, "keep": [], "getrefcount": sys.getrefcount}
         for dtype, ctor in CTOR.items():
             self.g[ctor if ctor != "bool" else "bool_"] = np.dtype(dtype).type
         self.lines: list[str] = []
@@ -207,6 +230,10 @@ class PlanBuilder:
             donated = p in self.donate
             self._bind(p, _Buffer("param", param=name if donated else None, type=p.type), name)
             self.lines.append(f"{name} = _c({name})" if not donated else f"{name} = _w(_c({name}))")
+        donated = tuple(k for k, p in enumerate(fn.params) if p in self.donate)
+        if donated and len(params) > 1:
+            names = ", ".join(params)
+            self.lines.append(f"{names}, = _unalias([{names}], {donated})")
         for k, p in enumerate(fn.params):
             if p not in self.last:
                 self.release(p)
@@ -218,7 +245,7 @@ class PlanBuilder:
             for r in ins.results:
                 if r not in self.last:
                     self.release(r)
-        results = ", ".join(self.names[v] for v in fn.results)
+        results = ", ".join(self.result_name(v) for v in fn.results)
         head = f"def run(args):\n    {', '.join(params)}{',' if len(params) == 1 else ''} = args\n" \
             if params else "def run(args):\n"
         if self.top:
@@ -231,6 +258,16 @@ class PlanBuilder:
         log.log("source", f"plan {self.name}:\n{src}")
         exec(compile(src, f"<tracejit plan {self.name}>", "exec"), self.g)
         return self.g["run"]
+
+    def result_name(self, v):
+        """A sub-plan (a cond branch, a loop body) copies a result that is a
+        parameter it does not own, or a view of one: its caller may write
+        over the result (a loop over its donated carries, a later kernel in
+        place), which must not change the operand it came from."""
+        b = self.buf[v]
+        if not self.top and b.kind == "param" and b.param is None:
+            return f"{self.names[v]}.copy()"
+        return self.names[v]
 
     def step(self, i, ins):
         p = ins.prim
