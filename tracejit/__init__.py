@@ -8,6 +8,7 @@
 """
 from . import primitives  # noqa: F401  (registers every primitive)
 from .api import jit, make_ir, JitFunction
+from .device import device_put, devices, Array
 from .errors import (TracejitError, ShapeError, DTypeError, ArgumentTypeError,
                      TracerBoolConversionError, ConcretizationError,
                      UnexpectedTracerError, NonDifferentiableError)
@@ -23,7 +24,7 @@ from . import data, train  # noqa: F401  (after nn and optim, which train uses)
 
 __version__ = "0.1.0"
 
-__all__ = ["jit", "make_ir", "JitFunction", "numpy", "lax", "ir", "random",
+__all__ = ["jit", "make_ir", "JitFunction", "device_put", "devices", "Array", "numpy", "lax", "ir", "random",
            "tree_flatten", "tree_unflatten", "tree_map", "tree_leaves",
            "register_pytree_node", "register_dataclass",
            "TracejitError", "ShapeError", "DTypeError", "ArgumentTypeError",

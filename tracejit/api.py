@@ -8,8 +8,9 @@ import inspect
 import numpy as np
 
 from . import log
+from .backends.cuda.array import Array
 from .errors import ArgumentTypeError, DTypeError, api_boundary
-from .ir.types import TensorType
+from .ir.types import TensorType, canonical_dtype
 from .tracing import Tracer, current_trace, trace_function
 from .tree import tree_flatten, tree_unflatten
 
@@ -17,6 +18,11 @@ from .tree import tree_flatten, tree_unflatten
 def _leaf_type(x, path) -> TensorType:
     if isinstance(x, Tracer):
         return x.aval
+    if isinstance(x, Array):
+        try:
+            return TensorType(x.shape, canonical_dtype(x.dtype))
+        except TypeError as e:
+            raise DTypeError(f"argument {path}: {e}") from None
     if isinstance(x, (bool, int, float, np.ndarray, np.generic)):
         try:
             return TensorType.of(x)
@@ -25,7 +31,7 @@ def _leaf_type(x, path) -> TensorType:
                              f"e.g. x.astype(np.float32)") from None
     raise ArgumentTypeError(
         f"argument {path} has type {type(x).__name__}; jitted functions take "
-        f"NumPy arrays, Python scalars and pytrees (dict, list, tuple, "
+        f"NumPy arrays, device arrays (tracejit.device_put), Python scalars and pytrees (dict, list, tuple, "
         f"namedtuple, registered dataclass) of them; pass other values with "
         f"static_argnums/static_argnames")
 
@@ -139,9 +145,15 @@ class JitFunction:
         self._last_key = None
         self.trace_count = 0
 
-    def _backend_name(self):
+    def _backend_name(self, leaves=()):
+        """The explicit backend, else cuda when an argument is on the GPU,
+        else the default (tracejit.backends.default_backend)."""
         from .backends import default_backend
-        return self.backend or default_backend()
+        if self.backend:
+            return self.backend
+        if any(isinstance(x, Array) for x in leaves):
+            return "cuda"
+        return default_backend()
 
     def __call__(self, *args, **kwargs):
         if current_trace() is not None:
@@ -153,7 +165,7 @@ class JitFunction:
         statics, dyn = self._sig.split(args, kwargs)
         leaves, treedef = tree_flatten(dyn)
         types = tuple(_leaf_type(x, f"#{i}") for i, x in enumerate(leaves))
-        backend = self._backend_name()
+        backend = self._backend_name(leaves)
         key = (treedef, types, statics, backend)
         entry = self._cache.get(key)
         if entry is None:
@@ -164,7 +176,10 @@ class JitFunction:
             self._cache[key] = entry
         self._last_key = key
         executable, captured, out_tree = entry
-        flat = [np.asarray(x) for x in leaves] + list(captured)
+        if backend == "cuda":   # device arrays stay; NumPy ones are uploaded by the plan
+            flat = [x if isinstance(x, Array) else np.asarray(x) for x in leaves] + list(captured)
+        else:
+            flat = [np.asarray(x) for x in leaves] + list(captured)
         outs = executable(flat)
         return tree_unflatten(out_tree, outs)
 
@@ -195,7 +210,11 @@ class JitFunction:
             fn = optimize(fn)
         with log.timed("compile", f"{self.__name__}: compile for {backend}"):
             executable = get_backend(backend).compile(fn, donate=self._donated_leaves(statics, dyn))
-        return executable, [np.asarray(c) for c in captured], out_tree
+        captured = [np.asarray(c) for c in captured]
+        if backend == "cuda":   # uploaded once per compiled entry, not per call
+            from .device import device_put
+            captured = device_put(captured, "cuda")
+        return executable, captured, out_tree
 
     def lower(self, *args, **kwargs):
         """The traced Function for these arguments (not compiled)."""
@@ -210,8 +229,9 @@ def jit(fun=None, *, static_argnums=(), static_argnames=(), backend=None, donate
     weakly typed, so a new learning rate does not recompile). The compiled
     function is cached per (tree structure, leaf shapes and dtypes, static
     values, backend). ``backend`` is 'cpu', 'cuda' or 'reference' (the NumPy
-    interpreter); by default $TRACEJIT_BACKEND, else CUDA when available,
-    else CPU. ``donate_argnums`` lets the compiled function reuse those
+    interpreter); by default cuda when an argument is a device array
+    (tracejit.device_put), else $TRACEJIT_BACKEND, else CUDA on a GPU, else
+    CPU. The cuda backend returns device arrays (``tracejit.Array``). ``donate_argnums`` lets the compiled function reuse those
     arguments' buffers for its outputs.
     """
     if fun is None:

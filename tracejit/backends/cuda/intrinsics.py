@@ -1,0 +1,60 @@
+"""Device functions that generated CUDA kernels call.
+
+``random_bits_at`` is the Threefry-2x32 stream of
+tracejit/primitives/random.py, compiled from the same source as a device
+function, so random bits are bitwise identical to the reference and CPU
+backends. ``ipow`` is integer power by squaring (wrapping like NumPy, 0 for
+negative exponents, as on the CPU). ``frem`` is NumPy's float remainder
+(sign of the divisor) from the C ``fmod`` of libdevice; under the CUDA
+simulator kernels use Python's ``%`` on NumPy scalars instead, which is
+NumPy's remainder already (and ``math.fmod`` would raise there).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import cuda
+
+from ...primitives.random import threefry2x32
+
+_threefry = cuda.jit(device=True)(threefry2x32)
+
+
+@cuda.jit(device=True)
+def random_bits_at(k0, k1, index):
+    """Element ``index`` (row-major) of random_bits under key (k0, k1)."""
+    i = np.uint64(index)
+    y0, y1 = _threefry(np.uint32(k0), np.uint32(k1), np.uint32(i >> np.uint64(32)),
+                       np.uint32(i & np.uint64(0xFFFFFFFF)))
+    return np.uint32(y0 ^ y1)
+
+
+@cuda.jit(device=True)
+def ipow(base, exponent):
+    """Integer power by squaring, wrapping on overflow like NumPy; 0 for a
+    negative exponent (where NumPy raises: kernels cannot)."""
+    result = base - base + 1
+    if exponent < 0:
+        return result - result
+    while exponent:
+        if exponent & 1:
+            result *= base
+        base *= base
+        exponent >>= 1
+    return result
+
+
+@cuda.jit(device=True)
+def frem(x, y):
+    """np.remainder on floats: C fmod, moved to the divisor's sign; a zero
+    result takes the divisor's sign; NaN for y == 0."""
+    m = math.fmod(x, y)
+    if y == 0:
+        return m
+    if m != 0:
+        if (y < 0) != (m < 0):
+            m += y
+    else:
+        m = math.copysign(m - m, y)
+    return m

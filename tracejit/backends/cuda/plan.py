@@ -1,0 +1,377 @@
+"""The plan: a fused Function -> a list of steps run on device arrays.
+
+Each instruction of the fused Function becomes one step: a kernel launch,
+a library call (tracejit/backends/cuda/library.py: matrix products,
+convolutions, scatters), a view (``reshape`` of a materialized value), a
+sub-plan loop (cond/while/scan, control.py) or, for a primitive with
+neither, a host fallback (copy the operands to the host, run the
+primitive's NumPy implementation, copy the results back; logged under
+``TRACEJIT_LOG=fallback``).
+
+Everything a launch needs is resolved when the plan is built, not per call:
+the kernel is compiled for its one signature, its grid and block sizes and
+its scalar arguments (counts and dims) are fixed, and the step keeps the
+configured kernel (on a real GPU the compiled kernel object itself, whose
+``launch`` skips the dispatcher's per-call argument typing and
+specialisation lookup).
+
+Buffers. Intermediates are device arrays allocated when the plan is built
+and reused by liveness; a loop kernel that reads an input only at the
+element it writes may write its output over that input when the input dies
+there. Results are new device arrays on each call, except that a donated
+argument's buffer is reused for a result of the same shape and dtype once
+the argument is dead. Because intermediates persist, calls of one plan
+from several threads run one at a time. Device arrays of rank-0 values
+have shape (1,) throughout (codegen.kernel_shape).
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from ... import log
+from ...ir.core import Function, Var
+from ...primitives.core import PRIMITIVES
+from ...tracing import eval_function
+from . import cache, codegen, control
+from .codegen import kernel_shape
+from .snippets import SIMULATOR
+
+#: Threads per block of loop kernels and of reductions (powers of two). The
+#: simulator runs one Python thread per CUDA thread: small blocks, few blocks.
+LOOP_BLOCK = 32 if SIMULATOR else 256
+REDUCE_BLOCK = 8 if SIMULATOR else 256
+MAX_GRID = 2 if SIMULATOR else 65535
+
+
+def library_lowerings() -> dict:
+    """``library.LOWERINGS`` (prim -> builder of a run function), or {} when
+    the library module is missing or fails to import."""
+    try:
+        from . import library
+    except ImportError:
+        return {}
+    return getattr(library, "LOWERINGS", {})
+
+
+def _empty(shape, dtype):
+    from numba import cuda
+    return cuda.device_array(shape, np.dtype(dtype))
+
+
+def launcher(dispatcher, grid: int, block: int):
+    """A callable launching ``dispatcher``'s kernel on (grid, block), with
+    the configuration and specialisation resolved now."""
+    configured = dispatcher[grid, block]
+    if SIMULATOR:
+        return configured
+    overloads = list(getattr(dispatcher, "overloads", {}).values())
+    if len(overloads) != 1 or not hasattr(overloads[0], "launch"):
+        return configured
+    kernel = overloads[0]
+    g, b = (grid, 1, 1), (block, 1, 1)
+
+    def launch(*args):
+        kernel.launch(args, g, b, 0, 0)
+    return launch
+
+
+class _Buffer:
+    __slots__ = ("kind", "refs", "data", "slot", "type")
+
+    def __init__(self, kind, data=None, slot=None, type=None):
+        self.kind = kind      # 'persistent', 'param', 'fresh', 'ext'
+        self.refs = 0
+        self.data = data      # the device array of a persistent buffer
+        self.slot = slot      # the env slot of a donated parameter
+        self.type = type
+
+
+class PlanBuilder:
+    def __init__(self, fn: Function, donate=(), name="plan", top=True):
+        self.fn = fn
+        self.name = name
+        self.top = top
+        self.donate = {fn.params[i] for i in donate if i < len(fn.params)}
+        self.slot: dict[Var, int] = {}
+        self.buf: dict[Var, _Buffer] = {}
+        self.free: dict[tuple, list] = {}          # (shape, dtype) -> persistent buffers
+        self.donated_free: dict[tuple, list] = {}  # (shape, dtype) -> donated param buffers
+        self.steps: list = []
+        self.describe: list[str] = []
+        self.device_bytes = 0
+        self.timing = {"codegen": 0.0, "compile": 0.0}
+        self.lowerings = library_lowerings()
+
+    # --- slots and buffers -------------------------------------------------------------
+    def slot_of(self, v: Var) -> int:
+        if v not in self.slot:
+            self.slot[v] = len(self.slot)
+        return self.slot[v]
+
+    def _bind(self, v, buf):
+        self.buf[v] = buf
+        buf.refs += 1
+
+    def release(self, v: Var):
+        b = self.buf.pop(v, None)
+        if b is None:
+            return
+        b.refs -= 1
+        if b.refs == 0:
+            key = (kernel_shape(b.type.shape), b.type.dtype)
+            if b.kind == "persistent":
+                self.free.setdefault(key, []).append(b)
+            elif b.kind == "param" and b.slot is not None:
+                self.donated_free.setdefault(key, []).append(b)
+
+    def output(self, v: Var, step: int, inplace=()):
+        """How step ``step`` gets the array for its output ``v``: a callable
+        env -> device array; ``inplace`` lists inputs it may write over."""
+        key = (kernel_shape(v.shape), v.dtype)
+        for x in inplace:
+            b = self.buf.get(x)
+            if b is not None and b.refs == 1 and self.last.get(x) == step and \
+                    x.type.strong() == v.type.strong() and \
+                    (b.kind == "param" and b.slot is not None if v in self.must_fresh
+                     else b.kind == "persistent"):
+                self._bind(v, b)
+                return self._getter(b, x)
+        if v in self.must_fresh:
+            pool = self.donated_free.get(key)
+            if pool:
+                b = pool.pop()
+                self._bind(v, b)
+                return self._getter(b, None)
+            self._bind(v, _Buffer("fresh", type=v.type))
+            shape, dtype = key
+            return lambda env: _empty(shape, dtype)
+        pool = self.free.get(key)
+        if pool:
+            b = pool.pop()
+        else:
+            b = _Buffer("persistent", _empty(*key), type=v.type)
+            self.device_bytes += int(np.prod(key[0])) * np.dtype(v.dtype).itemsize
+        b.type = v.type
+        self._bind(v, b)
+        return self._getter(b, None)
+
+    @staticmethod
+    def _getter(b, x):
+        if b.kind == "persistent":
+            data = b.data
+            return lambda env: data
+        slot = b.slot
+        return lambda env: env[slot]
+
+    # --- the plan ------------------------------------------------------------------------
+    def build(self):
+        fn = self.fn
+        body = fn.body
+        self.last = {}
+        for i, ins in enumerate(body):
+            for x in ins.operands:
+                self.last[x] = i
+        for v in fn.results:
+            self.last[v] = len(body)
+        # A view keeps its base alive; the base of a result's view is fresh.
+        self.must_fresh = set(fn.results)
+        for i, ins in reversed(list(enumerate(body))):
+            if ins.prim == "reshape":
+                base, view = ins.operands[0], ins.results[0]
+                self.last[base] = max(self.last.get(base, i), self.last.get(view, i))
+                if view in self.must_fresh:
+                    self.must_fresh.add(base)
+        for p in fn.params:
+            s = self.slot_of(p)
+            self._bind(p, _Buffer("param", slot=s if p in self.donate else None, type=p.type))
+        for p in fn.params:
+            if p not in self.last:
+                self.release(p)
+        for i, ins in enumerate(body):
+            self.step(i, ins)
+            for x in dict.fromkeys(ins.operands):
+                if self.last.get(x) == i:
+                    self.release(x)
+            for r in ins.results:
+                if r not in self.last:
+                    self.release(r)
+        return self._runner()
+
+    def _runner(self):
+        nslots = len(self.slot)
+        param_slots = [self.slot[p] for p in self.fn.params]
+        result_slots = [self.slot[v] for v in self.fn.results]
+        steps = self.steps
+
+        def run(args):
+            env = [None] * nslots
+            for s, a in zip(param_slots, args):
+                env[s] = a
+            for step in steps:
+                step(env)
+            return [env[s] for s in result_slots]
+        if not self.top:
+            return run
+        lock = threading.Lock()
+        describe, name = self.describe, self.name
+        timed = [log.enabled("compile")]
+
+        def run_top(args):
+            with lock:
+                if timed[0]:   # the first call, under TRACEJIT_LOG=compile
+                    timed[0] = False
+                    return _timed_run(name, steps, describe, nslots, param_slots,
+                                      result_slots, args)
+                return run(args)
+        return run_top
+
+    def step(self, i, ins):
+        p = ins.prim
+        if p == "fusion":
+            return self.kernel(i, ins)
+        if p == "reshape":
+            return self.view(i, ins)
+        if p in ("cond", "while", "scan"):
+            return self.control(i, ins)
+        if p in self.lowerings:
+            return self.library(i, ins)
+        return self.fallback(i, ins)
+
+    def _add(self, step, what):
+        self.steps.append(step)
+        self.describe.append(what)
+
+    def kernel(self, i, ins):
+        body, kind = ins.attrs["body"], ins.attrs["kind"]
+        block = REDUCE_BLOCK if kind == "reduction" else LOOP_BLOCK
+        start = time.perf_counter()
+        try:
+            ks = codegen.generate(body, kind, block)
+        except codegen.LoweringError as e:
+            log.log("fallback", f"{body.name}: {e}; running it with the reference "
+                                f"interpreter on the host")
+            return self._host(i, ins, lambda *a: eval_function(body, list(a)), body.name)
+        self.timing["codegen"] += time.perf_counter() - start
+        log.log("source", f"{body.name}:\n{ks.source}")
+        start = time.perf_counter()
+        dispatcher = cache.load(ks.source, ks.arg_types, body.name)
+        self.timing["compile"] += time.perf_counter() - start
+        in_slots = [self.slot_of(x) for x in ins.operands]
+        getters = [self.output(r, i, [x for j, x in enumerate(ins.operands)
+                                      if (j, k) in ks.inplace])
+                   for k, r in enumerate(ins.results)]
+        out_slots = [self.slot_of(r) for r in ins.results]
+        units = ks.units
+        per_block = 1 if kind == "reduction" else block
+        grid = min(max(-(-units // per_block), 1), MAX_GRID)
+        launch = launcher(dispatcher, grid, block)
+        scalars = tuple(ks.scalars)
+
+        def step(env):
+            outs = [g(env) for g in getters]
+            if units:
+                launch(*scalars, *[env[s] for s in in_slots], *outs)
+            for s, o in zip(out_slots, outs):
+                env[s] = o
+        self._add(step, f"{body.name} ({kind}, {units} {'rows' if kind == 'reduction' else 'elements'}, "
+                        f"grid {grid} x {block})")
+
+    def view(self, i, ins):
+        v, x = ins.results[0], ins.operands[0]
+        src, dst = self.slot_of(x), self.slot_of(v)
+        shape = kernel_shape(v.shape)
+        self._bind(v, self.buf[x])
+
+        def step(env):
+            a = env[src]
+            env[dst] = a if tuple(a.shape) == shape else a.reshape(shape)
+        self._add(step, "reshape (view)")
+
+    def library(self, i, ins):
+        run = self.lowerings[ins.prim](ins)
+        in_slots = [self.slot_of(x) for x in ins.operands]
+        in_shapes = [tuple(x.shape) for x in ins.operands]
+        out_slots = [self.slot_of(r) for r in ins.results]
+        out_shapes = [kernel_shape(r.shape) for r in ins.results]
+        for r in ins.results:
+            self._bind(r, _Buffer("ext", type=r.type))
+
+        def step(env):
+            ops = []
+            for s, shape in zip(in_slots, in_shapes):
+                a = env[s]
+                ops.append(a if tuple(a.shape) == shape else a.reshape(shape))
+            outs = run(*ops)
+            for s, shape, o in zip(out_slots, out_shapes, outs):
+                env[s] = o if tuple(o.shape) == shape else o.reshape(shape)
+        self._add(step, f"{ins.prim} (library)")
+
+    def control(self, i, ins):
+        a = ins.attrs
+
+        def sub(f, donate=()):
+            return PlanBuilder(f, donate, f"{self.name}/{f.name}", top=False).build()
+        if ins.prim == "cond":
+            obj = control.Cond(sub(a["true_fun"]), sub(a["false_fun"]))
+        elif ins.prim == "while":
+            k = a["num_consts"]
+            carries = range(k, len(a["body"].params))
+            obj = control.While(sub(a["cond_fun"]), sub(a["body"], carries), k)
+        else:
+            k, nc = a["num_consts"], a["num_carry"]
+            obj = control.Scan(sub(a["body"], range(k, k + nc)), k, nc, a["length"],
+                               a["reverse"], list(a["body"].out_types[nc:]))
+        in_slots = [self.slot_of(x) for x in ins.operands]
+        out_slots = [self.slot_of(r) for r in ins.results]
+        for r in ins.results:
+            self._bind(r, _Buffer("ext", type=r.type))
+
+        def step(env):
+            outs = obj(*[env[s] for s in in_slots])
+            for s, o in zip(out_slots, outs):
+                env[s] = o
+        self._add(step, f"{ins.prim} (sub-plans)")
+
+    def fallback(self, i, ins):
+        prim = PRIMITIVES[ins.prim]
+        attrs = dict(ins.attrs)
+        log.log("fallback", f"{ins.prim}: no lowering in the cuda backend; the plan runs its "
+                            f"NumPy implementation on the host")
+        self._host(i, ins, lambda *a: prim.impl(*a, **attrs), ins.prim)
+
+    def _host(self, i, ins, fn, what):
+        """A step copying the operands to the host, calling ``fn`` on NumPy
+        arrays and copying its results back."""
+        from numba import cuda
+        in_slots = [self.slot_of(x) for x in ins.operands]
+        in_shapes = [tuple(x.shape) for x in ins.operands]
+        out_slots = [self.slot_of(r) for r in ins.results]
+        outs_t = [(kernel_shape(r.shape), np.dtype(r.dtype)) for r in ins.results]
+        for r in ins.results:
+            self._bind(r, _Buffer("ext", type=r.type))
+
+        def step(env):
+            ops = [env[s].copy_to_host().reshape(shape) for s, shape in zip(in_slots, in_shapes)]
+            outs = fn(*ops)
+            for s, (shape, dtype), o in zip(out_slots, outs_t, outs):
+                env[s] = cuda.to_device(np.ascontiguousarray(np.asarray(o, dtype)).reshape(shape))
+        self._add(step, f"{what} (host fallback)")
+
+
+def _timed_run(name, steps, describe, nslots, param_slots, result_slots, args):
+    """One run that logs each step's host time (its launch overhead, as
+    launches are asynchronous) under TRACEJIT_LOG=compile."""
+    env = [None] * nslots
+    for s, a in zip(param_slots, args):
+        env[s] = a
+    lines = []
+    for step, what in zip(steps, describe):
+        start = time.perf_counter()
+        step(env)
+        lines.append(f"  {1e6 * (time.perf_counter() - start):8.1f} us  {what}")
+    log.log("compile", f"{name}: first call, host time per step (launch overhead; "
+                       f"includes first-launch setup):\n" + "\n".join(lines))
+    return [env[s] for s in result_slots]
