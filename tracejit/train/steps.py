@@ -28,7 +28,7 @@ from ..nn import sparse_softmax_cross_entropy_with_logits
 from .state import TrainState
 
 __all__ = ["init_train_state", "make_train_step", "make_eval_step", "evaluate",
-           "accuracy", "TrainStep"]
+           "accuracy"]
 
 
 def accuracy(labels, logits):
@@ -86,7 +86,8 @@ def make_train_step(model, optimizer, *, loss=None, regularizer=None, backend=No
     optimizer update and the metrics (``loss`` -- the minimized objective,
     regularization included --, ``accuracy`` and ``learning_rate`` of the
     batch).  ``train_step(state, x, y, with_grads=True)`` also returns the
-    gradients (a second compiled variant, for histogram steps).
+    gradients (a second compiled variant: ``with_grads`` is static), for
+    histogram steps.
 
     The step's random key (dropout...) is ``fold_in(state.key, state.step)``.
     With ``donate`` the state's buffers are reused for the new state, so the
@@ -115,26 +116,8 @@ def make_train_step(model, optimizer, *, loss=None, regularizer=None, backend=No
             return new_state, metrics, grads
         return new_state, metrics
 
-    def train_step_with_grads(state, x, y):
-        return train_step(state, x, y, with_grads=True)
-
-    return TrainStep(jit(train_step, backend=backend, donate_argnums=(0,) if donate else ()),
-                     jit(train_step_with_grads, backend=backend))
-
-
-class TrainStep:
-    """The two compiled variants of a training step (see :func:`make_train_step`).
-
-    The gradient-returning variant runs only on logging steps and does not
-    donate its input state: the CPU backend's buffer donation is not yet
-    reliable for a step that also returns the gradients.
-    """
-
-    def __init__(self, step, step_with_grads):
-        self.step, self.step_with_grads = step, step_with_grads
-
-    def __call__(self, state, x, y, with_grads=False):
-        return (self.step_with_grads if with_grads else self.step)(state, x, y)
+    return jit(train_step, backend=backend, static_argnames=("with_grads",),
+               donate_argnums=(0,) if donate else ())
 
 
 def make_eval_step(model, *, loss=None, backend=None):
