@@ -48,7 +48,8 @@ class Scan:
         steps = range(self.length - 1, -1, -1) if self.reverse else range(self.length)
         body = self.body_plan
         for i in steps:
-            outs = body(consts + carries + [x[i] for x in xs])
+            # x[i, ...]: a 0-d array, not a NumPy scalar, when x is 1-D
+            outs = body(consts + carries + [x[i, ...] for x in xs])
             carries = outs[:c]
             for y, v in zip(ys, outs[c:]):
                 y[i] = v
