@@ -63,7 +63,9 @@ def _empty(shape, dtype):
 
 def launcher(dispatcher, grid: int, block: int):
     """A callable launching ``dispatcher``'s kernel on (grid, block), with
-    the configuration and specialisation resolved now."""
+    the configuration and specialisation resolved now: on a GPU the one
+    compiled kernel's ``launch`` (numba-cuda internals: if they differ, the
+    first call falls back to the configured dispatcher for good)."""
     configured = dispatcher[grid, block]
     if SIMULATOR:
         return configured
@@ -72,9 +74,17 @@ def launcher(dispatcher, grid: int, block: int):
         return configured
     kernel = overloads[0]
     g, b = (grid, 1, 1), (block, 1, 1)
+    state = {"fast": True}
 
     def launch(*args):
-        kernel.launch(args, g, b, 0, 0)
+        if state["fast"]:
+            try:
+                return kernel.launch(args, g, b, 0, 0)
+            except (TypeError, AttributeError) as e:
+                state["fast"] = False
+                log.log("compile", f"direct kernel launch failed ({e}); using the "
+                                   f"configured dispatcher")
+        configured(*args)
     return launch
 
 
