@@ -10,8 +10,9 @@ import pytest
 
 import tracejit
 import tracejit.numpy as tnp
-from tracejit.errors import (ArgumentTypeError, ConcretizationError, DTypeError, ShapeError,
-                             TracejitError, TracerBoolConversionError, UnexpectedTracerError)
+from tracejit.errors import (ArgumentTypeError, ConcretizationError, DTypeError,
+                             NonDifferentiableError, ShapeError, TracejitError,
+                             TracerBoolConversionError, UnexpectedTracerError)
 
 THIS = pathlib.Path(__file__).resolve()
 PKG = str(pathlib.Path(tracejit.__file__).resolve().parent)
@@ -139,6 +140,63 @@ def test_int_of_a_tracer():
     _check(info, "int-tracer", "int()", "i64[]~", "static")
     g = tracejit.jit(f.fun, static_argnums=1, backend="reference")
     assert g(np.ones(3, np.float32), 3).shape == (3,)
+
+
+# --- eager (not jitted) differentiation: the same boundary as jit ---------------------
+X34, X5 = np.ones((3, 4), np.float32), np.ones(5, np.float32)
+
+
+def _user_frames_only(info):
+    frames = _frames(info)
+    assert frames and all(not os.path.abspath(p).startswith(PKG) for p in frames), frames
+
+
+def bad_add(x, y):
+    return tnp.sum(x + y)  # ad-add-shapes
+
+
+def bad_and(x, y):
+    return tnp.sum(tnp.bitwise_and(x, y))  # ad-and-dtype
+
+
+EAGER_AD = {
+    "grad": lambda f, x, y: tracejit.grad(f)(x, y),
+    "value_and_grad": lambda f, x, y: tracejit.value_and_grad(f, argnums=(0, 1))(x, y),
+    "vjp": lambda f, x, y: tracejit.vjp(f, x, y),
+    "jvp": lambda f, x, y: tracejit.jvp(f, (x, y), (x, y)),
+    "grad of grad": lambda f, x, y: tracejit.grad(lambda x: tnp.sum(tracejit.grad(f)(x, y)))(x),
+}
+
+
+@pytest.mark.parametrize("entry", EAGER_AD)
+def test_eager_differentiation_errors_name_the_users_line(entry):
+    with pytest.raises(ShapeError) as info:
+        EAGER_AD[entry](bad_add, X34, X5)
+    _check(info, "ad-add-shapes", "(3, 4)", "(5,)")
+    _user_frames_only(info)
+    with pytest.raises(DTypeError) as info:
+        EAGER_AD[entry](bad_and, X34, X34)
+    _check(info, "ad-and-dtype", "float32")
+    _user_frames_only(info)
+
+
+def test_eager_gradient_of_an_int_input():
+    with pytest.raises(NonDifferentiableError) as info:
+        tracejit.grad(lambda x: tnp.sum(x * 2.0))(np.arange(3))  # grad-int
+    _check(info, "grad-int", "int64", "float")
+    _user_frames_only(info)
+
+
+def test_eager_grad_of_a_non_scalar_and_a_wrong_cotangent():
+    with pytest.raises(ShapeError) as info:
+        tracejit.grad(lambda x: x * 2.0)(X5)  # grad-vector
+    _check(info, "grad-vector", "scalar", "f32[5]")
+    _user_frames_only(info)
+    _, vjp_fn = tracejit.vjp(lambda x: x * 2.0, X5)
+    with pytest.raises(ShapeError) as info:
+        vjp_fn(X34)  # vjp-ct-shape
+    _check(info, "vjp-ct-shape", "(3, 4)", "(5,)")
+    _user_frames_only(info)
 
 
 def test_all_user_errors_are_tracejit_errors():

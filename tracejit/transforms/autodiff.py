@@ -54,7 +54,7 @@ import threading
 
 import numpy as np
 
-from ..errors import DTypeError, NonDifferentiableError, ShapeError
+from ..errors import DTypeError, NonDifferentiableError, ShapeError, api_boundary
 from ..ir.core import Function
 from ..ir.types import FLOATS, TensorType
 from ..primitives import ad_util as ad
@@ -293,46 +293,50 @@ def vjp(fun, *primals, has_aux=False):
     returns the cotangents of ``primals`` (a tuple, same pytree structure) for
     an output cotangent ``ct`` shaped like ``out``. Integer and boolean
     primals get zero cotangents."""
-    leaves, in_tree = tree_flatten(primals)
-    fn, captured, out_tree, aux_tree = _trace_user(fun, leaves, in_tree, has_aux, "vjp")
-    active = [True] * len(leaves) + [False] * len(captured)
-    outs, tape = forward(fn, list(leaves) + list(captured), active)
-    n_out = out_tree.num_leaves
+    with api_boundary():
+        leaves, in_tree = tree_flatten(primals)
+        fn, captured, out_tree, aux_tree = _trace_user(fun, leaves, in_tree, has_aux, "vjp")
+        active = [True] * len(leaves) + [False] * len(captured)
+        outs, tape = forward(fn, list(leaves) + list(captured), active)
+        n_out = out_tree.num_leaves
 
-    def vjp_fn(ct):
-        ct_leaves, ct_tree = tree_flatten(ct)
-        if ct_tree != out_tree:
-            raise ShapeError(f"vjp_fn: the cotangent's structure {ct_tree} differs from "
-                             f"the output's {out_tree}")
-        cts = [_as_ct(c, v, f"cotangent {i}")
-               for i, (c, v) in enumerate(zip(ct_leaves, fn.results))]
-        in_cts = backward(tape, cts + [None] * (len(fn.results) - n_out))
-        return tree_unflatten(in_tree, [_zeros(x) if c is None else c
-                                        for x, c in zip(leaves, in_cts)])
-    out = tree_unflatten(out_tree, outs[:n_out])
-    if has_aux:
-        return out, vjp_fn, tree_unflatten(aux_tree, outs[n_out:])
-    return out, vjp_fn
+        def vjp_fn(ct):
+            with api_boundary():
+                ct_leaves, ct_tree = tree_flatten(ct)
+                if ct_tree != out_tree:
+                    raise ShapeError(f"vjp_fn: the cotangent's structure {ct_tree} differs "
+                                     f"from the output's {out_tree}")
+                cts = [_as_ct(c, v, f"cotangent {i}")
+                       for i, (c, v) in enumerate(zip(ct_leaves, fn.results))]
+                in_cts = backward(tape, cts + [None] * (len(fn.results) - n_out))
+                return tree_unflatten(in_tree, [_zeros(x) if c is None else c
+                                                for x, c in zip(leaves, in_cts)])
+        out = tree_unflatten(out_tree, outs[:n_out])
+        if has_aux:
+            return out, vjp_fn, tree_unflatten(aux_tree, outs[n_out:])
+        return out, vjp_fn
 
 
 def jvp(fun, primals, tangents, has_aux=False):
     """``(out, tangent_out)``: ``fun(*primals)`` and its directional derivative
     along ``tangents`` (a sequence shaped like ``primals``)."""
-    primals, tangents = tuple(primals), tuple(tangents)
-    leaves, in_tree = tree_flatten(primals)
-    t_leaves, t_tree = tree_flatten(tangents)
-    if t_tree != in_tree:
-        raise ShapeError(f"jvp: tangents' structure {t_tree} differs from the primals' {in_tree}")
-    fn, captured, out_tree, aux_tree = _trace_user(fun, leaves, in_tree, has_aux, "jvp")
-    ts = [_as_ct(t, p, f"tangent {i}") for i, (t, p) in enumerate(zip(t_leaves, fn.params))]
-    outs, touts = jvp_eval(fn, list(leaves) + list(captured), ts + [None] * len(captured))
-    n_out = out_tree.num_leaves
-    out = tree_unflatten(out_tree, outs[:n_out])
-    tout = tree_unflatten(out_tree, [_zeros(o) if t is None else t
-                                     for o, t in zip(outs[:n_out], touts)])
-    if has_aux:
-        return out, tout, tree_unflatten(aux_tree, outs[n_out:])
-    return out, tout
+    with api_boundary():
+        primals, tangents = tuple(primals), tuple(tangents)
+        leaves, in_tree = tree_flatten(primals)
+        t_leaves, t_tree = tree_flatten(tangents)
+        if t_tree != in_tree:
+            raise ShapeError(f"jvp: tangents' structure {t_tree} differs from the "
+                             f"primals' {in_tree}")
+        fn, captured, out_tree, aux_tree = _trace_user(fun, leaves, in_tree, has_aux, "jvp")
+        ts = [_as_ct(t, p, f"tangent {i}") for i, (t, p) in enumerate(zip(t_leaves, fn.params))]
+        outs, touts = jvp_eval(fn, list(leaves) + list(captured), ts + [None] * len(captured))
+        n_out = out_tree.num_leaves
+        out = tree_unflatten(out_tree, outs[:n_out])
+        tout = tree_unflatten(out_tree, [_zeros(o) if t is None else t
+                                         for o, t in zip(outs[:n_out], touts)])
+        if has_aux:
+            return out, tout, tree_unflatten(aux_tree, outs[n_out:])
+        return out, tout
 
 
 def _check_float_args(args, argnums, who):
@@ -357,31 +361,36 @@ def value_and_grad(fun, argnums=0, has_aux=False):
 
     @functools.wraps(fun)
     def wrapped(*args, **kwargs):
-        for i in nums:
-            if not -len(args) <= i < len(args):
-                raise ValueError(f"argnums {argnums} out of range for {len(args)} "
-                                 f"positional argument(s)")
-        idx = tuple(i % len(args) for i in nums)
-        _check_float_args(args, idx, getattr(fun, "__name__", "grad"))
-
-        def partial(*diff):
-            full = list(args)
-            for i, a in zip(idx, diff):
-                full[i] = a
-            return fun(*full, **kwargs)
-        res = vjp(partial, *[args[i] for i in idx], has_aux=has_aux)
-        out, vjp_fn = res[0], res[1]
-        t = ad.aval(out) if not isinstance(out, (list, tuple, dict)) else None
-        if t is None or t.shape != ():
-            raise ShapeError(f"grad needs a function returning a scalar, got "
-                             f"{t if t is not None else type(out).__name__}; use vjp for "
-                             f"non-scalar outputs")
-        if not _float(t):
-            raise DTypeError(f"grad needs a function returning a float scalar, got {t}")
-        grads = vjp_fn(np.ones((), t.dtype))
-        grads = grads[0] if single else grads
-        return ((out, res[2]) if has_aux else out), grads
+        with api_boundary():
+            return _value_and_grad(fun, single, nums, has_aux, args, kwargs)
     return wrapped
+
+
+def _value_and_grad(fun, single, nums, has_aux, args, kwargs):
+    for i in nums:
+        if not -len(args) <= i < len(args):
+            raise ValueError(f"argnums {nums[0] if single else nums} out of range for "
+                             f"{len(args)} positional argument(s)")
+    idx = tuple(i % len(args) for i in nums)
+    _check_float_args(args, idx, getattr(fun, "__name__", "grad"))
+
+    def partial(*diff):
+        full = list(args)
+        for i, a in zip(idx, diff):
+            full[i] = a
+        return fun(*full, **kwargs)
+    res = vjp(partial, *[args[i] for i in idx], has_aux=has_aux)
+    out, vjp_fn = res[0], res[1]
+    t = ad.aval(out) if not isinstance(out, (list, tuple, dict)) else None
+    if t is None or t.shape != ():
+        raise ShapeError(f"grad needs a function returning a scalar, got "
+                         f"{t if t is not None else type(out).__name__}; use vjp for "
+                         f"non-scalar outputs")
+    if not _float(t):
+        raise DTypeError(f"grad needs a function returning a float scalar, got {t}")
+    grads = vjp_fn(np.ones((), t.dtype))
+    grads = grads[0] if single else grads
+    return ((out, res[2]) if has_aux else out), grads
 
 
 def grad(fun, argnums=0, has_aux=False):
@@ -391,6 +400,7 @@ def grad(fun, argnums=0, has_aux=False):
 
     @functools.wraps(fun)
     def wrapped(*args, **kwargs):
-        value, g = vg(*args, **kwargs)
-        return (g, value[1]) if has_aux else g
+        with api_boundary():
+            value, g = vg(*args, **kwargs)
+            return (g, value[1]) if has_aux else g
     return wrapped
