@@ -90,9 +90,3 @@ def test_verifier_checks_a_kernel_against_its_body():
                         fn.results, "bad_kind")
     with pytest.raises(IRVerifyError, match="kind must be one of"):
         verify(bad_kind)
-
-
-def test_differentiating_a_kernel_says_it_is_not_supported():
-    fn = fuse(optimize(tracejit.make_ir(lambda x: tnp.sum(tnp.exp(x)))(np.zeros(3, np.float32))))
-    with pytest.raises(tracejit.errors.NonDifferentiableError, match="fusion"):
-        tracejit.grad(lambda x: eval_function(fn, [x])[0])(np.ones(3, np.float32))

@@ -432,17 +432,34 @@ def test_tnp_functions(name):
     check_grads(f, args, seed=11)
 
 
+def test_fusion_kernel_gradients_are_its_bodys():
+    """A fused kernel (tracejit.transforms.fusion) differentiates as its body."""
+    from tracejit.pipeline import optimize
+    from tracejit.tracing import eval_function
+    from tracejit.transforms.fusion import fuse
+
+    def softmax_and_sum(x, y):
+        e = tnp.exp(x - tnp.max(x, axis=1, keepdims=True))
+        return e / tnp.sum(e, axis=1, keepdims=True) * y, tnp.sum(tnp.tanh(x) * y, axis=1)
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
+    fused = fuse(optimize(tracejit.make_ir(softmax_and_sum)(x, y)))
+    assert [ins.prim for ins in fused.body] == ["fusion"]
+    check_grads(lambda x, y: eval_function(fused, [x, y]), [x, y], seed=12)
+
+
 # --- the registry ----------------------------------------------------------------------
 #: Differentiable primitives whose rules say "zero almost everywhere", or
 #: whose outputs are bool (no cotangent can arrive).
 ZERO_RULES = {"sign", "floor", "ceil", "round", "is_finite", "not", "and", "or", "xor",
               "eq", "ne", "lt", "le", "gt", "ge"}
-#: Primitives with a dedicated test above, and the structured ones checked in
-#: test_control_flow.py and test_autodiff_api.py (custom_vjp_call).
+#: Primitives with a dedicated test above (fusion included), and the structured
+#: ones checked in test_control_flow.py and test_autodiff_api.py (custom_vjp_call).
 DEDICATED = {"select", "convert", "broadcast_in_dim", "reshape", "transpose", "rev", "slice",
              "pad", "concatenate", "gather", "scatter_add", "reduce_sum", "reduce_max",
              "reduce_min", "reduce_prod", "dot_general", "conv_general", "reduce_window",
-             "select_and_scatter_add", "cond", "scan", "while", "custom_vjp_call"}
+             "select_and_scatter_add", "cond", "scan", "while", "custom_vjp_call",
+             "fusion"}
 
 
 def test_every_differentiable_primitive_has_rules():

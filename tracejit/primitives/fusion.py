@@ -7,8 +7,8 @@ fusion(*loads; kind, body)
     iteration space the backends generate for it. Its meaning is just
     ``body(*loads)``, which is also its reference implementation, so a
     fused Function verifies, prints, parses back and runs on the reference
-    backend like any other. It appears only after fusion, so it has no
-    differentiation rules (autodiff says so if it meets one).
+    backend like any other. It appears only after fusion; should it be
+    differentiated, its rules are those of the body, inlined.
 """
 from __future__ import annotations
 
@@ -43,3 +43,25 @@ def _fusion_impl(*loads, kind, body):
 
 
 fusion = Primitive("fusion", "other", _fusion_rule, _fusion_impl)
+
+
+def _ad():
+    from ..transforms import autodiff
+    return autodiff
+
+
+def _fusion_vjp_fwd(primals, active, *, kind, body):
+    return _ad().forward(body, primals, active)   # (outs, the body's tape)
+
+
+def _fusion_vjp(cts, tape, outs, *, kind, body):
+    return _ad().backward(tape, cts)
+
+
+def _fusion_jvp(primals, tangents, outs, *, kind, body):
+    return _ad().jvp_eval(body, primals, tangents)[1]
+
+
+fusion.vjp_fwd = _fusion_vjp_fwd
+fusion.def_vjp(_fusion_vjp)
+fusion.def_jvp(_fusion_jvp)
