@@ -166,6 +166,46 @@ def test_softmax_extreme_logits():
     check_grad(lambda z: nn.log_softmax(z), randn(3, 4))
 
 
+def test_softmax_family_gradients():
+    """The subtracted max is under stop_gradient: the gradients are still
+    those of the mathematical functions, ties in the max included."""
+    x = randn(4, 5) * 3
+    ties = np.array([[2.0, 2.0, -1.0], [0.5, 0.5, 0.5]])
+    for z in (x, ties):
+        for axis in (0, 1, -1):
+            check_grad(lambda z: nn.log_softmax(z, axis), z)
+            check_grad(lambda z: nn.logsumexp(z, axis), z)
+            check_grad(lambda z: nn.logsumexp(z, axis, keepdims=True), z)
+        check_grad(lambda z: nn.logsumexp(z), z)
+    # logsumexp's gradient is softmax; log_softmax's vjp is ct - softmax * sum(ct)
+    np.testing.assert_allclose(tracejit.grad(lambda z: tnp.sum(nn.logsumexp(z, 1)))(x),
+                               special.softmax(x, 1), rtol=1e-12)
+    ct = randn(4, 5)
+    np.testing.assert_allclose(
+        tracejit.grad(lambda z: tnp.sum(nn.log_softmax(z) * ct))(x),
+        ct - special.softmax(x, 1) * ct.sum(1, keepdims=True), rtol=1e-10, atol=1e-12)
+    labels = rng.integers(0, 5, 4)
+    g = tracejit.grad(lambda z: tnp.mean(nn.sparse_softmax_cross_entropy_with_logits(labels, z)))(x)
+    np.testing.assert_allclose(g, (special.softmax(x, 1) - np.eye(5)[labels]) / 4, rtol=1e-10)
+
+
+def test_softmax_family_backward_does_not_differentiate_the_max():
+    """The max's vjp (an eq mask and a tie count, i.e. an extra reduction)
+    is gone: one reduce_sum fewer in the gradient than without stop_gradient."""
+    from collections import Counter
+    from tracejit.pipeline import optimize
+    x = randn(8, 10, dtype=np.float32)
+    labels = rng.integers(0, 10, 8).astype(np.int32)
+    cases = [(lambda z: tnp.sum(nn.logsumexp(z, axis=1)), (x,), 2, 23),
+             (lambda z, y: tnp.mean(nn.sparse_softmax_cross_entropy_with_logits(y, z)),
+              (x, labels), 3, 58)]
+    for f, args, reduce_sums, size in cases:
+        fn = optimize(tracejit.make_ir(tracejit.value_and_grad(f))(*args))
+        counts = Counter(ins.prim for ins in fn.body)
+        assert counts["reduce_max"] == 1 and counts["reduce_sum"] == reduce_sums, counts
+        assert fn.num_instructions() <= size, fn.num_instructions()
+
+
 # --- convolutions -----------------------------------------------------------------
 @given(conv_cases(2))
 @SETTINGS

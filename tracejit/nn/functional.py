@@ -10,6 +10,7 @@ import numpy as np
 from .. import lax
 from .. import numpy as tnp
 from ..errors import ShapeError
+from ..transforms.custom_derivatives import stop_gradient
 
 # --- activations -----------------------------------------------------------------
 SELU_ALPHA = 1.6732632423543772
@@ -57,12 +58,14 @@ def softmax(logits, axis=-1):
 
 
 def log_softmax(logits, axis=-1):
-    shifted = logits - tnp.max(logits, axis=axis, keepdims=True)
+    # The max only keeps exp from overflowing: the result does not depend on
+    # it, so its gradient is zero and need not be computed.
+    shifted = logits - stop_gradient(tnp.max(logits, axis=axis, keepdims=True))
     return shifted - tnp.log(tnp.sum(tnp.exp(shifted), axis=axis, keepdims=True))
 
 
 def logsumexp(x, axis=None, keepdims=False):
-    m = tnp.max(x, axis=axis, keepdims=True)
+    m = stop_gradient(tnp.max(x, axis=axis, keepdims=True))   # as in log_softmax
     m = tnp.where(tnp.isfinite(m), m, 0)
     out = tnp.log(tnp.sum(tnp.exp(x - m), axis=axis, keepdims=True)) + m
     return out if keepdims else tnp.squeeze(out, axis)
