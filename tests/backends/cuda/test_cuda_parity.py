@@ -91,7 +91,30 @@ def test_float_elementwise(dtype, data):
     check(got, want, rtol=RTOL[dtype] * 8, atol=1e-30)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_float_special_values(dtype):
+    """NaN, inf, signed zeros and domain edges propagate as in NumPy (every
+    pair of the values, so both operand orders)."""
+    vals = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 1e30, -1e-30,
+                     100.0], dtype)
+    x, y = (a.reshape(-1) for a in np.meshgrid(vals, vals))
+    got, want = both(lambda x, y: _apply(UNARY_FLOAT, x) + _apply(BINARY_FLOAT, x, y)
+                     + [x.max(), tnp.argmax(x), x.min()], x, y)
+    check(got, want, rtol=RTOL[dtype] * 8, atol=1e-30)
+
+
 @pytest.mark.parametrize("dtype", ["int32", "uint32"])
+def test_int_edge_values(dtype):
+    """Wrapping, division by 0 and -1, the minimum's negation."""
+    info = np.iinfo(dtype)
+    vals = np.array(sorted(v for v in {int(info.min), int(info.min) + 1, -7, -1, 0, 1, 3,
+                                       int(info.max)} if info.min <= v <= info.max), dtype)
+    x, y = (a.reshape(-1) for a in np.meshgrid(vals, vals))
+    got, want = both(lambda x, y: _apply(UNARY_INT, x) + _apply(BINARY_INT, x, y), x, y)
+    check(got, want)
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64", "uint32"])
 @SETTINGS
 @given(data=st.data())
 def test_int_elementwise(dtype, data):
@@ -193,6 +216,21 @@ def test_index_maps(x, idx):
     check(got, want)
 
 
+@SETTINGS
+@given(x=arrays("float32", (6, 5)), labels=arrays("int32", (6,), st.integers(0, 4)),
+       upd=arrays("float32", (3,), st.floats(-10, 10)))
+def test_gather_scatter_and_sort(x, labels, upd):
+    def f(x, labels, upd):
+        logp = F.log_softmax(x, axis=1)
+        picked = logp[tnp.arange(6), labels]
+        hist = tnp.zeros(5, "float32").at[labels[:3]].add(upd)
+        order = PRIMITIVES["argsort"](x, axis=1, index_dtype="int32")   # host fallback
+        return picked, hist, order, PRIMITIVES["scatter_add"](
+            x, labels[:3] - 2, tnp.ones((6, 3), "float32") * upd, axis=1)
+    got, want = both(f, x, labels, upd)
+    check(got, want, rtol=1e-5)
+
+
 # --- softmax and cross-entropy: single kernels ----------------------------------------
 
 def _kernels(fun, *args):
@@ -261,6 +299,25 @@ def test_control_flow():
     for v in (x, -x):
         got, want = both(f, v, 3)
         check(got, want, rtol=1e-5)
+
+
+def test_scan_gradient():
+    """Reverse-mode scan: sub-plans updating their carries in place, and the
+    per-step gradient accumulation."""
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((2, 6)).astype(np.float32) * 0.5
+    u = rng.standard_normal((3, 6)).astype(np.float32) * 0.5
+    xs = rng.standard_normal((3, 2, 2)).astype(np.float32)
+
+    def loss(w, u, xs):
+        def cell(h, x):
+            z = x @ w + h @ u
+            h = F.sigmoid(z[:, :3]) * tnp.tanh(z[:, 3:])
+            return h, h
+        h, hs = tracejit.scan(cell, tnp.zeros((2, 3), "float32"), xs)
+        return tnp.sum(hs * hs) + tnp.sum(h)
+    got, want = both(tracejit.value_and_grad(loss, argnums=(0, 1)), w, u, xs)
+    check(got, want, rtol=1e-5, atol=1e-6)
 
 
 def test_random_bits_are_the_reference_stream():
