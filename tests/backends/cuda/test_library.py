@@ -132,6 +132,21 @@ def test_dot_general_transposed_operands_and_empty_sums():
           dimension_numbers=(((), ()), ((), ())))                               # 0-d
 
 
+def test_lowerings_built_before_running_keep_their_own_launch_grids():
+    """A plan builds every lowering, then runs them: one kernel shared by
+    two lowerings must launch each with its own grid (the simulator's
+    kernel[grid, block] mutates the shared kernel object)."""
+    rng = np.random.default_rng(5)
+    t = kernels.TILE
+    problems = [(values(rng, (2, 6), "float32"), values(rng, (6, t + 2), "float32")),
+                (values(rng, (2 * t, 3), "float32"), values(rng, (3, 2), "float32"))]
+    dn = (((1,), (0,)), ((), ()))
+    runs = [lower("dot_general", list(p), dimension_numbers=dn) for p in problems]
+    for run, (a, b) in zip(runs, problems):
+        (c,) = run(cuda.to_device(a), cuda.to_device(b))
+        np.testing.assert_allclose(c.copy_to_host(), a @ b, rtol=1e-5, atol=1e-5)
+
+
 def test_dot_general_bool_runs_on_the_host():
     a = np.array([[True, False], [False, False]])
     run = check("dot_general", [a, a], dimension_numbers=(((1,), (0,)), ((), ())))

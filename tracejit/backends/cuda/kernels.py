@@ -29,12 +29,22 @@ MAX_BLOCKS = 1 << 16
 DTYPES = ("float32", "float64", "int32", "int64", "uint32")
 
 
+def configure(kernel, grid, block):
+    """``kernel[grid, block]``, a launcher to keep. On a GPU that is a new
+    launch configuration; the simulator's ``kernel[grid, block]`` instead
+    sets the grid on the one shared kernel object and returns it, so there
+    it is applied at each call (else the last configuration wins for all)."""
+    if SIMULATOR:
+        return lambda *args: kernel[grid, block](*args)
+    return kernel[grid, block]
+
+
 def launch_1d(kernel, n: int):
     """``kernel`` configured for ``n`` elements, or None when ``n`` is 0 (a
     launch of zero blocks is an error)."""
     if n <= 0:
         return None
-    return kernel[min(MAX_BLOCKS, -(-n // BLOCK)), BLOCK]
+    return configure(kernel, min(MAX_BLOCKS, -(-n // BLOCK)), BLOCK)
 
 
 def _t(dtype) -> str:

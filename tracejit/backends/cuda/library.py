@@ -86,7 +86,7 @@ class Matmul:
         if self.empty:
             return
         grid, block = kernels.matmul_grid(nbatch, M, N)
-        self.kernel = kernels.matmul(np.dtype(dtype).name)[grid, block]
+        self.kernel = kernels.configure(kernels.matmul(np.dtype(dtype).name), grid, block)
         self.p = _params((nbatch, M, N, K, *a_strides, *b_strides, *c_strides))
 
     def __call__(self, a, b, c):
