@@ -151,6 +151,8 @@ def test_dot_general_bool_runs_on_the_host():
     a = np.array([[True, False], [False, False]])
     run = check("dot_general", [a, a], dimension_numbers=(((1,), (0,)), ((), ())))
     assert isinstance(run.fallback, HostFallback)
+    v = np.array([True, False])
+    check("dot_general", [v, v], dimension_numbers=(((0,), (0,)), ((), ())))   # 0-d result
 
 
 def test_matmul_kernel_loops_over_row_tiles_and_batches():

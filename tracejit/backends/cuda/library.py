@@ -72,7 +72,7 @@ class HostFallback:
 
     def __call__(self, *operands):
         outs = self.impl(*[x.copy_to_host() for x in operands], **self.attrs)
-        return tuple(cuda.to_device(np.ascontiguousarray(o, dtype=np.dtype(v.dtype)))
+        return tuple(cuda.to_device(np.array(o, dtype=np.dtype(v.dtype), order="C"))  # 0-d stays 0-d
                      for o, v in zip(outs, self.results))
 
 
