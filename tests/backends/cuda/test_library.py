@@ -168,6 +168,39 @@ def test_matmul_kernel_loops_over_row_tiles_and_batches():
     np.testing.assert_allclose(c.copy_to_host(), a @ b, rtol=1e-5, atol=1e-5)
 
 
+class NumpyAsCupy:
+    """What the cuBLAS path uses of CuPy, on the simulator's arrays (NumPy
+    arrays inside): checks that path's views, reshapes and outputs here."""
+    float32 = np.float32
+
+    @staticmethod
+    def asarray(x):
+        return x._ary
+
+    matmul = staticmethod(np.matmul)
+
+
+@pytest.mark.skipif(not config.ENABLE_CUDASIM, reason="the stand-in reads simulator arrays")
+def test_cublas_path_views_and_outputs(monkeypatch):
+    from tracejit.backends.cuda import library
+    monkeypatch.setattr(library, "cupy", lambda: NumpyAsCupy)
+    rng = np.random.default_rng(6)
+    f32 = "float32"
+    for lshape, rshape, dn in [((3, 4), (4, 5), (((1,), (0,)), ((), ()))),
+                               ((4, 3), (5, 4), (((0,), (1,)), ((), ()))),
+                               ((2, 3, 4, 2), (4, 2, 5, 2), (((2,), (0,)), ((3,), (1,)))),
+                               ((3, 0), (0, 2), (((1,), (0,)), ((), ()))),
+                               ((), (3,), (((), ()), ((), ())))]:
+        run = check("dot_general", [values(rng, lshape, f32), values(rng, rshape, f32)],
+                    dimension_numbers=dn)
+        assert run.cp is NumpyAsCupy
+    for xs, ws, attrs in [((2, 5, 4, 3), (3, 2, 3, 4), conv_attrs(2, window_strides=(2, 1),
+                                                                  padding=((1, 1), (0, 2)))),
+                          ((2, 3, 3, 4), (1, 1, 4, 2), conv_attrs(2))]:
+        run = check("conv_general", [values(rng, xs, f32), values(rng, ws, f32)], **attrs)
+        assert run.cp is NumpyAsCupy
+
+
 # --- conv_general --------------------------------------------------------------
 
 @st.composite

@@ -47,13 +47,15 @@ def _params(values):
 
 @functools.cache
 def cupy():
-    """The CuPy module for cuBLAS products, or None (not installed, or the
-    simulator, whose arrays CuPy cannot read)."""
+    """The CuPy module for cuBLAS products, or None (not installed, not
+    working with this driver, or the simulator, whose arrays CuPy cannot
+    read)."""
     if kernels.SIMULATOR:
         return None
     try:
         import cupy as cp
-    except ImportError:
+        cp.matmul(cp.ones((2, 2), cp.float32), cp.ones((2, 2), cp.float32))  # CuPy works here
+    except Exception:   # not installed, or built for another CUDA than the driver's
         return None
     return cp
 
