@@ -104,3 +104,17 @@ def test_simulator_is_never_the_default():
     assert not real_gpu()
     if "TRACEJIT_BACKEND" not in os.environ:
         assert default_backend() == "cpu"
+
+
+def test_a_kernel_that_does_not_compile_runs_on_the_host(monkeypatch):
+    from tracejit.backends.cuda import plan
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no such intrinsic")
+    monkeypatch.setattr(plan.cache, "load", broken)
+    f = tracejit.jit(lambda x: tnp.exp(x).sum(axis=0), backend="cuda")
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    with pytest.warns(RuntimeWarning, match="did not compile"):
+        out = f(x)
+    assert isinstance(out, tracejit.Array)
+    np.testing.assert_allclose(np.asarray(out), np.exp(x).sum(axis=0), rtol=1e-6)

@@ -49,7 +49,7 @@ def lowering(prim: str) -> str:
     """How this backend runs a primitive."""
     from ...transforms.fusion import is_fusible
     from .plan import library_lowerings
-    if is_fusible(prim):
+    if is_fusible(prim) or prim == "fusion":
         return "fused kernel"
     if prim in ("cond", "while", "scan"):
         return "sub-plans"

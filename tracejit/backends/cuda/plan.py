@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 
 import numpy as np
 
@@ -267,7 +268,15 @@ class PlanBuilder:
         self.timing["codegen"] += time.perf_counter() - start
         log.log("source", f"{body.name}:\n{ks.source}")
         start = time.perf_counter()
-        dispatcher = cache.load(ks.source, ks.arg_types, body.name)
+        try:
+            dispatcher = cache.load(ks.source, ks.arg_types, body.name)
+        except Exception as e:   # a kernel numba-cuda cannot compile: a tracejit bug
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            warnings.warn(f"tracejit cuda: {body.name} did not compile ({type(e).__name__}: "
+                          f"{msg}); it runs on the host (TRACEJIT_LOG=source shows it)",
+                          RuntimeWarning, stacklevel=2)
+            log.log("fallback", f"{body.name}: did not compile: {e}")
+            return self._host(i, ins, lambda *a: eval_function(body, list(a)), body.name)
         self.timing["compile"] += time.perf_counter() - start
         in_slots = [self.slot_of(x) for x in ins.operands]
         getters = [self.output(r, i, [x for j, x in enumerate(ins.operands)
