@@ -115,7 +115,7 @@ def test_dot_general_any_dimension_numbers(problem, seed):
 def test_dot_general_several_tiles(dtype):
     """M, N and K span more than one tile (K's partial last tile included)."""
     rng = np.random.default_rng(0)
-    t = kernels.TILE
+    t = kernels.TILE * kernels.MICRO     # outputs per block side
     a, b = values(rng, (t + 3, t + 2), dtype), values(rng, (t + 2, 2 * t + 1), dtype)
     check("dot_general", [a, b], dimension_numbers=(((1,), (0,)), ((), ())))
 
@@ -137,7 +137,7 @@ def test_lowerings_built_before_running_keep_their_own_launch_grids():
     two lowerings must launch each with its own grid (the simulator's
     kernel[grid, block] mutates the shared kernel object)."""
     rng = np.random.default_rng(5)
-    t = kernels.TILE
+    t = kernels.TILE * kernels.MICRO     # outputs per block side
     problems = [(values(rng, (2, 6), "float32"), values(rng, (6, t + 2), "float32")),
                 (values(rng, (2 * t, 3), "float32"), values(rng, (3, 2), "float32"))]
     dn = (((1,), (0,)), ((), ()))
@@ -156,15 +156,15 @@ def test_dot_general_bool_runs_on_the_host():
 
 
 def test_matmul_kernel_loops_over_row_tiles_and_batches():
-    """A grid smaller than the problem (as when M or B exceed the grid's
-    65535 limit) still covers it: the kernel loops over rows and batches."""
+    """A grid smaller than the problem (as when M, N or B exceed the grid's
+    65535 limit) still covers it: the kernel loops over tiles and batches."""
     rng = np.random.default_rng(2)
-    t = kernels.TILE
-    B, M, N, K = 3, 3 * t, t, 5
+    t = kernels.TILE * kernels.MICRO     # outputs per block side
+    B, M, N, K = 3, 3 * t, 2 * t + 1, 2 * kernels.TILE + 3
     a, b = values(rng, (B, M, K), "float32"), values(rng, (B, K, N), "float32")
     c = cuda.device_array((B, M, N), np.float32)
     p = cuda.to_device(np.array([B, M, N, K, M * K, K, 1, K * N, N, 1, M * N, N, 1], np.int64))
-    kernels.matmul("float32")[(1, 1, 1), (t, t)](a.reshape(-1), b.reshape(-1), c.reshape(-1), p)
+    kernels.matmul("float32")[(1, 1, 1), (kernels.TILE, kernels.TILE)](a.reshape(-1), b.reshape(-1), c.reshape(-1), p)
     np.testing.assert_allclose(c.copy_to_host(), a @ b, rtol=1e-5, atol=1e-5)
 
 

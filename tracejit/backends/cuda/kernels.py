@@ -9,7 +9,7 @@ with the sizes, strides and window geometry in one small int64 device array
 grid-stride, so any launch size covers any problem size.
 
 Under Numba's CUDA simulator every CUDA thread is a Python thread: blocks
-and tiles are small there (``BLOCK``, ``TILE``) and large on a GPU.
+and tiles are small there (``BLOCK``, ``TILE``, ``MICRO``) and large on a GPU.
 """
 from __future__ import annotations
 
@@ -21,8 +21,10 @@ from numba import config, cuda, from_dtype
 SIMULATOR = bool(config.ENABLE_CUDASIM)
 #: Threads per block of the 1-D kernels.
 BLOCK = 32 if SIMULATOR else 256
-#: Side of the matrix product's square tiles (TILE x TILE threads a block).
-TILE = 8 if SIMULATOR else 16
+#: The matrix product's blocks have TILE x TILE threads, each computing
+#: MICRO x MICRO outputs.
+TILE = 4 if SIMULATOR else 16
+MICRO = 2 if SIMULATOR else 4
 #: Most blocks a 1-D launch uses; grid-stride loops cover the rest.
 MAX_BLOCKS = 1 << 16
 #: Dtypes the kernels are compiled for (atomics exist for all of them).
@@ -81,50 +83,74 @@ def permute(dtype):
 
 
 @functools.cache
-def matmul(dtype, tile: int = TILE):
-    """Batched strided matrix product, one TILE x TILE output tile a block:
+def matmul(dtype):
+    """Batched strided matrix product:
 
-        c[b*sc0 + i*sc1 + j*sc2] = sum_k a[b*sa0 + i*sa1 + k*sa2] * b[b*sb0 + k*sb1 + j*sb2]
+        c[z*sc0 + i*sc1 + j*sc2] = sum_k a[z*sa0 + i*sa1 + k*sa2] * b[z*sb0 + k*sb1 + j*sb2]
 
-    p = [B, M, N, K, sa0, sa1, sa2, sb0, sb1, sb2, sc0, sc1, sc2]. Grid x
-    covers N's tiles; grid y and z loop over M's tiles and the batch. The
-    sum is in the dtype (products of integers wrap as in NumPy)."""
+    p = [B, M, N, K, sa0, sa1, sa2, sb0, sb1, sb2, sc0, sc1, sc2]. A block
+    of TILE x TILE threads computes an MT x MT tile of c (MT = TILE *
+    MICRO), each thread MICRO x MICRO outputs strided by TILE (so a warp's
+    shared-memory reads and global writes are consecutive); the operands
+    pass through shared memory TILE values of k at a time. Grid x, y and z
+    loop over c's column tiles, row tiles and the batch. The sum is in the
+    dtype (products of integers wrap as in NumPy)."""
     nb = from_dtype(np.dtype(dtype))
     zero = np.dtype(dtype).type(0)
-    T = tile
+    T, R = TILE, MICRO
+    MT = T * R
 
     @cuda.jit(f"void({nb.name}[::1], {nb.name}[::1], {nb.name}[::1], int64[::1])")
     def kernel(a, b, c, p):
-        sa = cuda.shared.array((T, T), nb)
-        sb = cuda.shared.array((T, T), nb)
+        sa = cuda.shared.array((T, MT), nb)      # sa[k, i]
+        sb = cuda.shared.array((T, MT), nb)      # sb[k, j]
+        acc = cuda.local.array((R, R), nb)
+        av = cuda.local.array(R, nb)
+        bv = cuda.local.array(R, nb)
         tx = cuda.threadIdx.x
         ty = cuda.threadIdx.y
+        tid = ty * T + tx
         nbatch, M, N, K = p[0], p[1], p[2], p[3]
-        j = cuda.blockIdx.x * T + tx
         for z in range(cuda.blockIdx.z, nbatch, cuda.gridDim.z):
-            a0 = z * p[4]
-            b0 = z * p[7]
-            for by in range(cuda.blockIdx.y, (M + T - 1) // T, cuda.gridDim.y):
-                i = by * T + ty
-                acc = zero
-                for k0 in range(0, K, T):
-                    ka = k0 + tx
-                    kb = k0 + ty
-                    sa[ty, tx] = a[a0 + i * p[5] + ka * p[6]] if i < M and ka < K else zero
-                    sb[ty, tx] = b[b0 + kb * p[8] + j * p[9]] if kb < K and j < N else zero
-                    cuda.syncthreads()
-                    for kk in range(T):
-                        acc += sa[ty, kk] * sb[kk, tx]
-                    cuda.syncthreads()
-                if i < M and j < N:
-                    c[z * p[10] + i * p[11] + j * p[12]] = acc
+            a0, b0, c0 = z * p[4], z * p[7], z * p[10]
+            for by in range(cuda.blockIdx.y, (M + MT - 1) // MT, cuda.gridDim.y):
+                for bx in range(cuda.blockIdx.x, (N + MT - 1) // MT, cuda.gridDim.x):
+                    for r in range(R):
+                        for s in range(R):
+                            acc[r, s] = zero
+                    for k0 in range(0, K, T):
+                        for e in range(R):
+                            idx = tid + e * T * T
+                            # consecutive threads: consecutive k of a, consecutive j of b
+                            ka, ia = k0 + idx % T, by * MT + idx // T
+                            sa[idx % T, idx // T] = (a[a0 + ia * p[5] + ka * p[6]]
+                                                     if ia < M and ka < K else zero)
+                            kb, jb = k0 + idx // MT, bx * MT + idx % MT
+                            sb[idx // MT, idx % MT] = (b[b0 + kb * p[8] + jb * p[9]]
+                                                       if kb < K and jb < N else zero)
+                        cuda.syncthreads()
+                        for kk in range(T):
+                            for r in range(R):
+                                av[r] = sa[kk, ty + r * T]
+                                bv[r] = sb[kk, tx + r * T]
+                            for r in range(R):
+                                for s in range(R):
+                                    acc[r, s] += av[r] * bv[s]
+                        cuda.syncthreads()
+                    for r in range(R):
+                        i = by * MT + ty + r * T
+                        for s in range(R):
+                            j = bx * MT + tx + s * T
+                            if i < M and j < N:
+                                c[c0 + i * p[11] + j * p[12]] = acc[r, s]
     return kernel
 
 
-def matmul_grid(nbatch: int, M: int, N: int, tile: int = TILE):
+def matmul_grid(nbatch: int, M: int, N: int):
     """(grid, block) of ``matmul`` for this problem."""
-    grid = (-(-N // tile), min(-(-M // tile), 65535), min(nbatch, 65535))
-    return grid, (tile, tile)
+    mt = TILE * MICRO
+    grid = (min(-(-N // mt), 65535), min(-(-M // mt), 65535), min(nbatch, 65535))
+    return grid, (TILE, TILE)
 
 
 @functools.cache
