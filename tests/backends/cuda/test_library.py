@@ -345,3 +345,33 @@ def test_stop_gradient_copies():
     (y,) = run(d)
     assert y is not d
     np.testing.assert_array_equal(y.copy_to_host(), x)
+
+
+# --- in a plan ------------------------------------------------------------------------
+
+def test_gradients_through_a_plan_match_the_reference():
+    """A plan builds all its lowerings before running any: a dense head's
+    and a conv + max-pool layer's gradients (matrix products with
+    transposed operands, transposed and dilated convolutions, the pooling
+    gradient) on the cuda backend equal the reference backend's."""
+    import tracejit
+    import tracejit.numpy as tnp
+    from tracejit.nn import functional as F
+
+    def loss(params, x):
+        h = tnp.maximum(F.conv2d(x, params["conv"], padding="SAME", strides=2), 0)
+        h = F.max_pool(h, 3, 2, "SAME")
+        h = tnp.reshape(h, (h.shape[0], -1))
+        for w in params["dense"]:
+            h = tnp.tanh(h @ w)
+        return tnp.sum(h * h)
+
+    rng = np.random.default_rng(7)
+    params = {"conv": values(rng, (3, 3, 2, 3), "float32"),
+              "dense": [values(rng, (12, 10), "float32"), values(rng, (10, 3), "float32")]}
+    x = values(rng, (2, 7, 7, 2), "float32")
+    grad = tracejit.grad(loss)
+    got = tracejit.jit(grad, backend="cuda")(params, x)
+    want = tracejit.jit(grad, backend="reference")(params, x)
+    for g, w in zip(tracejit.tree_leaves(got), tracejit.tree_leaves(want)):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-4, atol=1e-5)
