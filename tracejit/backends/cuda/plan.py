@@ -67,9 +67,11 @@ def launcher(dispatcher, grid: int, block: int):
     the configuration and specialisation resolved now: on a GPU the one
     compiled kernel's ``launch`` (numba-cuda internals: if they differ, the
     first call falls back to the configured dispatcher for good)."""
+    if SIMULATOR:   # the simulator's kernel[grid, block] configures the shared kernel itself
+        def configure_and_launch(*args):
+            dispatcher[grid, block](*args)
+        return configure_and_launch
     configured = dispatcher[grid, block]
-    if SIMULATOR:
-        return configured
     overloads = list(getattr(dispatcher, "overloads", {}).values())
     if len(overloads) != 1 or not hasattr(overloads[0], "launch"):
         return configured
