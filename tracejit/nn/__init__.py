@@ -19,7 +19,7 @@ recurrent cells and initializers.
 - Initializers (:mod:`.initializers`): ``nn.initializers.he_normal()``, ...
 """
 from .functional import (  # noqa: F401
-    relu, relu6, elu, selu, leaky_relu, sigmoid, tanh, softplus, softmax, log_softmax,
+    add_n, one_hot, cast, relu, relu6, elu, selu, leaky_relu, sigmoid, tanh, softplus, softmax, log_softmax,
     logsumexp, get_activation, conv1d, conv2d, conv3d, atrous_conv2d, depthwise_conv2d,
     separable_conv2d, conv2d_transpose, max_pool, avg_pool, local_response_normalization,
     lrn, moments, batch_normalization, dropout, l2_loss,

@@ -12,13 +12,40 @@ from .. import numpy as tnp
 from ..errors import ShapeError
 from ..transforms.custom_derivatives import stop_gradient
 
+# --- basic ops with TensorFlow's names ---------------------------------------------
+def add_n(inputs):
+    """The elementwise sum of a list of same-shape tensors (``tf.add_n``)."""
+    inputs = list(inputs)
+    if not inputs:
+        raise ValueError("add_n needs at least one input")
+    total = inputs[0]
+    for x in inputs[1:]:
+        total = total + x
+    return total
+
+
+def one_hot(indices, depth, on_value=1.0, off_value=0.0, dtype="float32"):
+    """``[..., depth]`` with ``on_value`` at each index and ``off_value``
+    elsewhere (an out-of-range index gives a row of ``off_value``), as
+    ``tf.one_hot``."""
+    hit = tnp.expand_dims(indices, -1) == tnp.arange(depth, dtype=tnp.result_type_of(indices))
+    return tnp.where(hit, tnp.asarray(on_value, dtype), tnp.asarray(off_value, dtype))
+
+
+def cast(x, dtype):
+    """``tf.cast``: ``x`` converted to ``dtype``."""
+    return tnp.astype(x, dtype)
+
+
 # --- activations -----------------------------------------------------------------
 SELU_ALPHA = 1.6732632423543772
 SELU_SCALE = 1.0507009873554805
 
 
 def relu(x):
-    return tnp.maximum(x, 0)
+    """max(x, 0), with gradient 0 at x == 0 as in TensorFlow (``maximum``
+    would split a tie's gradient 1/2 : 1/2); NaN stays NaN."""
+    return tnp.where(x > 0, x, tnp.where(tnp.isnan(x), x, 0))
 
 
 def relu6(x):

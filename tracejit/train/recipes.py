@@ -136,7 +136,8 @@ def cifar10_cnn(config: dict) -> Setup:
     train = _limit((x, y), config.get("limit"))
     x_test, y_test = _limit(test, config.get("limit"))
     test = (cifar10_eval_preprocess(x_test, size), y_test)
-    steps_per_epoch = len(train[0]) // config["batch_size"]
+    # The tutorial's decay_steps = int(examples / batch * epochs per decay).
+    steps_per_epoch = len(train[0]) / config["batch_size"]
     schedule = optim.exponential_decay(config["learning_rate"],
                                        max(1, int(steps_per_epoch * config["decay_epochs"])),
                                        0.1, staircase=True)
