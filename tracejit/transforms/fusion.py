@@ -57,6 +57,8 @@ tuples shared with the code generator, which renders them:
 from __future__ import annotations
 
 import math
+import sys
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -72,6 +74,20 @@ INDEX_OPS = frozenset({"broadcast_in_dim", "reshape", "transpose", "slice", "rev
 #: Computed once and stored rather than recomputed at several indices.
 EXPENSIVE = frozenset({"exp", "log", "log1p", "expm1", "tanh", "logistic", "sin", "cos",
                        "erf", "pow", "reduce_window", "random_bits"})
+
+
+@contextmanager
+def deep_recursion(body: Function):
+    """Room for the code generators, which render a value by recursing into
+    its operands (a few frames a level): a kernel that is one long chain,
+    such as a Python loop of 100 iterations unrolled by tracing, nests as
+    deep as it has instructions."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, old + 4 * len(body.body)))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
 
 
 def is_elementwise(prim: str) -> bool:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...ir.core import Function, Var
-from ...transforms.fusion import (REDUCTIONS, Space, Facts, is_elementwise,
+from ...transforms.fusion import (REDUCTIONS, deep_recursion, Space, Facts, is_elementwise,
                                   reads, reduction_space)
 from . import snippets
 
@@ -595,4 +595,5 @@ class KernelWriter:
 
 
 def generate(body: Function, kind: str) -> KernelSource:
-    return KernelWriter(body, kind).build()
+    with deep_recursion(body):
+        return KernelWriter(body, kind).build()

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...ir.core import Function, Var
-from ...transforms.fusion import (REDUCTIONS, Space, Facts, is_elementwise,
+from ...transforms.fusion import (REDUCTIONS, deep_recursion, Space, Facts, is_elementwise,
                                   reads, reduction_space)
 from . import snippets
 
@@ -602,4 +602,5 @@ def generate(body: Function, kind: str, block: int) -> KernelSource:
     """The CUDA kernel of a fusion instruction's body; ``block`` is the
     number of threads per block (a power of two; reductions size their
     shared arrays with it)."""
-    return KernelWriter(body, kind, block).build()
+    with deep_recursion(body):
+        return KernelWriter(body, kind, block).build()
