@@ -181,3 +181,25 @@ def test_fit_carries_model_state_of_batch_norm(tmp_path, data):
     np.testing.assert_array_equal(restored.model_state["batch_norm1"]["moving_mean"],
                                   moving["moving_mean"])
     assert result.history["val_accuracy"][-1] > 0.5
+
+
+@pytest.mark.parametrize("towers", [2, 4])
+def test_towers_average_gradients_like_one_large_batch(data, towers):
+    """Synchronous data parallelism: k towers on k shards, gradients averaged,
+    one update. With a mean loss and no dropout or batch norm that is the
+    one-tower step on the whole batch (float rounding aside)."""
+    from tracejit import optim
+    (x, y), _ = data
+    model, opt = TinyMLP(rate=0.0), optim.adam(0.01)
+    one = train.make_train_step(model, opt, donate=False)
+    split = train.make_train_step(model, opt, donate=False, towers=towers)
+    state = train.init_train_state(model, opt, (64,), seed=2)
+    a, b = state, tracejit.tree_map(np.copy, state)
+    for i in range(3):
+        xb, yb = x[40 * i:40 * (i + 1)], y[40 * i:40 * (i + 1)]
+        a, ma, ga = one(a, xb, yb, with_grads=True)
+        b, mb, gb = split(b, xb, yb, with_grads=True)
+        for g, w in zip(tracejit.tree_leaves((gb, b.params, mb)), tracejit.tree_leaves((ga, a.params, ma))):
+            np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="does not split"):
+        split(b, x[:39], y[:39])

@@ -24,7 +24,7 @@ import numpy as np
 
 from .. import jit, random, tree_map, value_and_grad
 from .. import numpy as tnp
-from ..nn import sparse_softmax_cross_entropy_with_logits
+from ..nn import add_n, sparse_softmax_cross_entropy_with_logits
 from .state import TrainState
 
 __all__ = ["init_train_state", "make_train_step", "make_eval_step", "evaluate",
@@ -79,7 +79,7 @@ def _learning_rate(optimizer, step):
 
 
 def make_train_step(model, optimizer, *, loss=None, regularizer=None, backend=None,
-                    donate: bool = True):
+                    donate: bool = True, towers: int = 1):
     """A jitted ``train_step(state, x, y) -> (state, metrics)``.
 
     One compiled function does the forward pass, ``value_and_grad``, the
@@ -92,21 +92,46 @@ def make_train_step(model, optimizer, *, loss=None, regularizer=None, backend=No
     The step's random key (dropout...) is ``fold_in(state.key, state.step)``.
     With ``donate`` the state's buffers are reused for the new state, so the
     state passed in must not be used afterwards (copy what you keep).
+
+    ``towers=k`` is synchronous data parallelism as in the book's multi-GPU
+    training: the batch is split into k equal shards, each tower computes
+    the loss and gradients of its shard (its own dropout key and batch-norm
+    statistics), the gradients and moving statistics are averaged, and one
+    update is applied. Here the towers run in one compiled step; with mean
+    losses and no batch norm the result equals the one-tower step's.
     """
+    if towers < 1:
+        raise ValueError(f"towers must be at least 1, got {towers}")
     loss = sparse_softmax_cross_entropy_with_logits if loss is None else loss
+
+    def objective(params, model_state, x, y, key):
+        logits, model_state = _apply(model, params, model_state, x, True, key)
+        total = tnp.mean(loss(y, logits))
+        if regularizer is not None:
+            total = total + regularizer(params)
+        return total, (logits, model_state)
+
+    def tower_mean(values):
+        return tree_map(lambda *v: add_n(v) / len(v), *values)
 
     def train_step(state, x, y, with_grads=False):
         key = random.fold_in(state.key, state.step)
-
-        def objective(params):
-            logits, model_state = _apply(model, params, state.model_state, x, True, key)
-            total = tnp.mean(loss(y, logits))
-            if regularizer is not None:
-                total = total + regularizer(params)
-            return total, (logits, model_state)
-
-        (total, (logits, model_state)), grads = value_and_grad(objective, has_aux=True)(
-            state.params)
+        if towers == 1:
+            (total, (logits, model_state)), grads = value_and_grad(objective, has_aux=True)(
+                state.params, state.model_state, x, y, key)
+        else:
+            if tnp.shape(x)[0] % towers:
+                raise ValueError(f"a batch of {tnp.shape(x)[0]} examples does not split "
+                                 f"into {towers} equal tower shards")
+            shard = tnp.shape(x)[0] // towers
+            results = [value_and_grad(objective, has_aux=True)(
+                state.params, state.model_state, x[i * shard:(i + 1) * shard],
+                y[i * shard:(i + 1) * shard], random.fold_in(key, i)) for i in range(towers)]
+            total = add_n([r[0][0] for r in results]) / towers
+            logits = tnp.concatenate([r[0][1][0] for r in results])
+            model_state = (None if state.model_state is None
+                           else tower_mean([r[0][1][1] for r in results]))
+            grads = tower_mean([r[1] for r in results])
         params, opt_state = optimizer.update(grads, state.opt_state, state.params)
         new_state = state.replace(params=params, opt_state=opt_state,
                                   model_state=model_state, step=state.step + 1)
