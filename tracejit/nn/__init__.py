@@ -14,6 +14,9 @@ recurrent cells and initializers.
   dicts: ``params = model.init(key, input_shape)`` (``(params, state)`` for
   models with batch norm), ``y = model.apply(params, x, train=..., key=...)``
   (``(y, state)`` with ``state=``). See :mod:`.layers` for the convention.
+- Models (:mod:`.models`, also ``nn.models``): ``mlp`` (the book's MNIST
+  DNN), ``lenet5`` (Table 13-1), ``cifar10_cnn`` (the TensorFlow CIFAR-10
+  tutorial's model).
 - Recurrent (:mod:`.rnn`): ``BasicRNNCell``, ``LSTMCell``, ``GRUCell``,
   ``LSTMStateTuple``, ``dynamic_rnn``, the ``RNN`` layer.
 - Initializers (:mod:`.initializers`): ``nn.initializers.he_normal()``, ...
@@ -30,5 +33,7 @@ from .layers import (  # noqa: F401
     Layer, Dense, Conv2D, MaxPool2D, AvgPool2D, GlobalAvgPool2D, LocalResponseNorm,
     BatchNorm, Dropout, Flatten, Activation, count_params)
 from .composite import Sequential, ResidualUnit, Inception  # noqa: F401
+from . import models  # noqa: F401
+from .models import mlp, lenet5, cifar10_cnn  # noqa: F401
 from .rnn import (  # noqa: F401
     RNNCell, BasicRNNCell, LSTMCell, GRUCell, LSTMStateTuple, dynamic_rnn, RNN)

@@ -24,6 +24,7 @@ import dataclasses
 from typing import Any, Callable
 
 from .. import nn, optim
+from ..nn.models import cifar10_cnn as cifar10_cnn_model  # noqa: F401 (the model lives in nn.models)
 from ..data import load_cifar10, load_digits, load_mnist, synthetic_images
 from ..data.augment import cifar10_distort, cifar10_eval_preprocess
 from .averaging import WithMovingAverages
@@ -92,32 +93,6 @@ def mnist_dnn(config: dict) -> Setup:
 
 
 # --- cnn ----------------------------------------------------------------------------
-def cifar10_cnn_model(width: float = 1.0) -> nn.Sequential:
-    """The tutorial's ``inference()`` (sizes from its reference code), every
-    layer's width scaled by ``width``; expects 24x24x3 images."""
-    conv, local3, local4 = (max(1, int(round(n * width))) for n in (64, 384, 192))
-    lrn = dict(depth_radius=4, bias=1.0, alpha=0.001 / 9.0, beta=0.75)
-    trunc = nn.initializers.truncated_normal
-    const = nn.initializers.constant
-    return nn.Sequential([
-        nn.Conv2D(conv, 5, padding="SAME", activation="relu", name="conv1",
-                  kernel_initializer=trunc(stddev=5e-2), bias_initializer=const(0.0)),
-        nn.MaxPool2D(3, 2, padding="SAME", name="pool1"),
-        nn.LocalResponseNorm(**lrn, name="norm1"),
-        nn.Conv2D(conv, 5, padding="SAME", activation="relu", name="conv2",
-                  kernel_initializer=trunc(stddev=5e-2), bias_initializer=const(0.1)),
-        nn.LocalResponseNorm(**lrn, name="norm2"),
-        nn.MaxPool2D(3, 2, padding="SAME", name="pool2"),
-        nn.Flatten(),
-        nn.Dense(local3, "relu", name="local3",
-                 kernel_initializer=trunc(stddev=0.04), bias_initializer=const(0.1)),
-        nn.Dense(local4, "relu", name="local4",
-                 kernel_initializer=trunc(stddev=0.04), bias_initializer=const(0.1)),
-        nn.Dense(10, name="softmax_linear",
-                 kernel_initializer=trunc(stddev=1 / float(local4)), bias_initializer=const(0.0)),
-    ])
-
-
 def _weight_decay(params):
     """The tutorial's weight decay: 0.004 * l2_loss of the local3 and local4 kernels."""
     return optim.l2_penalty(params, 0.004, r"^local[34]/kernel$")
