@@ -88,3 +88,85 @@ def test_cifar10_cnn_and_the_recipe_share_it():
     setup = recipes.build("cnn", {"width": 0.125, "synthetic_examples": 20})
     assert nn.count_params(setup.model.init(KEY, (24, 24, 3))) == nn.count_params(
         small.init(KEY, (24, 24, 3)))
+
+
+# --- Sequential.split -------------------------------------------------------------
+@pytest.mark.parametrize("i", [0, 1, 2, 3, -1, "hidden2", "outputs"])
+def test_split_mlp_composes_to_the_whole(i):
+    model = nn.mlp((16, 12), n_classes=4)
+    params = model.init(KEY, (8,))
+    x = rng.random((5, 8), dtype=np.float32)
+    lower, upper = model.split(i)
+    lower_params, upper_params = model.split_params(params, i)
+    assert len(lower.layers) + len(upper.layers) == 3
+    assert {**lower_params, **upper_params} == params
+    assert not set(lower_params) & set(upper_params)
+    out = upper.apply(upper_params, lower.apply(lower_params, x))
+    np.testing.assert_array_equal(np.asarray(out), np.asarray(model.apply(params, x)))
+
+
+def test_split_keeps_layer_names_and_shapes():
+    model = nn.mlp((16, 12, 10), n_classes=4)
+    params = model.init(KEY, (8,))
+    lower, upper = model.split(2)
+    assert [n for n, _ in lower.children] == ["hidden1", "hidden2"]
+    assert [n for n, _ in upper.children] == ["hidden3", "outputs"]
+    assert upper["hidden3"] is model["hidden3"]
+    assert lower.output_shape((8,)) == (12,)
+    # a fresh upper part has the same structure as the whole model's upper params
+    fresh = upper.init(KEY, lower.output_shape((8,)))
+    assert shapes(fresh) == shapes(model.split_params(params, 2)[1])
+    # the parts are Sequentials of their own: auto-named layers keep their
+    # names too (a second Dense is still "dense2" in the upper part)
+    auto = nn.Sequential([nn.Dense(3), nn.Flatten(), nn.Dense(2)])
+    lo, up = auto.split(1)
+    assert [n for n, _ in up.children] == ["flatten1", "dense2"]
+    p = auto.init(KEY, (4,))
+    assert sorted(auto.split_params(p, 1)[1]) == ["dense2"]
+
+
+def test_split_lenet5_with_pools_and_jit():
+    model = nn.lenet5()
+    params = model.init(KEY, (32, 32, 1))
+    x = rng.random((3, 32, 32, 1), dtype=np.float32)
+    lower, upper = model.split("f6")   # frozen convolutions, trainable dense head
+    lower_params, upper_params = model.split_params(params, "f6")
+    assert sorted(lower_params) == ["c1", "c3", "c5"]
+    assert sorted(upper_params) == ["f6", "outputs"]
+    cached = tracejit.jit(lower.apply)(lower_params, x)
+    assert np.shape(cached) == (3, 120)
+    np.testing.assert_allclose(np.asarray(tracejit.jit(upper.apply)(upper_params, cached)),
+                               np.asarray(model.apply(params, x)), rtol=1e-5, atol=1e-6)
+
+
+def test_split_with_state():
+    model = nn.Sequential([nn.Dense(6), nn.BatchNorm(), nn.Activation("relu"), nn.Dense(3)])
+    params, state = model.init(KEY, (4,))
+    x = rng.random((5, 4), dtype=np.float32)
+    lower, upper = model.split(2)
+    assert lower.has_state and not upper.has_state
+    lp, up = model.split_params(params, 2)
+    ls, us = model.split_params(state, 2)
+    assert sorted(ls) == ["batch_norm1"] and us == {}
+    for train in (False, True):
+        h, new_ls = lower.apply(lp, x, state=ls, train=train)
+        y = upper.apply(up, h)
+        y_whole, new_state = model.apply(params, x, state=state, train=train)
+        np.testing.assert_allclose(np.asarray(y), np.asarray(y_whole), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(np.asarray(new_ls["batch_norm1"]["moving_mean"]),
+                                   np.asarray(new_state["batch_norm1"]["moving_mean"]))
+
+
+def test_split_errors():
+    model = nn.mlp((4,), n_classes=2)
+    params = model.init(KEY, (3,))
+    with pytest.raises(IndexError):
+        model.split(3)
+    with pytest.raises(IndexError):
+        model.split(-3)
+    with pytest.raises(KeyError):
+        model.split("hidden9")
+    with pytest.raises(TypeError):
+        model.split(1.0)
+    with pytest.raises(KeyError):
+        model.split_params({**params, "other": {}}, 1)

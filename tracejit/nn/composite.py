@@ -5,8 +5,14 @@ A composite names its children (``"conv1"``, ``"conv2"``, ``"dense1"``: the
 child's ``default_name`` and its index among the children of that kind,
 unless the child was given ``name=``) and nests their parameters and state
 under those names; children without parameters (or state) take no entry.
+
+``Sequential.split(i)`` and ``Sequential.split_params(params, i)`` cut a
+model (and its parameters or state) into its lower and upper layers, e.g.
+to cache the outputs of frozen pretrained layers (transfer learning).
 """
 from __future__ import annotations
+
+import operator
 
 from .. import numpy as tnp
 from . import functional as F
@@ -95,6 +101,74 @@ class Sequential(Composite):
         for (name, layer), k in zip(self.children, _split_key(key, len(self.children))):
             x = self._call_child(name, layer, params, state, new_state, x, train, k)
         return x, new_state
+
+    # --- splitting (transfer learning: cache the frozen lower layers' outputs) ---
+    def _index(self, i) -> int:
+        """``i`` (an int, negative from the end, or a layer's name) as a split
+        point in ``0..len(layers)``: the upper part starts at that layer."""
+        n = len(self.children)
+        if isinstance(i, str):
+            names = [name for name, _ in self.children]
+            if i not in names:
+                raise KeyError(f"no layer named {i!r}; the layers are {names}")
+            return names.index(i)
+        try:
+            if isinstance(i, bool):
+                raise TypeError
+            i = operator.index(i)
+        except TypeError:
+            raise TypeError(f"split point must be an int or a layer name, got {i!r}") from None
+        j = i + n if i < 0 else i
+        if not 0 <= j <= n:
+            raise IndexError(f"split point {i} is out of range for {n} layers")
+        return j
+
+    @classmethod
+    def _of_children(cls, children, name=None) -> "Sequential":
+        """A Sequential of already-named children (their names are kept)."""
+        model = cls.__new__(cls)
+        Layer.__init__(model, name)
+        model.children = list(children)
+        return model
+
+    def split(self, i):
+        """``(lower, upper)``: two Sequentials of ``layers[:i]`` and
+        ``layers[i:]`` (``i`` may be negative, or the name of the first upper
+        layer), so that, with ``lower_params, upper_params =
+        model.split_params(params, i)``::
+
+            upper.apply(upper_params, lower.apply(lower_params, x)) == model.apply(params, x)
+
+        The layers keep their names in both parts (``"hidden3"`` stays
+        ``"hidden3"``), so the parts' parameter dicts are sub-dicts of the
+        whole model's and ``{**lower_params, **upper_params}`` is ``params``
+        again.  Typical use, transfer learning: run the frozen ``lower``
+        layers once over the data, then train only ``upper`` on the cached
+        outputs (``upper.init(key, lower.output_shape(input_shape))`` for a
+        fresh head, or the pretrained ``upper_params``).
+
+        With ``train=True`` and a ``key``, the parts draw their dropout masks
+        from other subkeys than the whole model does (same distribution,
+        different values).
+        """
+        j = self._index(i)
+        return (Sequential._of_children(self.children[:j]),
+                Sequential._of_children(self.children[j:]))
+
+    def split_params(self, params, i):
+        """``(lower_params, upper_params)``: the entries of ``params`` that
+        belong to ``layers[:i]`` and to ``layers[i:]`` (see :meth:`split`).
+        Works the same for the model's ``state`` (batch-norm moving
+        averages)."""
+        j = self._index(i)
+        names = [name for name, _ in self.children]
+        unknown = sorted(set(params) - set(names))
+        if unknown:
+            raise KeyError(f"params has entries {unknown} that are not layers of this model "
+                           f"(its layers are {names})")
+        lower = {name: params[name] for name in names[:j] if name in params}
+        upper = {name: params[name] for name in names[j:] if name in params}
+        return lower, upper
 
 
 class ResidualUnit(Composite):
