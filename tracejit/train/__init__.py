@@ -9,6 +9,8 @@
   (:mod:`.checkpoint`).
 - :class:`EarlyStopping`, :class:`Callback`, :class:`LambdaCallback` (:mod:`.callbacks`).
 - :class:`SummaryWriter`, :class:`ProgressBar` (:mod:`.logging`).
+- :class:`DNNClassifier` -- TensorFlow's canned estimator, ``fit`` /
+  ``predict`` / ``evaluate`` (:mod:`.estimator`).
 """
 from .callbacks import Callback, EarlyStopping, LambdaCallback
 from .checkpoint import (CheckpointError, latest_checkpoint, list_checkpoints,
@@ -17,6 +19,7 @@ from .logging import ProgressBar, SummaryWriter
 from .loop import FitResult, Run, fit
 from .state import TrainState, restore_train_state, save_train_state
 from .steps import accuracy, evaluate, init_train_state, make_eval_step, make_train_step
+from .estimator import DNNClassifier
 
 __all__ = [
     "fit", "FitResult", "Run",
@@ -26,4 +29,5 @@ __all__ = [
     "CheckpointError",
     "Callback", "EarlyStopping", "LambdaCallback",
     "SummaryWriter", "ProgressBar",
+    "DNNClassifier",
 ]
