@@ -21,6 +21,7 @@ from .transforms.custom_derivatives import stop_gradient, custom_vjp
 from .control import cond, while_loop, fori_loop, scan
 from . import nn, optim  # noqa: F401  (after the API they build on)
 from . import data, train  # noqa: F401  (after nn and optim, which train uses)
+from . import testing  # noqa: F401  (gradient checks; numpy only, ~2 ms)
 
 __version__ = "0.1.0"
 

@@ -183,13 +183,20 @@ def _summary_line(epoch, epochs, logs, rate) -> str:
     return "  ".join(parts) + f"  ({rate:,.0f} examples/s)"
 
 
+def _step_line(step, loss, examples, batches, duration) -> str:
+    """``step 120, loss = 1.234 (1520.3 examples/sec; 0.021 sec/batch)``."""
+    return (f"step {step}, loss = {loss:.3f} ({examples / duration:.1f} examples/sec; "
+            f"{duration / max(batches, 1):.3f} sec/batch)")
+
+
 def fit(model, optimizer, train_data, *, epochs: int, batch_size: int = 32,
         validation_data=None, seed: int = 0, loss=None, regularizer=None, augment=None,
         callbacks=(), early_stopping=None, validation_every: int | None = None,
         eval_batch_size: int = 256, checkpoint_dir=None, checkpoint_every: int | None = None,
         keep_checkpoints: int = 5, resume=False, metadata: dict | None = None,
         logdir=None, log_every: int = 10, histogram_every: int | None = 100,
-        init_params=None, backend=None, verbose: bool = True) -> FitResult:
+        init_params=None, backend=None, verbose: bool = True,
+        print_every: int | None = None) -> FitResult:
     """Train ``model`` with ``optimizer`` on ``train_data`` for ``epochs`` epochs.
 
     ``train_data`` is ``(x, y)`` arrays -- shuffled every epoch from ``seed``
@@ -215,9 +222,16 @@ def fit(model, optimizer, train_data, *, epochs: int, batch_size: int = 32,
     ``learning_rate`` every ``log_every`` steps; ``valid/loss``,
     ``valid/accuracy`` at each validation), histograms of parameters and
     gradients every ``histogram_every`` steps, and ``curves.png`` at the end.
+
+    With ``verbose`` and ``print_every=N``, every N steps a line as in the
+    TensorFlow CIFAR-10 tutorial: ``step 120, loss = 1.234 (1520.3
+    examples/sec; 0.021 sec/batch)`` (the step's loss; rates averaged over
+    the steps since the previous line).
     """
     if int(epochs) < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if print_every is not None and int(print_every) < 1:
+        raise ValueError(f"print_every must be >= 1, got {print_every}")
     if resume is not False and checkpoint_dir is None:
         raise ValueError("resume needs a checkpoint_dir (new checkpoints are written there)")
     pipeline = _make_pipeline(train_data, batch_size, seed, augment)
@@ -264,6 +278,7 @@ def fit(model, optimizer, train_data, *, epochs: int, batch_size: int = 32,
                               desc=f"epoch {epoch + 1}/{run.epochs}",
                               disable=None if verbose else True)
             started, seen = time.perf_counter(), 0
+            mark_time, mark_seen, mark_step = started, 0, run.step
             for x, y in pipeline:
                 step = run.step + 1   # the step number after this update
                 with_grads = bool(writer and histogram_every and step % histogram_every == 0)
@@ -276,6 +291,12 @@ def fit(model, optimizer, train_data, *, epochs: int, batch_size: int = 32,
                 epoch_sums["accuracy"] += metrics["accuracy"] * n
                 epoch_sums["examples"] += n
                 bar.update(n, loss=metrics["loss"], accuracy=metrics["accuracy"])
+                if verbose and print_every and step % print_every == 0:
+                    now = time.perf_counter()
+                    duration = max(now - mark_time, 1e-9)
+                    print(_step_line(step, metrics["loss"], seen - mark_seen, step - mark_step,
+                                     duration), flush=True)
+                    mark_time, mark_seen, mark_step = now, seen, step
                 logs = {"step": step, **metrics}
                 if writer is not None:
                     if step % log_every == 0:
