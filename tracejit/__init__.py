@@ -25,7 +25,8 @@ from . import testing  # noqa: F401  (gradient checks; numpy only, ~2 ms)
 
 __version__ = "0.1.0"
 
-__all__ = ["jit", "make_ir", "JitFunction", "device_put", "devices", "Array", "numpy", "lax", "ir", "random",
+__all__ = ["jit", "make_ir", "JitFunction", "device_put", "devices", "Array",
+           "numpy", "lax", "ir", "random",
            "tree_flatten", "tree_unflatten", "tree_map", "tree_leaves",
            "register_pytree_node", "register_dataclass",
            "TracejitError", "ShapeError", "DTypeError", "ArgumentTypeError",

@@ -31,8 +31,9 @@ def _leaf_type(x, path) -> TensorType:
                              f"e.g. x.astype(np.float32)") from None
     raise ArgumentTypeError(
         f"argument {path} has type {type(x).__name__}; jitted functions take "
-        f"NumPy arrays, device arrays (tracejit.device_put), Python scalars and pytrees (dict, list, tuple, "
-        f"namedtuple, registered dataclass) of them; pass other values with "
+        f"NumPy arrays, device arrays (tracejit.device_put), Python scalars and "
+        f"pytrees (dict, list, tuple, namedtuple, registered dataclass) of them; "
+        f"pass other values with "
         f"static_argnums/static_argnames")
 
 
@@ -231,8 +232,9 @@ def jit(fun=None, *, static_argnums=(), static_argnames=(), backend=None, donate
     values, backend). ``backend`` is 'cpu', 'cuda' or 'reference' (the NumPy
     interpreter); by default cuda when an argument is a device array
     (tracejit.device_put), else $TRACEJIT_BACKEND, else CUDA on a GPU, else
-    CPU. The cuda backend returns device arrays (``tracejit.Array``). ``donate_argnums`` lets the compiled function reuse those
-    arguments' buffers for its outputs.
+    CPU. The cuda backend returns device arrays (``tracejit.Array``).
+    ``donate_argnums`` lets the compiled function reuse those arguments'
+    buffers for its outputs.
     """
     if fun is None:
         return functools.partial(jit, static_argnums=static_argnums,
