@@ -346,3 +346,33 @@ def test_docs_examples_run():
     env = {}
     for block in blocks:
         exec(compile(block, str(doc), "exec"), env)
+
+
+def test_higher_order_derivatives_honour_stop_gradient_in_custom_rules():
+    """The second derivative differentiates the custom bwd as written: its
+    stop_gradient holds (d/dx 3*sg(x)*x = 3*x0, not 6*x), and a custom_vjp
+    function called inside it keeps its own rule."""
+    @tracejit.custom_vjp
+    def cube(x):
+        return x ** 3
+
+    cube.defvjp(lambda x: (x ** 3, x),
+                lambda x, ct: (3 * tracejit.stop_gradient(x) * x * ct,))
+
+    @tracejit.custom_vjp
+    def double(x):
+        return 2 * x
+
+    double.defvjp(lambda x: (2 * x, None), lambda _, ct: (5 * ct,))   # a deliberately wrong rule
+
+    @tracejit.custom_vjp
+    def square(x):
+        return x * x
+
+    square.defvjp(lambda x: (x * x, x), lambda x, ct: (double(x) * ct,))
+
+    g = tracejit.grad(cube)
+    assert float(g(2.0)) == 12.0
+    assert float(tracejit.grad(g)(2.0)) == 6.0
+    assert float(tracejit.jit(tracejit.grad(g))(2.0)) == 6.0
+    assert float(tracejit.grad(tracejit.grad(square))(3.0)) == 5.0   # double's own rule

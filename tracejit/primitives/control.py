@@ -401,7 +401,7 @@ def _custom_vjp_fwd(primals, active, *, fun, fwd, bwd, num_consts):
         raise NonDifferentiableError(
             f"custom_vjp function {fun.name} closes over a value that is being "
             f"differentiated; pass that value as an argument instead")
-    res = _ad().eval_plain(fwd, primals)
+    res = _ad().eval_rule(fwd, primals)
     n_out = len(fun.results)
     return res[:n_out], (primals, res[n_out:])
 
@@ -409,7 +409,7 @@ def _custom_vjp_fwd(primals, active, *, fun, fwd, bwd, num_consts):
 def _custom_vjp(cts, residuals, outs, *, fun, fwd, bwd, num_consts):
     primals, res = residuals
     cts = [ad.instantiate(c, o) for c, o in zip(cts, outs)]
-    arg_cts = _ad().eval_plain(bwd, list(primals[:num_consts]) + list(res) + cts)
+    arg_cts = _ad().eval_rule(bwd, list(primals[:num_consts]) + list(res) + cts)
     return [None] * num_consts + [c if ad.is_float(x) else None
                                   for c, x in zip(arg_cts, primals[num_consts:])]
 

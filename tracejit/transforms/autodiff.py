@@ -59,7 +59,7 @@ from ..ir.core import Function
 from ..ir.types import FLOATS, TensorType
 from ..primitives import ad_util as ad
 from ..primitives.core import PRIMITIVES
-from ..tracing import current_trace, trace_function
+from ..tracing import current_trace, eval_function, trace_function
 from ..tree import tree_flatten, tree_flatten_with_path, tree_unflatten
 
 _local = threading.local()
@@ -129,6 +129,14 @@ def eval_plain(fn: Function, args):
             ins.prim, [env[v] for v in ins.operands], ins.attrs)
         env.update(zip(ins.results, outs))
     return [env[v] for v in fn.results]
+
+
+def eval_rule(fn: Function, args):
+    """Evaluate a custom rule's traced fwd or bwd. While an enclosing trace is
+    being differentiated (a higher-order derivative), its stop_gradient and
+    custom_vjp markers are kept for that differentiation to honour;
+    otherwise they are removed."""
+    return eval_function(fn, args) if is_differentiating() else eval_plain(fn, args)
 
 
 def active_outputs(fn: Function, active_in) -> list[bool]:
