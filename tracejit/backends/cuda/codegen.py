@@ -168,40 +168,6 @@ class KernelWriter(ScopedWriter):
             return self.emit(expr, deps, (v, comps))
         raise LoweringError(f"no kernel lowering for {p}")
 
-    def _pad(self, ins, comps):
-        (x, oc), (pv, _) = reads(ins, comps, self.facts)
-        xv, padv = self.value(x, oc), self.value(pv, ())
-        conds, deps = [], self.dep(xv) | self.dep(padv)
-        for c, n, (lo, hi, it) in zip(comps, x.shape, ins.attrs["config"]):
-            if lo == 0 and hi <= 0 and it == 0:   # every position is inside
-                continue
-            code, d = self.render(c if lo == 0 else ("A", c, 1, -lo))
-            deps |= d
-            span = (n - 1) * (it + 1) + 1 if n else 0
-            cond = f"{code} >= 0 and {code} < {span}"
-            if it:
-                cond += f" and {code} % {it + 1} == 0"
-            conds.append(f"({cond})")
-        if not conds:
-            return xv
-        return self.emit(f"{xv} if ({' and '.join(conds)}) else {padv}", deps,
-                         (ins.results[0], comps))
-
-    def _concatenate(self, ins, comps):
-        ax = ins.attrs["axis"]
-        vals = [self.value(x, oc) for x, oc in reads(ins, comps, self.facts)]
-        c, deps = self.render(comps[ax])
-        for val in vals:
-            deps |= self.dep(val)
-        expr, off = vals[-1], 0
-        bounds = []
-        for x in ins.operands[:-1]:
-            off += x.shape[ax]
-            bounds.append(off)
-        for val, b in reversed(list(zip(vals[:-1], bounds))):
-            expr = f"{val} if {c} < {b} else ({expr})"
-        return self.emit(expr, deps, (ins.results[0], comps))
-
     def _reduce_window(self, ins, comps):
         """A windowed max or sum computed inside the element's computation:
         loops over the window around the element's position."""
@@ -297,31 +263,6 @@ class KernelWriter(ScopedWriter):
             counts = {"n": _prod(self.space.kept_shape),
                       "nr": _prod(self.space.shape[d] for d in self.space.axes)}
         return self._finish(outs, counts)
-
-    def _phases(self):
-        """Phase of each own reduction and the reductions each value depends on."""
-        memo = {}
-
-        def reds_of(v):
-            if v in memo:
-                return memo[v]
-            ins = self.producer.get(v)
-            if ins is None:
-                r = frozenset()
-            elif ins.prim in REDUCTIONS:
-                r = frozenset([v])
-            else:
-                r = frozenset()
-                for x in ins.operands:
-                    r |= reds_of(x)
-            memo[v] = r
-            return r
-        phase = {}
-        for ins in self.fn.body:
-            if ins.prim in REDUCTIONS:
-                deps = reds_of(ins.operands[0])
-                phase[ins.results[0]] = 1 + max((phase[r] for r in deps), default=0)
-        return phase, reds_of
 
     def _build_reduction(self, outs):
         sp = self.space
