@@ -428,6 +428,9 @@ def main():
     ap.add_argument("--first-call", action="store_true", help="also time first calls")
     args = ap.parse_args()
     names = [n for n in args.only.split(",") if n]
+    unknown = [n for n in names if n not in WORKLOADS]
+    if unknown:
+        ap.error(f"unknown workload {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}")
     load_peers()
     print(f"machine: {machine()}")
     for name in names:
