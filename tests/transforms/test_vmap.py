@@ -10,8 +10,12 @@ import pytest
 import tracejit
 import tracejit.numpy as tnp
 from tracejit.primitives import PRIMITIVES
-from tracejit.primitives import conv as C, elementwise as E, linalg as L, random as RND
-from tracejit.primitives import reduce as R, shape as S
+from tracejit.primitives import conv as C
+from tracejit.primitives import elementwise as E
+from tracejit.primitives import linalg as L
+from tracejit.primitives import random as RND
+from tracejit.primitives import reduce as R
+from tracejit.primitives import shape as S
 from tracejit.testing import check_grads
 from tracejit.transforms.batching import batch_eval
 from tracejit.transforms.fusion import fuse
@@ -85,12 +89,12 @@ def _key():
     return tracejit.random.key(3)
 
 
+def _prim(name):
+    return lambda *args: PRIMITIVES[name](*args)
+
+
 CASES = {
-    **{n: (lambda n: lambda x: PRIMITIVES[n](x))(n) for n in E.UNARY if n not in ("not",)},
-    "not": lambda x: E.not_(x),
-    **{n: (lambda n: lambda x, y: PRIMITIVES[n](x, y))(n) for n in E.BINARY
-       if n not in ("and", "or", "xor")},
-    **{n: (lambda n: lambda x, y: PRIMITIVES[n](x, y))(n) for n in ("and", "or", "xor")},
+    **{n: _prim(n) for n in E.UNARY + E.BINARY},
     "select": lambda p, x, y: E.select(p, x, y),
     "convert": lambda x: E.convert(x, dtype="int32"),
     "broadcast_in_dim": lambda x: S.broadcast_in_dim(x, shape=(2, 3, 4), broadcast_dimensions=(1, 2)),
@@ -228,7 +232,7 @@ def test_dot_general_one_side_batched_with_batch_dims():
 
 # --- control flow with a batched predicate ----------------------------------------------
 def test_cond_with_batched_predicate_selects_per_example():
-    f = lambda x: tracejit.cond(x.sum() > 0, lambda a: a * 2.0, lambda a: -a, x)   # noqa: E731
+    f = lambda x: tracejit.cond(x.sum() > 0, lambda a: a * 2.0, lambda a: -a, x)
     xs = RNG.randn(6, 3)
     assert_tree_close(tracejit.vmap(f)(xs), loop(f, [xs], [0], 6))
 
@@ -247,7 +251,7 @@ def test_while_with_batched_predicate_runs_each_example_its_own_trip_count():
 
 def test_scan_carry_becomes_batched_in_the_body():
     # the carry starts unbatched (zeros) and becomes batched through xs
-    f = lambda xs: tracejit.scan(lambda c, x: (c + x, c * x), np.zeros(2), xs)   # noqa: E731
+    f = lambda xs: tracejit.scan(lambda c, x: (c + x, c * x), np.zeros(2), xs)
     xs = RNG.randn(B, 4, 2)
     assert_tree_close(tracejit.vmap(f)(xs), loop(f, [xs], [0]))
     assert_tree_close(tracejit.vmap(f, in_axes=1)(xs.transpose(1, 0, 2)), loop(f, [xs], [0]))
@@ -266,7 +270,7 @@ def test_pytrees_and_none_in_in_axes():
 
 
 def test_out_axes_none_and_axis_size():
-    f = lambda x, w: (x * w, w.sum())   # noqa: E731
+    f = lambda x, w: (x * w, w.sum())
     xs, w = RNG.randn(4, 3), RNG.randn(3)
     y, s = tracejit.vmap(f, in_axes=(0, None), out_axes=(0, None))(xs, w)
     np.testing.assert_allclose(y, xs * w)
@@ -282,7 +286,7 @@ def test_out_axes_none_and_axis_size():
 
 
 def test_nested_vmap_is_an_outer_product():
-    f = lambda x, y: tnp.sum(x * y)   # noqa: E731
+    f = lambda x, y: tnp.sum(x * y)
     xs, ys = RNG.randn(4, 3), RNG.randn(5, 3)
     out = tracejit.vmap(tracejit.vmap(f, in_axes=(None, 0)), in_axes=(0, None))(xs, ys)
     np.testing.assert_allclose(out, xs @ ys.T)
@@ -355,7 +359,7 @@ def test_custom_vjp_under_vmap():
 
 
 def test_stop_gradient_under_vmap():
-    f = lambda x: tnp.sum(x * tracejit.stop_gradient(x))   # noqa: E731
+    f = lambda x: tnp.sum(x * tracejit.stop_gradient(x))
     xs = RNG.randn(4, 3)
     g = tracejit.grad(lambda xs: tnp.sum(tracejit.vmap(f)(xs)))(xs)
     np.testing.assert_allclose(g, xs)
@@ -381,10 +385,74 @@ def test_vmap_of_random_draws_with_batched_keys():
 
 
 def test_vmap_inside_jit_and_jit_inside_vmap_agree():
-    f = lambda x, w: tnp.tanh(x @ w).sum()   # noqa: E731
+    f = lambda x, w: tnp.tanh(x @ w).sum()
     xs, w = RNG.randn(4, 3), RNG.randn(3, 2)
     ref = loop(f, [xs, w], [0, None], 4)
     np.testing.assert_allclose(tracejit.jit(tracejit.vmap(f, in_axes=(0, None)))(xs, w), ref)
     np.testing.assert_allclose(tracejit.vmap(tracejit.jit(f), in_axes=(0, None))(xs, w), ref)
     np.testing.assert_allclose(
         tracejit.jit(tracejit.vmap(f, in_axes=(0, None)), backend="reference")(xs, w), ref)
+
+
+# --- hypothesis: vmap of tracejit.numpy functions, drawn shapes and batch axes -----------
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+TNP_UNARY = {
+    "exp": tnp.exp, "tanh": tnp.tanh, "sin": tnp.sin, "abs": tnp.abs, "square": tnp.square,
+    "sqrt_abs": lambda x: tnp.sqrt(tnp.abs(x)), "log1p_abs": lambda x: tnp.log1p(tnp.abs(x)),
+    "sum": lambda x: tnp.sum(x), "sum_last": lambda x: tnp.sum(x, axis=-1, keepdims=True),
+    "mean0": lambda x: tnp.mean(x, axis=0), "max": lambda x: tnp.max(x, axis=-1),
+    "var": lambda x: tnp.var(x, axis=0), "argmax": lambda x: tnp.argmax(x, axis=-1),
+    "cumsum": lambda x: tnp.cumsum(x, axis=0), "sort": lambda x: tnp.sort(x, axis=-1),
+    "transpose": lambda x: tnp.transpose(x), "ravel": tnp.ravel, "flip": lambda x: tnp.flip(x, 0),
+    "roll": lambda x: tnp.roll(x, 1, axis=0), "expand": lambda x: tnp.expand_dims(x, 0),
+    "slice": lambda x: x[1:], "step": lambda x: x[::-2], "index": lambda x: x[-1],
+    "fancy": lambda x: x[np.array([0, -1, 0])], "diff": lambda x: tnp.diff(x, axis=0),
+    "pad": lambda x: tnp.pad(x, 1), "tile": lambda x: tnp.tile(x, 2),
+    "concat": lambda x: tnp.concatenate([x, x * 2], axis=0),
+    "stack": lambda x: tnp.stack([x, -x], axis=-1), "clip": lambda x: tnp.clip(x, -0.5, 0.5),
+    "softmax": lambda x: tnp.exp(x) / tnp.sum(tnp.exp(x), axis=-1, keepdims=True),
+    "outer": lambda x: tnp.outer(x, x), "where": lambda x: tnp.where(x > 0, x, x * 0.1),
+}
+TNP_BINARY = {
+    "add": tnp.add, "multiply": tnp.multiply, "maximum": tnp.maximum, "less": tnp.less,
+    "atan_like": lambda x, y: x / (1 + y * y), "power": lambda x, y: tnp.abs(x) ** y,
+    "where": lambda x, y: tnp.where(x > y, x, y), "logaddexp": tnp.logaddexp,
+}
+
+shapes_1 = st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple)
+
+
+@settings(max_examples=6, deadline=None)
+@given(name=st.sampled_from(sorted(TNP_UNARY)), shape=shapes_1, data=st.data())
+def test_vmap_of_tnp_unary(name, shape, data):
+    f = TNP_UNARY[name]
+    axis = data.draw(st.integers(-len(shape) - 1, len(shape)))
+    size = data.draw(st.integers(1, 3))
+    xs = np.random.RandomState(data.draw(st.integers(0, 99))).randn(
+        *np.insert(np.array(shape), axis % (len(shape) + 1), size))
+    assert_tree_close(tracejit.vmap(f, in_axes=axis)(xs),
+                      loop(f, [xs], [axis % xs.ndim], size))
+
+
+@settings(max_examples=6, deadline=None)
+@given(name=st.sampled_from(sorted(TNP_BINARY)), shape=shapes_1, data=st.data())
+def test_vmap_of_tnp_binary_with_broadcasting(name, shape, data):
+    f = TNP_BINARY[name]
+    rng = np.random.RandomState(data.draw(st.integers(0, 99)))
+    y_shape = shape[data.draw(st.integers(0, len(shape))):]   # a broadcasting suffix
+    ax = data.draw(st.sampled_from([(0, 0), (0, None), (None, 0), (-1, 0)]))
+    x = rng.randn(*shape)
+    y = rng.randn(*y_shape)
+    args = batch_args([x, y], ax)
+    axes = tuple(None if a is None else a % np.ndim(arg) for a, arg in zip(ax, args))
+    assert_tree_close(tracejit.vmap(f, in_axes=ax)(*args), loop(f, args, axes))
+
+
+@pytest.mark.parametrize("name", ["softmax", "fancy", "cumsum", "sort", "where", "var"])
+def test_vmap_of_tnp_compiled_on_cpu(name):
+    """The batched programs of the reference tests, compiled by the cpu backend."""
+    f = TNP_UNARY[name]
+    xs = RNG.randn(3, 4, 5)
+    got = tracejit.jit(tracejit.vmap(f, in_axes=1), backend="cpu")(xs)
+    assert_tree_close(got, loop(f, [xs], [1], 4), rtol=1e-9, atol=1e-12)
