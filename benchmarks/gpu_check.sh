@@ -21,7 +21,7 @@ PY="${PYTHON:-python3}"
 if [[ -n "${WHEELS:-}" ]]; then
     echo "== installing from $WHEELS (no index)"
     "$PY" -m venv "$LOGS/venv" && PY="$LOGS/venv/bin/python"
-    "$PY" -m pip install -q --no-index --find-links "$WHEELS" -e ".[test]" numba-cuda cupy-cuda13x \
+    "$PY" -m pip install -q --no-index --find-links "$WHEELS" -e ".[test]" "numba-cuda[cu13]" cupy-cuda13x \
         >"$LOGS/install.log" 2>&1 || { echo "install failed: see $LOGS/install.log"; tail -5 "$LOGS/install.log"; exit 1; }
 fi
 
