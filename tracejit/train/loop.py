@@ -313,9 +313,11 @@ def fit(model, optimizer, train_data, *, epochs: int, batch_size: int = 32,
     writer = SummaryWriter(logdir) if logdir is not None and rank0 else None
     run = Run(state=state, pipeline=pipeline, epochs=int(epochs), writer=writer)
     metadata = dict(metadata or {})
-    metadata.setdefault("fit", {"epochs": int(epochs),
-                                "batch_size": pipeline.batch_size * shards,
-                                "seed": pipeline.seed, "processes": shards})
+    fit_info = {"epochs": int(epochs), "batch_size": pipeline.batch_size * shards,
+                "seed": pipeline.seed}
+    if distributed:
+        fit_info["processes"] = shards
+    metadata.setdefault("fit", fit_info)
     checkpointer = (_Checkpointer(os.fspath(checkpoint_dir), keep_checkpoints, metadata,
                                   callbacks, write=rank0)
                     if checkpoint_dir is not None else None)
