@@ -24,6 +24,10 @@ recurrent cells and initializers.
   tutorial's model), ``alexnet``, ``googlenet``, ``resnet34`` (Ch. 13).
 - Recurrent (:mod:`.rnn`): ``BasicRNNCell``, ``LSTMCell``, ``GRUCell``,
   ``LSTMStateTuple``, ``dynamic_rnn``, the ``RNN`` layer.
+- Variable scopes (:mod:`.variables`): ``transform(fn)`` makes a function
+  that calls ``get_variable`` inside ``variable_scope(name, reuse=...)``
+  (TensorFlow 1.x style) into pure ``init(key, *args)`` / ``apply(params,
+  *args)``; ``AUTO_REUSE``.
 - Initializers (:mod:`.initializers`): ``nn.initializers.he_normal()``, ...
 """
 from .functional import (  # noqa: F401
@@ -42,5 +46,8 @@ from .layers import (  # noqa: F401
 from .composite import Sequential, ResidualUnit, Inception  # noqa: F401
 from . import models  # noqa: F401
 from .models import mlp, lenet5, cifar10_cnn, alexnet, googlenet, resnet34  # noqa: F401
+from .variables import (  # noqa: F401
+    transform, Transformed, get_variable, variable_scope, VariableScope, get_variable_scope,
+    AUTO_REUSE, VariableError)
 from .rnn import (  # noqa: F401
     RNNCell, BasicRNNCell, LSTMCell, GRUCell, LSTMStateTuple, dynamic_rnn, RNN)

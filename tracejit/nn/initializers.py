@@ -5,7 +5,7 @@ factory that returns one (``glorot_uniform()``, ``constant(0.1)``), as in
 ``jax.nn.initializers``. Layers also accept the names as strings
 (``kernel_initializer="he_normal"``), resolved by :func:`get`.
 
-- ``zeros``, ``ones``, ``constant(value)``
+- ``zeros``, ``ones``, ``constant(value)`` (also ``constant_initializer``)
 - ``random_normal(mean=0, stddev=1)``, ``truncated_normal(mean=0, stddev=1)``
   (redrawn beyond two standard deviations, as TensorFlow),
   ``random_uniform(minval=0, maxval=1)``
@@ -54,10 +54,11 @@ import numpy as np
 from .. import numpy as tnp
 from .. import random
 
-__all__ = ["zeros", "ones", "constant", "random_normal", "truncated_normal",
-           "random_uniform", "variance_scaling", "glorot_uniform", "glorot_normal",
-           "xavier_uniform", "xavier_normal", "he_uniform", "he_normal",
-           "lecun_uniform", "lecun_normal", "variance_scaling_initializer", "compute_fans", "get"]
+__all__ = ["zeros", "ones", "constant", "constant_initializer", "random_normal",
+           "truncated_normal", "random_uniform", "variance_scaling", "glorot_uniform",
+           "glorot_normal", "xavier_uniform", "xavier_normal", "he_uniform", "he_normal",
+           "lecun_uniform", "lecun_normal", "variance_scaling_initializer", "compute_fans",
+           "get"]
 
 # Standard deviation of a standard normal truncated to [-2, 2].
 TRUNCATED_STDDEV = 0.87962566103423978
@@ -76,6 +77,9 @@ def constant(value):
     def init(key, shape, dtype=np.float32):
         return tnp.broadcast_to(tnp.asarray(value, dtype), tuple(shape))
     return init
+
+
+constant_initializer = constant   # TensorFlow's name (tf.constant_initializer)
 
 
 def random_normal(mean=0.0, stddev=1.0):
