@@ -24,6 +24,7 @@ from .control import cond, while_loop, fori_loop, scan
 from . import nn, optim  # noqa: F401  (after the API they build on)
 from . import data, train  # noqa: F401  (after nn and optim, which train uses)
 from . import testing  # noqa: F401  (gradient checks; numpy only, ~2 ms)
+from .memory import memory_estimate
 
 __version__ = "0.1.0"
 
@@ -36,4 +37,5 @@ __all__ = ["jit", "make_ir", "JitFunction", "device_put", "devices", "Array",
            "UnexpectedTracerError", "NonDifferentiableError",
            "vjp", "jvp", "grad", "value_and_grad", "stop_gradient", "custom_vjp", "custom_jvp", "vmap",
            "jacfwd", "jacrev", "hessian", "linearize",
-           "cond", "while_loop", "fori_loop", "scan", "nn", "optim", "data", "train"]
+           "cond", "while_loop", "fori_loop", "scan", "nn", "optim", "data", "train",
+           "memory_estimate"]
