@@ -280,7 +280,8 @@ def add_ir_command(subparsers):
     p.add_argument("--stage", choices=list(STAGES), default="traced",
                    help="which IR to print (default: traced)")
     p.add_argument("--stats", action="store_true",
-                   help="append instruction counts per primitive, as # comments")
+                   help="append instruction counts per primitive and the compiled plan's "
+                        "peak memory (tracejit.memory_estimate), as # comments")
     p.add_argument("--no-verify", dest="verify", action="store_false",
                    help="do not check the IR with tracejit.ir.verify")
     p.set_defaults(run=run_ir)
@@ -302,6 +303,15 @@ def stats_lines(fn) -> list[str]:
     return lines
 
 
+def memory_lines(fn, fused: bool) -> list[str]:
+    """The peak memory of the plan compiled from ``fn`` (fused first unless
+    it already is), as ``# memory: ...`` lines."""
+    from .memory import function_memory
+    from .pipeline import optimize
+    from .transforms.fusion import fuse
+    return function_memory(fn if fused else fuse(optimize(fn))).lines()
+
+
 def run_ir(args) -> int:
     from .ir import Function, verify
     fun = load_function(args.target)
@@ -320,6 +330,7 @@ def run_ir(args) -> int:
     if isinstance(result, Function):
         if args.stats:
             print("\n".join(stats_lines(result)))
+            print("\n".join(memory_lines(result, fused=args.stage == "fused")))
         if args.verify:
             verify(result)
     return 0
