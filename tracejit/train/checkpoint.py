@@ -29,8 +29,18 @@ Python scalars are stored in the manifest with their exact type and value.
 Loading rebuilds exactly the same structure.  (Tuple subclasses such as
 namedtuples are stored, and restored, as plain tuples.)
 
+Partial and renamed loads (transfer learning, Hands-On ML Ch. 11: restore
+``hidden[123]`` only): ``load_checkpoint(path, like, include=REGEX,
+exclude=REGEX, rename={REGEX: REPLACEMENT})`` takes the checkpoint's
+entries whose names (``"params/hidden1/kernel"``) ``include`` matches and
+``exclude`` does not (``re.search``), renames them (each pattern in turn,
+``re.sub``), and puts them into ``like``'s tree, whose other leaves keep
+their values; the result's ``restored`` maps each restored name to the
+checkpoint name it came from (:func:`select_names` does the selection).
+
 Public API: :func:`save_checkpoint`, :func:`load_checkpoint`,
-:func:`latest_checkpoint`, :func:`list_checkpoints`, :class:`CheckpointError`.
+:func:`latest_checkpoint`, :func:`list_checkpoints`, :func:`select_names`,
+:class:`Loaded`, :class:`CheckpointError`.
 
 This module deliberately imports nothing else from :mod:`tracejit`.
 """
@@ -57,6 +67,8 @@ __all__ = [
     "load_checkpoint",
     "latest_checkpoint",
     "list_checkpoints",
+    "select_names",
+    "Loaded",
 ]
 
 FORMAT_NAME = "tracejit-checkpoint"
@@ -689,9 +701,118 @@ def _check_like(manifest_path: str, structure: dict, tensors: dict, like: Any) -
         )
 
 
+def select_names(names, include=None, exclude=None, rename=None) -> dict:
+    """``{new_name: old_name}`` for the ``names`` that ``include`` matches and
+    ``exclude`` does not (regular expressions, ``re.search``; None: all and
+    none), each renamed by ``rename``'s ``{pattern: replacement}`` items in
+    turn (``re.sub``).  Two names renamed to one raise :class:`CheckpointError`."""
+    try:
+        inc = re.compile(include) if include is not None else None
+        exc = re.compile(exclude) if exclude is not None else None
+        subs = [(re.compile(p), r) for p, r in (rename or {}).items()]
+    except re.error as e:
+        raise CheckpointError(f"bad regular expression in include/exclude/rename: {e}") from None
+    out: dict = {}
+    for name in names:
+        if (inc is not None and not inc.search(name)) or (exc is not None and exc.search(name)):
+            continue
+        new = name
+        for pattern, replacement in subs:
+            new = pattern.sub(replacement, new)
+        if new in out:
+            raise CheckpointError(f"rename maps both {out[new]!r} and {name!r} to {new!r}")
+        out[new] = name
+    return out
+
+
+class Loaded(tuple):
+    """``(step, tree, metadata)`` from :func:`load_checkpoint`, plus
+    ``restored``: ``{name in the result: name in the checkpoint}`` of every
+    array or scalar it took from the checkpoint."""
+
+    def __new__(cls, step, tree, metadata, restored):
+        self = super().__new__(cls, (step, tree, metadata))
+        self.restored = restored
+        return self
+
+    step = property(lambda self: self[0])
+    tree = property(lambda self: self[1])
+    metadata = property(lambda self: self[2])
+
+
+def _leaves(tree: Any, path: tuple[str, ...], out: dict) -> dict:
+    """``{path: leaf}`` of a tree of dicts, lists and tuples (None is no leaf)."""
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            _leaves(value, path + (str(key),), out)
+    elif isinstance(tree, (list, tuple)):
+        for i, value in enumerate(tree):
+            _leaves(value, path + (str(i),), out)
+    elif tree is not None:
+        out[_join(path)] = tree
+    return out
+
+
+def _replace_leaves(like: Any, path: tuple[str, ...], values: dict) -> Any:
+    """``like`` with the leaves named in ``values`` replaced (types kept)."""
+    if isinstance(like, dict):
+        return type(like)((k, _replace_leaves(v, path + (str(k),), values))
+                          for k, v in like.items())
+    if isinstance(like, (list, tuple)):
+        items = [_replace_leaves(v, path + (str(i),), values) for i, v in enumerate(like)]
+        if isinstance(like, list):
+            return items
+        return type(like)(*items) if hasattr(like, "_fields") else type(like)(items)
+    name = _join(path)
+    return values[name] if name in values else like
+
+
+def _nested(flat: dict) -> dict:
+    tree: dict = {}
+    for name, value in flat.items():
+        *parents, last = name.split("/")
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return tree
+
+
+def _spec_of_leaf(x: Any) -> str:
+    if isinstance(x, (bool, int, float, complex, str)):
+        return f"Python {type(x).__name__}"
+    a = x if hasattr(x, "shape") and hasattr(x, "dtype") else np.asarray(x)
+    return _fmt(np.dtype(a.dtype).name, tuple(int(d) for d in a.shape))
+
+
+def _partial(manifest_path: str, tree: Any, like: Any, include, exclude, rename):
+    """The selected (and renamed) entries of ``tree``, alone (``like`` None) or
+    put into ``like``; and ``{new name: checkpoint name}``."""
+    have = _leaves(tree, (), {})
+    mapping = select_names(have, include, exclude, rename)
+    if not mapping:
+        raise CheckpointError(f"{manifest_path}: include/exclude select nothing; the "
+                              f"checkpoint has {sorted(have)}")
+    values = {new: have[old] for new, old in mapping.items()}
+    if like is None:
+        return _nested(values), mapping
+    want = _leaves(like, (), {})
+    problems = [f"{new}: not in the model (from checkpoint entry {old})"
+                for new, old in mapping.items() if new not in want]
+    problems += [f"{new}: checkpoint entry {old} has {_spec_of_leaf(values[new])}, model "
+                 f"expects {_spec_of_leaf(want[new])}" for new, old in mapping.items()
+                 if new in want and _spec_of_leaf(values[new]) != _spec_of_leaf(want[new])]
+    if problems:
+        raise CheckpointError(f"{manifest_path}: the selected entries do not fit the model "
+                              f"({len(problems)} problem{'s' if len(problems) != 1 else ''}):"
+                              f"\n  " + "\n  ".join(problems))
+    return _replace_leaves(like, (), values), mapping
+
+
 def load_checkpoint(
-    path_or_directory: str | os.PathLike, like: Any = None
-) -> tuple[int, Any, Any]:
+    path_or_directory: str | os.PathLike, like: Any = None, *, include: str | None = None,
+    exclude: str | None = None, rename: dict | None = None,
+) -> Loaded:
     """Load a checkpoint; return ``(step, tree, metadata)``.
 
     ``path_or_directory`` is a checkpoint's manifest (``.json``) or data
@@ -704,6 +825,12 @@ def load_checkpoint(
     verified against the manifest.  If ``like`` is given, the loaded tree's
     structure, names, dtypes and shapes must match it (its leaves may be arrays
     or anything with ``.shape`` and ``.dtype``); every mismatch is reported.
+
+    With ``include``, ``exclude`` or ``rename`` (module docstring) only the
+    selected entries are loaded, renamed: into ``like`` (its other leaves
+    kept; each selected entry must exist there with the same dtype and
+    shape) or, without ``like``, as a tree of dicts of just those entries.
+    The result's ``restored`` says which names were loaded from where.
     """
     manifest_path, data_path, earlier = _resolve(path_or_directory)
     try:
@@ -719,6 +846,10 @@ def load_checkpoint(
         raise
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{manifest_path}: malformed manifest structure: {e!r}") from None
+    step, metadata = int(manifest["step"]), manifest.get("metadata")
+    if include is not None or exclude is not None or rename:
+        tree, mapping = _partial(manifest_path, tree, like, include, exclude, rename)
+        return Loaded(step, tree, metadata, mapping)
     if like is not None:
         _check_like(manifest_path, manifest["structure"], tensors, like)
-    return int(manifest["step"]), tree, manifest.get("metadata")
+    return Loaded(step, tree, metadata, {name: name for name in _leaves(tree, (), {})})

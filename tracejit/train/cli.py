@@ -20,6 +20,7 @@ import os
 from ..nn import count_params
 from . import recipes
 from .checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
+from ..distributed import init as init_world
 from .loop import fit
 from .state import restore_train_state
 from .steps import evaluate, init_train_state, make_eval_step
@@ -100,6 +101,11 @@ def _add_model_arguments(parser, name):
                      help="with --resume: continue even if the checkpoint was saved with "
                           "other settings (seed, learning rate, ...)")
     out.add_argument("--quiet", action="store_true", help="no progress output")
+    parallel = parser.add_argument_group("parallel training")
+    parallel.add_argument("--distributed", action="store_true",
+                          help="data-parallel across the processes of mpiexec "
+                               "(mpiexec -n 4 tracejit train %s --distributed); "
+                               "--batch-size is the global batch" % name)
     model = parser.add_argument_group(f"{name} model")
     for flags, kwargs in _MODEL_OPTIONS[name]:
         dest = flags[0].lstrip("-").replace("-", "_")
@@ -128,7 +134,9 @@ def run_train(name: str, args) -> dict:
     test accuracy; return ``{"result": FitResult, "test": metrics}``."""
     setup = recipes.build(name, _config(name, args))
     config = setup.config
-    verbose = not args.quiet
+    world = init_world() if args.distributed else None
+    rank0 = world is None or world.rank == 0
+    verbose = not args.quiet and rank0
     logdir = args.logdir or os.path.join("runs", name)
     checkpoint_dir = args.checkpoint_dir or os.path.join(logdir, "checkpoints")
     if verbose:
@@ -137,6 +145,10 @@ def run_train(name: str, args) -> dict:
               f"{len(setup.validation[0]) if setup.validation else 0} validation, "
               f"{len(setup.test[0])} test examples; logs in {logdir}, checkpoints in "
               f"{checkpoint_dir}", flush=True)
+        if world is not None:
+            print(f"data-parallel on {world.size} process{'es' if world.size > 1 else ''}"
+                  f" ({world.size} x {config['batch_size'] // world.size} examples per "
+                  f"step)", flush=True)
     result = fit(setup.model, setup.optimizer, setup.train, epochs=config["epochs"],
                  batch_size=config["batch_size"], validation_data=setup.validation,
                  seed=config["seed"], augment=setup.augment, regularizer=setup.regularizer,
@@ -144,7 +156,9 @@ def run_train(name: str, args) -> dict:
                  checkpoint_every=args.checkpoint_every, resume=args.resume,
                  override=getattr(args, "override", False),
                  metadata={"model": name, "config": config}, logdir=logdir,
-                 backend=args.backend, verbose=verbose)
+                 backend=args.backend, verbose=verbose, distributed=args.distributed)
+    if not rank0:
+        return {"result": result, "test": None}
     test = _test(setup, result.state, args.backend)
     print(f"{count_params(result.params):,} parameters, {int(result.state.step)} steps; "
           f"test accuracy {test['accuracy']:.4f} (loss {test['loss']:.4f}) on "

@@ -24,7 +24,7 @@ from tracejit.backends.cuda.library import LOWERINGS, HostFallback  # noqa: E402
 from tracejit.ir.core import Instr, Var  # noqa: E402
 from tracejit.ir.types import TensorType  # noqa: E402
 from tracejit.primitives.core import PRIMITIVES, out_types  # noqa: E402
-from tracejit.transforms.fusion import is_fusible  # noqa: E402
+from tracejit.kernel.index import is_fusible  # noqa: E402
 
 FEW = settings(max_examples=15, deadline=None, derandomize=True,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
