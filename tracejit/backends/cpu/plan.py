@@ -37,6 +37,7 @@ import numpy as np
 
 from ... import log
 from ...ir.core import Function, Var
+from ...kernel.control import loop_over_plans
 from ...kernel.liveness import Buffer, BufferPlan
 from ...primitives.core import PRIMITIVES
 from ...tracing import eval_function
@@ -329,19 +330,9 @@ class PlanBuilder(BufferPlan):
                   [self.address(args[0]), self.address(pos), self.address(out)])
 
     def control(self, i, ins, args):
-        a = ins.attrs
         def sub(f, donate=()):
             return PlanBuilder(f, donate, f"{self.name}/{f.name}", top=False).build()
-        if ins.prim == "cond":
-            obj = control.Cond(sub(a["true_fun"]), sub(a["false_fun"]))
-        elif ins.prim == "while":
-            k = a["num_consts"]
-            carries = range(k, len(a["body"].params))
-            obj = control.While(sub(a["cond_fun"]), sub(a["body"], carries), k)
-        else:
-            k, nc = a["num_consts"], a["num_carry"]
-            obj = control.Scan(sub(a["body"], range(k, k + nc)), k, nc, a["length"],
-                               a["reverse"], [t for t in a["body"].out_types[nc:]])
+        obj = loop_over_plans(ins, sub, control)
         self._call_python(i, ins, args, obj, copy=False)
 
     def fallback(self, i, ins, args):
