@@ -9,7 +9,17 @@ Both files are written to temporary files in the same directory, fsynced, and
 moved into place with :func:`os.replace`, the data file first and the manifest
 last.  A checkpoint *exists* only once its manifest exists, so a run killed at
 any moment never leaves a half-written checkpoint visible: at worst a stray
-temporary file or an orphaned ``.safetensors`` without a manifest, both ignored.
+temporary file or an orphaned ``.safetensors`` without a manifest, both ignored
+and removed by the next save (or :func:`remove_stale_files`, which a resume
+calls).
+
+Nothing is trusted without verification.  The data file is covered by the
+manifest's ``sha256`` (and size); the manifest by its own checksum,
+``manifest_sha256``, over its other content, and it must be byte for byte the
+canonical JSON the writer produces, so any change to either file -- one
+digit of the step, of the pipeline position, of a config value -- is a
+:class:`CheckpointError` naming the file.  Parsing is bounded: trees nest at
+most :data:`MAX_DEPTH` containers deep.
 
 The saved ``tree`` is a nested structure of ``dict`` (``str`` keys), ``list``,
 ``tuple``, ``None``, NumPy arrays, NumPy scalars and Python ``bool``/``int``/
@@ -49,6 +59,10 @@ import numpy as np
 __all__ = [
     "CheckpointError",
     "FORMAT_VERSION",
+    "MAX_DEPTH",
+    "decode_manifest",
+    "encode_manifest",
+    "remove_stale_files",
     "save_checkpoint",
     "load_checkpoint",
     "latest_checkpoint",
@@ -58,12 +72,17 @@ __all__ = [
 ]
 
 FORMAT_NAME = "tracejit-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2   # 2: the manifest carries its own checksum
+#: How deeply containers may nest in a checkpoint tree (and its manifest).
+MAX_DEPTH = 100
+_MAX_MANIFEST_BYTES = 1 << 30
 
 _PREFIX = "ckpt-"
 _DATA_SUFFIX = ".safetensors"
 _MANIFEST_SUFFIX = ".json"
 _MANIFEST_RE = re.compile(r"^ckpt-(\d+)\.json$")
+_DATA_RE = re.compile(r"^ckpt-(\d+)\.safetensors$")
+_TEMP_RE = re.compile(r"^\.ckpt-\d+\.(json|safetensors)\..+\.tmp$")
 _ROOT_NAME = "."  # tensor name used when the whole tree is a single array
 
 # dtypes that safetensors' NumPy binding can store and load back exactly.
@@ -151,6 +170,9 @@ def _decode_float(s: str) -> float:
 def _flatten(tree: Any, path: tuple[str, ...], tensors: dict[str, np.ndarray]) -> dict:
     """Return the JSON structure node for ``tree``, adding its tensors to ``tensors``."""
     where = _join(path)
+    if len(path) > MAX_DEPTH:
+        raise ValueError(f"checkpoint tree: nested more than {MAX_DEPTH} containers deep "
+                         f"at {where[:200]!r}")
     if tree is None:
         return {"t": "none"}
     if isinstance(tree, dict):
@@ -290,6 +312,97 @@ def _remove(path: str) -> None:
         pass
 
 
+def remove_stale_files(directory: str | os.PathLike, keep_step: int | None = None) -> list[str]:
+    """Remove what a killed save leaves behind in ``directory``: temporary
+    files, and data files whose manifest was never written (except step
+    ``keep_step``'s); returns the removed paths.  Call it only while no other
+    process saves into ``directory``."""
+    directory = os.fspath(directory)
+    try:
+        names = os.listdir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    removed = []
+    for name in names:
+        m = _DATA_RE.match(name)
+        orphan = (m is not None and int(m.group(1)) != keep_step
+                  and _stem(int(m.group(1))) + _MANIFEST_SUFFIX not in names)
+        if orphan or _TEMP_RE.match(name):
+            path = os.path.join(directory, name)
+            try:
+                os.unlink(path)
+                removed.append(path)
+            except FileNotFoundError:
+                pass
+    return removed
+
+
+# --------------------------------------------------------------------------
+# Manifest encoding
+# --------------------------------------------------------------------------
+
+
+def _canonical(obj) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def encode_manifest(manifest: dict) -> bytes:
+    """The bytes of a manifest file: canonical JSON of ``manifest`` plus
+    ``manifest_sha256``, the checksum of the canonical JSON of the rest."""
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    signed = dict(body, manifest_sha256=hashlib.sha256(_canonical(body)).hexdigest())
+    return _canonical(signed) + b"\n"
+
+
+def _depth_ok(obj) -> bool:
+    """Whether JSON value ``obj`` nests at most 2 * MAX_DEPTH + 8 deep (each
+    tree level is two JSON levels), checked without recursion."""
+    stack = [(obj, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > 2 * MAX_DEPTH + 8:
+            return False
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return True
+
+
+def decode_manifest(raw: bytes, manifest_path: str) -> dict:
+    """The manifest in ``raw`` after checking its checksum and canonical form;
+    CheckpointError naming ``manifest_path`` otherwise."""
+    if len(raw) > _MAX_MANIFEST_BYTES:
+        raise CheckpointError(f"{manifest_path}: manifest is {len(raw)} bytes, more than a "
+                              f"checkpoint manifest can be")
+    try:   # the C parser's recursion is bounded: a deep nest is a RecursionError
+        manifest = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise CheckpointError(f"{manifest_path}: unreadable manifest: {e}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+        raise CheckpointError(f"{manifest_path}: not a {FORMAT_NAME} manifest")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        hint = (" (version 1 manifests carry no checksum of their own and cannot be "
+                "verified; save the checkpoint again with the tracejit that wrote it)"
+                if version == 1 else "")
+        raise CheckpointError(
+            f"{manifest_path}: unsupported format version {version!r} "
+            f"(this reader supports {FORMAT_VERSION}){hint}"
+        )
+    digest = manifest.get("manifest_sha256")
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    if not isinstance(digest, str) or hashlib.sha256(_canonical(body)).hexdigest() != digest:
+        raise CheckpointError(f"{manifest_path}: manifest checksum mismatch: the manifest is "
+                              f"damaged or was edited")
+    if encode_manifest(manifest) != raw:
+        raise CheckpointError(f"{manifest_path}: manifest is not in canonical form: damaged "
+                              f"or edited")
+    if not _depth_ok(manifest):
+        raise CheckpointError(f"{manifest_path}: manifest nests deeper than {MAX_DEPTH} levels")
+    return manifest
+
+
 # --------------------------------------------------------------------------
 # Save
 # --------------------------------------------------------------------------
@@ -344,9 +457,10 @@ def save_checkpoint(
         "structure": structure,
         "metadata": metadata_json,
     }
-    manifest_bytes = (json.dumps(manifest, separators=(",", ":")) + "\n").encode("utf-8")
+    manifest_bytes = encode_manifest(manifest)
 
     os.makedirs(directory, exist_ok=True)
+    remove_stale_files(directory, keep_step=step)
     # Re-saving an existing step: retract its manifest first, so the old
     # manifest never describes the new data file.
     if os.path.exists(manifest_path):
@@ -415,20 +529,17 @@ def _resolve(path_or_directory: str | os.PathLike) -> tuple[str, str, list]:
 def _read_manifest(manifest_path: str) -> dict:
     try:
         with open(manifest_path, "rb") as f:
-            manifest = json.loads(f.read().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as e:
+            raw = f.read(_MAX_MANIFEST_BYTES + 1)
+    except OSError as e:
         raise CheckpointError(f"{manifest_path}: unreadable manifest: {e}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
-        raise CheckpointError(f"{manifest_path}: not a {FORMAT_NAME} manifest")
-    version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{manifest_path}: unsupported format version {version!r} "
-            f"(this reader supports {FORMAT_VERSION})"
-        )
+    manifest = decode_manifest(raw, manifest_path)
     for key in ("step", "sha256", "tensors", "structure"):
         if key not in manifest:
             raise CheckpointError(f"{manifest_path}: manifest lacks {key!r}")
+    named = _MANIFEST_RE.match(os.path.basename(manifest_path))
+    if named and int(named.group(1)) != manifest["step"]:
+        raise CheckpointError(f"{manifest_path}: the manifest is step {manifest['step']}'s, "
+                              f"not step {int(named.group(1))}'s (renamed or swapped)")
     return manifest
 
 
@@ -442,6 +553,9 @@ def _load_verified(manifest_path: str, data_path: str) -> tuple[dict, dict[str, 
     except OSError as e:
         raise CheckpointError(f"{data_path}: cannot read checkpoint data: {e}") from None
 
+    if manifest.get("data_file", os.path.basename(data_path)) != os.path.basename(data_path):
+        raise CheckpointError(f"{manifest_path}: manifest describes {manifest['data_file']!r}, "
+                              f"not {os.path.basename(data_path)!r} (renamed or swapped)")
     expected_size = manifest.get("data_size")
     if expected_size is not None and len(data) != expected_size:
         raise CheckpointError(

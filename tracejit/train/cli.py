@@ -100,6 +100,9 @@ def _add_model_arguments(parser, name):
                      help="save every STEPS steps (default: every epoch) and at the end")
     out.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
                      help="continue from the latest checkpoint (or the one given)")
+    out.add_argument("--override", action="store_true",
+                     help="with --resume: continue even if the checkpoint was saved with "
+                          "other settings (seed, learning rate, ...)")
     out.add_argument("--quiet", action="store_true", help="no progress output")
     parallel = parser.add_argument_group("parallel training")
     parallel.add_argument("--distributed", action="store_true",
@@ -175,6 +178,7 @@ def run_train(name: str, args) -> dict:
                  seed=config["seed"], augment=setup.augment, regularizer=setup.regularizer,
                  early_stopping=setup.early_stopping, checkpoint_dir=checkpoint_dir,
                  checkpoint_every=args.checkpoint_every, resume=args.resume,
+                 override=getattr(args, "override", False),
                  metadata={"model": name, "config": config}, logdir=logdir,
                  backend=args.backend, verbose=verbose, distributed=args.distributed)
     if not rank0:

@@ -45,7 +45,8 @@ from ..data import Pipeline
 from ..distributed import broadcast_object, init as init_world
 from ..tree import tree_flatten_with_path
 from .callbacks import EarlyStopping
-from .checkpoint import CheckpointError, latest_checkpoint
+from .checkpoint import CheckpointError, latest_checkpoint, remove_stale_files
+from .graph import training_graph
 from .logging import ProgressBar, SummaryWriter
 from .state import TrainState, restore_train_state, save_train_state
 from .steps import evaluate, init_train_state, make_eval_step, make_train_step
@@ -123,14 +124,18 @@ def _make_pipeline(train_data, batch_size, seed, augment, world=None) -> Pipelin
     return pipeline
 
 
-def _input_shape(pipeline: Pipeline) -> tuple:
-    """The shape of one batch of inputs, after the pipeline's maps."""
+def _first_batch(pipeline: Pipeline) -> tuple:
+    """The first batch ``(x, y)`` of epoch 0, after the pipeline's maps."""
     batches = pipeline.epoch(0)
     try:
-        x = next(batches)[0]
+        return tuple(next(batches))
     finally:
         batches.close()
-    return tuple(np.shape(x))
+
+
+def _input_shape(pipeline: Pipeline) -> tuple:
+    """The shape of one batch of inputs, after the pipeline's maps."""
+    return tuple(np.shape(_first_batch(pipeline)[0]))
 
 
 def _stateful(callbacks) -> dict:
@@ -178,9 +183,30 @@ class _Checkpointer:
         return self.last_path
 
 
-def _load(checkpointer, run, callbacks, verbose, source):
+def _changed_settings(saved: dict, current: dict) -> list[str]:
+    """What differs between the settings recorded in a checkpoint's metadata
+    (its ``config`` and ``fit`` sections) and this run's, except ``epochs``
+    (resuming to train longer is what resume is for)."""
+    changes = []
+    for section in ("config", "fit"):
+        old, new = saved.get(section), current.get(section)
+        if not isinstance(old, dict) or not isinstance(new, dict):
+            continue
+        for key in sorted(set(old) | set(new)):
+            if key != "epochs" and old.get(key) != new.get(key):
+                changes.append(f"{key}: checkpoint {old.get(key)!r}, now {new.get(key)!r}")
+    return changes
+
+
+def _load(checkpointer, run, callbacks, verbose, source, override=False):
     """``(path, state, extra, metadata)`` of checkpoint ``source`` (True: the
-    latest in the checkpoint directory), or None if there is none."""
+    latest in the checkpoint directory), or None if there is none.  Removes
+    what an interrupted save left first; refuses a checkpoint whose recorded
+    settings differ from this run's unless ``override``."""
+    removed = remove_stale_files(checkpointer.directory)
+    if removed and verbose:
+        print(f"removed {len(removed)} file(s) left by an interrupted save in "
+              f"{checkpointer.directory}")
     if source is True:
         path = latest_checkpoint(checkpointer.directory)
         if path is None:
@@ -196,20 +222,28 @@ def _load(checkpointer, run, callbacks, verbose, source):
     if saved_model is not None and saved_model != checkpointer.metadata.get("model"):
         raise CheckpointError(f"{path}: checkpoint belongs to model {saved_model!r}, "
                               f"not {checkpointer.metadata.get('model')!r}")
+    changes = _changed_settings(metadata or {}, checkpointer.metadata)
+    if changes and not override:
+        raise CheckpointError(f"{path}: the checkpoint was saved with other settings "
+                              f"({'; '.join(changes)}); resuming would not continue that run. "
+                              f"Use the checkpoint's settings, or override them "
+                              f"(--override, fit(..., override=True))")
+    if changes and verbose:
+        print(f"resuming with changed settings: {'; '.join(changes)}")
     return path, state, extra, metadata
 
 
-def _resume(checkpointer, run, callbacks, verbose, source, world=None):
+def _resume(checkpointer, run, callbacks, verbose, source, world=None, override=False):
     """Load checkpoint ``source`` into ``run``; returns its metadata, or None
     if there is none.  With a ``world`` of several ranks, rank 0 reads it and
     sends it to the others (a failure there stops every rank)."""
     if world is None or world.size == 1:
-        loaded = _load(checkpointer, run, callbacks, verbose, source)
+        loaded = _load(checkpointer, run, callbacks, verbose, source, override)
     else:
         loaded = error = None
         if world.rank == 0:
             try:
-                loaded = _load(checkpointer, run, callbacks, verbose, source)
+                loaded = _load(checkpointer, run, callbacks, verbose, source, override)
             except CheckpointError as e:
                 error = e
         loaded, error = broadcast_object((loaded, error))
@@ -257,7 +291,8 @@ def fit(model, optimizer, train_data, *, epochs: int, batch_size: int = 32,
         validation_data=None, seed: int = 0, loss=None, regularizer=None, augment=None,
         callbacks=(), early_stopping=None, validation_every: int | None = None,
         eval_batch_size: int = 256, checkpoint_dir=None, checkpoint_every: int | None = None,
-        keep_checkpoints: int = 5, resume=False, metadata: dict | None = None,
+        keep_checkpoints: int = 5, resume=False, override: bool = False,
+        metadata: dict | None = None,
         logdir=None, log_every: int = 10, histogram_every: int | None = 100,
         init_params=None, backend=None, verbose: bool = True,
         print_every: int | None = None, distributed: bool = False) -> FitResult:
@@ -280,7 +315,10 @@ def fit(model, optimizer, train_data, *, epochs: int, batch_size: int = 32,
     ``metadata`` (JSON-able, e.g. the model's name and config) is stored in
     each.  With ``resume=True`` the run continues from the latest one there
     (from step 0 if there is none); ``resume`` may also be the path of one
-    checkpoint, e.g. an older one when the latest is damaged.
+    checkpoint, e.g. an older one when the latest is damaged.  A resume
+    refuses a checkpoint saved with other settings (``metadata['config']``,
+    the seed, the batch size; not ``epochs``) unless ``override=True``;
+    files left by an interrupted save are removed first.
 
     With ``logdir``: TensorBoard scalars (``train/loss``, ``train/accuracy``,
     ``learning_rate`` every ``log_every`` steps; ``valid/loss``,
@@ -335,10 +373,14 @@ def fit(model, optimizer, train_data, *, epochs: int, batch_size: int = 32,
     stopped_early = False
     try:
         if resume is not False:
-            saved = _resume(checkpointer, run, callbacks, verbose, resume, world)
+            saved = _resume(checkpointer, run, callbacks, verbose, resume, world, override)
             if saved is not None:
                 epoch_sums = saved.get("epoch_sums", epoch_sums)
                 stopped_early = run.stop_training = bool(saved.get("stopped_early", False))
+        if writer is not None and run.step == 0:   # the graph, once per run
+            writer.add_graph_def(training_graph(model, optimizer, run.state,
+                                                *_first_batch(pipeline)[:2], loss=loss,
+                                                regularizer=regularizer))
         for cb in callbacks:
             cb.on_train_begin(run)
 
