@@ -18,6 +18,7 @@ from . import numpy, lax, ir  # noqa: F401
 from . import random  # noqa: F401
 from .transforms.autodiff import vjp, jvp, grad, value_and_grad
 from .transforms.custom_derivatives import stop_gradient, custom_vjp
+from .transforms.batching import vmap
 from .control import cond, while_loop, fori_loop, scan
 from . import nn, optim  # noqa: F401  (after the API they build on)
 from . import data, train  # noqa: F401  (after nn and optim, which train uses)
@@ -32,5 +33,5 @@ __all__ = ["jit", "make_ir", "JitFunction", "device_put", "devices", "Array",
            "TracejitError", "ShapeError", "DTypeError", "ArgumentTypeError",
            "TracerBoolConversionError", "ConcretizationError",
            "UnexpectedTracerError", "NonDifferentiableError",
-           "vjp", "jvp", "grad", "value_and_grad", "stop_gradient", "custom_vjp",
+           "vjp", "jvp", "grad", "value_and_grad", "stop_gradient", "custom_vjp", "vmap",
            "cond", "while_loop", "fori_loop", "scan", "nn", "optim", "data", "train"]

@@ -74,6 +74,16 @@ class FitResult:
     def params(self):
         return self.state.params
 
+    def __repr__(self):
+        # Short: the state's arrays would fill the screen.
+        parts = [f"step={int(np.asarray(self.state.step))}",
+                 f"epochs={len(next(iter(self.history.values()), []))}"]
+        parts += [f"{k}={v[-1]:.4g}" for k, v in self.history.items() if v]
+        parts.append(f"stopped_early={self.stopped_early}")
+        if self.checkpoint is not None:
+            parts.append(f"checkpoint={self.checkpoint!r}")
+        return f"FitResult({', '.join(parts)})"
+
 
 def _make_pipeline(train_data, batch_size, seed, augment) -> Pipeline:
     if isinstance(train_data, Pipeline):
