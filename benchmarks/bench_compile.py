@@ -24,6 +24,12 @@ columns are measured by wrapping the functions that do each stage:
 - other: the rest of the call (the plan's construction, running it,
   Python glue)
 
+"tiered first call" runs the row again in a new process with an empty cache
+and ``TRACEJIT_TIERED=1`` (tracejit/tiered.py: the first call runs on the
+reference interpreter while the plan compiles in the background; Numba is
+imported by that background compilation); "plan ready" is when its
+compiled plan was ready, from the start of the first call.
+
 JAX's first call (``jax.jit`` of the same computation, in its own new
 process, ``import jax`` excluded) is shown beside when JAX is installed.
 ``my_funcN`` is the book's ``my_func`` (``z = a*cos(z+i) + z*sin(b-i)``
@@ -106,13 +112,13 @@ class Timers:
         @functools.wraps(f)
         def timed(*args, **kwargs):
             timers.depth[key] += 1
-            start = time.perf_counter()
+            start = time.thread_time()
             try:
                 out = f(*args, **kwargs)
             finally:
                 timers.depth[key] -= 1
                 if timers.depth[key] == 0:
-                    timers.t[key] += time.perf_counter() - start
+                    timers.t[key] += time.thread_time() - start
             if after is not None:
                 after(args, out)
             return out
@@ -131,9 +137,9 @@ def install(timers):
     from tracejit.transforms import fusion
     missing = []
 
-    def count_in(args, out):
+    def count_in(args, out):   # the first (outermost) Function optimized is the program
         timers.info.setdefault("instructions_traced", len(args[0].body))
-        timers.info["instructions_optimized"] = len(out.body)
+        timers.info.setdefault("instructions_optimized", len(out.body))
 
     def count_kernels(args, out):
         timers.info["kernels"] = timers.info.get("kernels", 0) + fusion.kernel_count(out)
@@ -169,6 +175,15 @@ def child(name, peer):
         print(json.dumps({"import": imported, "first": time.perf_counter() - start}))
         return
     import tracejit  # noqa: F401
+    if peer == "tiered":   # what a user sees: Numba is imported by the background compile
+        run = tracejit_row(name)
+        start = time.perf_counter()
+        run()
+        first = time.perf_counter() - start
+        from tracejit.tiered import wait_all
+        wait_all()
+        print(json.dumps({"first": first, "ready": time.perf_counter() - start}))
+        return
     start = time.perf_counter()
     from numba.core.registry import cpu_target
     cpu_target.typing_context.refresh()
@@ -177,21 +192,21 @@ def child(name, peer):
     timers = Timers()
     missing = install(timers)
     run = tracejit_row(name)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.thread_time()
     run()
-    first = time.perf_counter() - start
+    first, first_cpu = time.perf_counter() - start, time.thread_time() - cpu
     from tracejit.backends.cpu import stats
     t = dict(timers.t)
     t["numba"] = t.get("numba", 0.0) - t.pop("llvm_in_numba", 0.0)
     t["llvm"] = t.get("llvm", 0.0) + timers.t.get("llvm_in_numba", 0.0)
-    t["other"] = first - sum(t.get(k, 0.0) for k in STAGES)
-    print(json.dumps({"numba_init": numba_init, "first": first, "stages": t,
+    t["other"] = first_cpu - sum(t.get(k, 0.0) for k in STAGES)
+    print(json.dumps({"numba_init": numba_init, "first": first, "first_cpu": first_cpu, "stages": t,
                       "missing": missing, **timers.info, **stats()}))
 
 
 def run_child(name, peer, cache, timeout):
     """The child's JSON, or None when it ran past ``timeout`` seconds."""
-    env = dict(os.environ, TRACEJIT_CACHE_DIR=cache)
+    env = dict(os.environ, TRACEJIT_CACHE_DIR=cache, TRACEJIT_TIERED="1" if peer == "tiered" else "0")
     env.pop("TRACEJIT_LOG", None)
     try:
         out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", name,
@@ -244,30 +259,36 @@ def main():
     except ImportError:
         peers = False
     print(f"machine: {machine_line()}\n")
-    print("First call, new process, empty kernel cache; seconds. Stage columns split the "
-          "first call (Numba init excluded).\n")
-    head = ["row", "instrs", "kernels", "first call", "Numba init", "new process", *STAGES, "other",
-            "warm cache"]
+    print("First calls in new processes, empty kernel cache, seconds. 'first call': wall time; "
+          "'CPU': its CPU time on the calling thread, which the stage columns split (thread CPU "
+          "time, so load from other processes inflates them less than wall times).\n")
+    head = ["row", "instrs", "kernels", "compiled", "first call", "CPU", "Numba init", "new process",
+            *STAGES, "other", "warm cache", "tiered first call", "tiered: plan ready"]
     if peers:
-        head += ["JAX first call", "ratio to JAX"]
+        head += ["JAX first call", "first call / JAX", "tiered / JAX"]
     print("| " + " | ".join(head) + " |")
     print("|---|" + "---:|" * (len(head) - 1))
     for name in names:
         with tempfile.TemporaryDirectory() as cache:
             cold = run_child(name, "tracejit", cache, args.timeout)
             warm = cold and run_child(name, "tracejit", cache, args.timeout)
+        with tempfile.TemporaryDirectory() as cache:
+            tiered = run_child(name, "tiered", cache, args.timeout)
         if cold is None:
             print(f"| {name} | (first call over {args.timeout:.0f} s) |", flush=True)
             continue
         s = cold["stages"]
         cells = [name, str(cold.get("instructions_optimized", "?")), str(cold.get("kernels", "?")),
-                 f"{cold['first']:.2f}", f"{cold['numba_init']:.2f}",
-                 f"{cold['first'] + cold['numba_init']:.2f}",
+                 str(cold.get("compiled", "?")), f"{cold['first']:.2f}", f"{cold['first_cpu']:.2f}",
+                 f"{cold['numba_init']:.2f}", f"{cold['first'] + cold['numba_init']:.2f}",
                  *(f"{s.get(k, 0.0):.2f}" for k in STAGES), f"{s['other']:.2f}",
-                 f"{warm['first']:.2f}"]
+                 (f"{warm['first']:.2f}" + (f" ({warm['compiled']} compiled)" if warm["compiled"] else ""))
+                 if warm else "-",
+                 f"{tiered['first']:.2f}" if tiered else "-", f"{tiered['ready']:.2f}" if tiered else "-"]
         if peers:
             j = run_child(name, "jax", "", args.timeout)
-            cells += [f"{j['first']:.2f}", f"{cold['first'] / j['first']:.1f}x"] if j else ["-", "-"]
+            cells += ([f"{j['first']:.2f}", f"{cold['first'] / j['first']:.1f}x",
+                       f"{tiered['first'] / j['first']:.2f}x" if tiered else "-"] if j else ["-"] * 3)
         print("| " + " | ".join(cells) + " |", flush=True)
         if cold.get("missing"):
             print(f"(stages not found in this layout: {', '.join(cold['missing'])})")

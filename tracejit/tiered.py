@@ -91,10 +91,13 @@ class TieredExecutable:
         return self._interpret(args)
 
 
-@atexit.register
-def _wait_for_pending():
-    """Let running compilations finish, so their kernels reach the disk cache."""
+def wait_all():
+    """Block until every background compilation of this process has finished.
+    Registered to run at exit, so that their kernels reach the disk cache."""
     with _pending_lock:
         pending = list(_pending)
     for executable in pending:
         executable.wait()
+
+
+atexit.register(wait_all)
