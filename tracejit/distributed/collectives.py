@@ -25,7 +25,7 @@ import numpy as np
 from ..tree import tree_flatten, tree_unflatten
 from .world import world
 
-__all__ = ["allreduce", "iallreduce", "broadcast", "allgather", "broadcast_object",
+__all__ = ["FlatTree", "allreduce", "iallreduce", "broadcast", "allgather", "broadcast_object",
            "allgather_object", "stats", "reset_stats", "Pending"]
 
 _OPS = ("sum", "mean", "max", "min")
@@ -48,8 +48,10 @@ def _record(nbytes, seconds):
     _stats["seconds"] += seconds
 
 
-class _Packed:
-    """The leaves of a tree packed into one flat buffer per dtype."""
+class FlatTree:
+    """The leaves of a tree packed into one flat buffer per dtype
+    (``.buffers``: ``{dtype: 1-D array}``, copies); :meth:`unpack` rebuilds
+    the tree from those buffers or from others of the same sizes."""
 
     def __init__(self, tree):
         leaves, self.treedef = tree_flatten(tree)
@@ -108,7 +110,7 @@ def _finish(packed, op, size):
 def allreduce(tree, op: str = "mean"):
     """The elementwise ``op`` ("mean", "sum", "max", "min") of ``tree`` over
     all ranks, on every rank."""
-    packed = _Packed(tree)
+    packed = FlatTree(tree)
     _check_op(op, packed)
     w = world()
     if w.comm is not None and w.size > 1:
@@ -146,7 +148,7 @@ class Pending:
 def iallreduce(tree, op: str = "mean") -> Pending:
     """Start :func:`allreduce` without waiting (``MPI_Iallreduce``): compute
     something else, then ``.wait()`` for the tree."""
-    packed = _Packed(tree)
+    packed = FlatTree(tree)
     _check_op(op, packed)
     w = world()
     requests = []
@@ -160,7 +162,7 @@ def iallreduce(tree, op: str = "mean") -> Pending:
 def broadcast(tree, root: int = 0):
     """Rank ``root``'s ``tree`` on every rank (the others pass a tree of the
     same structure, shapes and dtypes, e.g. their own initial parameters)."""
-    packed = _Packed(tree)
+    packed = FlatTree(tree)
     w = world()
     if w.comm is not None and w.size > 1:
         started = time.perf_counter()
@@ -174,7 +176,7 @@ def broadcast(tree, root: int = 0):
 def allgather(tree):
     """Every rank's ``tree``, stacked: each leaf gets a new leading axis of
     length ``size()`` (entry ``r`` is rank ``r``'s leaf)."""
-    packed = _Packed(tree)
+    packed = FlatTree(tree)
     w = world()
     gathered = {}
     started = time.perf_counter()

@@ -79,7 +79,7 @@ def _learning_rate(optimizer, step):
     return tnp.astype(tnp.asarray(0.0 if lr is None else lr), "float32")
 
 
-def _step_functions(model, optimizer, loss, regularizer, towers):
+def step_functions(model, optimizer, loss, regularizer, towers):
     """``(gradients, update)``: the two halves of a training step, as plain
     functions to trace.  ``gradients(state, x, y, key) -> (grads,
     model_state, metrics)`` and ``update(state, grads, model_state) ->
@@ -158,7 +158,7 @@ def make_train_step(model, optimizer, *, loss=None, regularizer=None, backend=No
     """
     if towers < 1:
         raise ValueError(f"towers must be at least 1, got {towers}")
-    gradients, update = _step_functions(model, optimizer, loss, regularizer, towers)
+    gradients, update = step_functions(model, optimizer, loss, regularizer, towers)
     if distributed:
         return DataParallelStep(gradients, update, backend=backend, donate=donate)
 
