@@ -27,6 +27,7 @@ from . import nn, optim  # noqa: F401  (after the API they build on)
 from . import data, train  # noqa: F401  (after nn and optim, which train uses)
 from . import testing  # noqa: F401  (gradient checks; numpy only, ~2 ms)
 from .memory import memory_estimate
+from .naming import name_scope
 
 __version__ = "0.1.0"
 
@@ -41,4 +42,4 @@ __all__ = ["jit", "make_ir", "JitFunction", "device_put", "devices", "Array",
            "jacfwd", "jacrev", "hessian", "linearize", "eval_shape", "ShapeDtypeStruct",
            "checkpoint", "remat",
            "cond", "while_loop", "fori_loop", "scan", "nn", "optim", "data", "train",
-           "memory_estimate"]
+           "memory_estimate", "name_scope"]

@@ -37,6 +37,7 @@ import types
 import numpy as np
 
 from .errors import DTypeError, ShapeError
+from .naming import add_name_keyword
 from .slicing import apply_traced_slices
 from .ir.types import FLOATS, TensorType, canonical_dtype
 from .ir.types import result_type as _result_type
@@ -1657,3 +1658,6 @@ __all__ = sorted(
     if not name.startswith("_") and not isinstance(value, types.ModuleType)
     and name not in {"annotations", "DTypeError", "ShapeError", "FLOATS", "TensorType",
                      "canonical_dtype", "Tracer", "current_trace"})
+
+# ``name=`` on every function (tracejit.naming): ``tnp.dot(x, w, name="linear")``.
+add_name_keyword(globals(), __all__)
