@@ -4,37 +4,15 @@ from __future__ import annotations
 import functools
 import inspect
 
-
 import numpy as np
 
 from . import log
-from .backends.cuda.array import Array
-from .errors import ArgumentTypeError, DTypeError, api_boundary
-from .ir.types import TensorType, canonical_dtype
-from .tracing import Tracer, current_trace, trace_function
+from .backends import default_backend, get_backend
+from .core import current_trace, leaf_types, trace_pytree
+from .device import Array, device_put
+from .errors import ArgumentTypeError, api_boundary
+from .pipeline import optimize
 from .tree import tree_flatten, tree_unflatten
-
-
-def _leaf_type(x, path) -> TensorType:
-    if isinstance(x, Tracer):
-        return x.aval
-    if isinstance(x, Array):
-        try:
-            return TensorType(x.shape, canonical_dtype(x.dtype))
-        except TypeError as e:
-            raise DTypeError(f"argument {path}: {e}") from None
-    if isinstance(x, (bool, int, float, np.ndarray, np.generic)):
-        try:
-            return TensorType.of(x)
-        except TypeError as e:
-            raise DTypeError(f"argument {path}: {e}; convert it first, "
-                             f"e.g. x.astype(np.float32)") from None
-    raise ArgumentTypeError(
-        f"argument {path} has type {type(x).__name__}; jitted functions take "
-        f"NumPy arrays, device arrays (tracejit.device_put), Python scalars and "
-        f"pytrees (dict, list, tuple, namedtuple, registered dataclass) of them; "
-        f"pass other values with "
-        f"static_argnums/static_argnames")
 
 
 class _Signature:
@@ -90,18 +68,11 @@ class _Signature:
 def _trace(fun, sig, statics, dyn, name):
     """Trace ``fun`` for this call; returns (Function, captured, out_treedef)."""
     leaves, treedef = tree_flatten(dyn)
-    in_types = [_leaf_type(x, f"#{i}") for i, x in enumerate(leaves)]
-    out_tree = []
 
-    def flat_fun(*tracers):
-        dyn_args, dyn_kwargs = tree_unflatten(treedef, tracers)
+    def call(dyn_args, dyn_kwargs):
         args, kwargs = sig.merge(statics, dyn_args, dyn_kwargs)
-        out = fun(*args, **kwargs)
-        out_leaves, out_def = tree_flatten(out)
-        out_tree.append(out_def)
-        return out_leaves
-    fn, captured = trace_function(flat_fun, in_types, name)
-    return fn, captured, out_tree[0]
+        return fun(*args, **kwargs)
+    return trace_pytree(call, leaf_types(leaves), treedef, name)
 
 
 def make_ir(fun, static_argnums=(), static_argnames=()):
@@ -149,7 +120,6 @@ class JitFunction:
     def _backend_name(self, leaves=()):
         """The explicit backend, else cuda when an argument is on the GPU,
         else the default (tracejit.backends.default_backend)."""
-        from .backends import default_backend
         if self.backend:
             return self.backend
         if any(isinstance(x, Array) for x in leaves):
@@ -165,7 +135,7 @@ class JitFunction:
     def _call(self, args, kwargs):
         statics, dyn = self._sig.split(args, kwargs)
         leaves, treedef = tree_flatten(dyn)
-        types = tuple(_leaf_type(x, f"#{i}") for i, x in enumerate(leaves))
+        types = tuple(leaf_types(leaves))
         backend = self._backend_name(leaves)
         key = (treedef, types, statics, backend)
         entry = self._cache.get(key)
@@ -202,8 +172,6 @@ class JitFunction:
         return tuple(donated)
 
     def _compile(self, statics, dyn, backend, leaves):
-        from .backends import get_backend
-        from .pipeline import optimize
         self.trace_count += 1
         with log.timed("compile", f"{self.__name__}: trace"):
             fn, captured, out_tree = _trace(self.fun, self._sig, statics, dyn, self.__name__)
@@ -213,7 +181,6 @@ class JitFunction:
             executable = get_backend(backend).compile(fn, donate=self._donated_leaves(statics, dyn))
         captured = [np.asarray(c) for c in captured]
         if backend == "cuda":   # uploaded once per compiled entry, not per call
-            from .device import device_put
             captured = device_put(captured, "cuda")
         return executable, captured, out_tree
 

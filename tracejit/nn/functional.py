@@ -4,13 +4,13 @@ tracejit primitives, so they work eagerly, under ``jit`` and under ``grad``.
 """
 from __future__ import annotations
 
-
 import numpy as np
 
-from .. import lax
+from .. import lax, random
 from .. import numpy as tnp
 from ..errors import ShapeError
 from ..transforms.custom_derivatives import stop_gradient
+
 
 # --- basic ops with TensorFlow's names ---------------------------------------------
 def add_n(inputs):
@@ -281,7 +281,6 @@ def batch_normalization(x, mean, variance, offset, scale, variance_epsilon):
 def dropout(x, rate, key):
     """Inverted dropout: zero each element with probability ``rate`` and scale
     the kept ones by 1 / (1 - rate), so evaluation needs no rescaling."""
-    from .. import random
     if not 0 <= rate < 1:
         raise ValueError(f"dropout rate must be in [0, 1), got {rate}")
     if rate == 0:

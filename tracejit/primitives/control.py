@@ -20,7 +20,7 @@ scan(*consts, *carries, *xs; body, num_consts, num_carry, length, reverse)
     (ys[i] is the y of the iteration that saw xs[i]).
 stop_gradient(x), custom_vjp_call(*consts, *args; fun, fwd, bwd, num_consts)
     Markers recorded only while a function is being traced for
-    differentiation; the interpreters of tracejit/transforms/autodiff.py
+    differentiation; the interpreters of tracejit/primitives/ad_interpreter.py
     remove them, so backends never see them. Their reference impls are the
     identity and ``fun``. ``fwd(*consts, *args) -> (*outs, *residuals)``,
     ``bwd(*consts, *residuals, *out_cts) -> arg_cts``.
@@ -40,12 +40,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core import Primitive, eval_function, trace_function
 from ..errors import DTypeError, NonDifferentiableError, ShapeError
 from ..ir.core import Function, Var
 from ..ir.types import FLOATS, TensorType
-from ..tracing import eval_function, trace_function
+from . import ad_interpreter as A
 from . import ad_util as ad
-from .core import Primitive
 
 
 def _fmt(types):
@@ -86,11 +86,6 @@ def trace_closed(run, in_types, name):
     fn, captured = trace_function(run, in_types, name)
     (fn,), consts = close_over([(fn, captured, len(in_types))])
     return fn, consts
-
-
-def _ad():
-    from ..transforms import autodiff
-    return autodiff
 
 
 def _types(vals):
@@ -141,13 +136,11 @@ cond = Primitive("cond", "control", _cond_rule, _cond_impl)
 
 
 def _cond_vjp_fwd(primals, active, *, true_fun, false_fun):
-    A = _ad()
     outs = cond.bind(*primals, true_fun=A.strip(true_fun), false_fun=A.strip(false_fun))
     return outs, (primals, active)
 
 
 def _cond_vjp(cts, residuals, outs, *, true_fun, false_fun):
-    A = _ad()
     primals, active = residuals
     pred, ops, act = primals[0], primals[1:], active[1:]
     has_ct = [c is not None for c in cts]
@@ -167,7 +160,6 @@ def _cond_vjp(cts, residuals, outs, *, true_fun, false_fun):
 
 
 def _cond_jvp(primals, tangents, outs, *, true_fun, false_fun):
-    A = _ad()
     pred, ops, ts = primals[0], primals[1:], tangents[1:]
     on = [t is not None for t in ts]
     n, out_f = len(ops), _float_types(true_fun.out_types)
@@ -220,7 +212,6 @@ def _while_vjp(cts, primals, outs, **attrs):
 
 
 def _while_jvp(primals, tangents, outs, *, cond_fun, body, num_consts):
-    A = _ad()
     nc = num_consts
     consts, carries = primals[:nc], primals[nc:]
     c_on = [t is not None for t in tangents[:nc]]
@@ -293,14 +284,13 @@ scan = Primitive("scan", "control", _scan_rule, _scan_impl)
 def _scan_vjp_fwd(primals, active, *, body, num_consts, num_carry, length, reverse):
     nc, nk = num_consts, num_carry
     saving = Function(body.params, body.body, body.results + body.params[nc:nc + nk], body.name)
-    outs = scan.bind(*primals, body=_ad().strip(saving), num_consts=nc, num_carry=nk,
+    outs = scan.bind(*primals, body=A.strip(saving), num_consts=nc, num_carry=nk,
                      length=length, reverse=reverse)
     n_out = len(body.results)
     return outs[:n_out], (primals, outs[n_out:], active)
 
 
 def _scan_vjp(cts, residuals, outs, *, body, num_consts, num_carry, length, reverse):
-    A = _ad()
     primals, saved, active = residuals
     nc, nk = num_consts, num_carry
     consts, init, xs = primals[:nc], primals[nc:nc + nk], primals[nc + nk:]
@@ -340,7 +330,6 @@ def _scan_vjp(cts, residuals, outs, *, body, num_consts, num_carry, length, reve
 
 
 def _scan_jvp(primals, tangents, outs, *, body, num_consts, num_carry, length, reverse):
-    A = _ad()
     nc, nk = num_consts, num_carry
     consts, init, xs = primals[:nc], primals[nc:nc + nk], primals[nc + nk:]
     on = [t is not None for t in tangents]
@@ -401,7 +390,7 @@ def _custom_vjp_fwd(primals, active, *, fun, fwd, bwd, num_consts):
         raise NonDifferentiableError(
             f"custom_vjp function {fun.name} closes over a value that is being "
             f"differentiated; pass that value as an argument instead")
-    res = _ad().eval_rule(fwd, primals)
+    res = A.eval_rule(fwd, primals)
     n_out = len(fun.results)
     return res[:n_out], (primals, res[n_out:])
 
@@ -409,13 +398,13 @@ def _custom_vjp_fwd(primals, active, *, fun, fwd, bwd, num_consts):
 def _custom_vjp(cts, residuals, outs, *, fun, fwd, bwd, num_consts):
     primals, res = residuals
     cts = [ad.instantiate(c, o) for c, o in zip(cts, outs)]
-    arg_cts = _ad().eval_rule(bwd, list(primals[:num_consts]) + list(res) + cts)
+    arg_cts = A.eval_rule(bwd, list(primals[:num_consts]) + list(res) + cts)
     return [None] * num_consts + [c if ad.is_float(x) else None
                                   for c, x in zip(arg_cts, primals[num_consts:])]
 
 
 def _custom_jvp(primals, tangents, outs, *, fun, fwd, bwd, num_consts):
-    return _ad().jvp_eval(fun, primals, tangents)
+    return A.jvp_eval(fun, primals, tangents)
 
 
 custom_vjp_call.vjp_fwd = _custom_vjp_fwd

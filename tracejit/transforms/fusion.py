@@ -64,7 +64,7 @@ import numpy as np
 
 from ..ir.core import Function, Instr, Var
 from ..ir.types import TensorType
-from ..primitives.core import PRIMITIVES
+from ..core import PRIMITIVES
 
 REDUCTIONS = frozenset({"reduce_sum", "reduce_prod", "reduce_max", "reduce_min",
                         "argmax", "argmin"})

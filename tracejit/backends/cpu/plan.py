@@ -37,8 +37,8 @@ import numpy as np
 
 from ... import log
 from ...ir.core import Function, Var
-from ...primitives.core import PRIMITIVES
-from ...tracing import eval_function
+from ...core import PRIMITIVES
+from ...core import eval_function
 from . import cache, codegen, control, kernels, library
 from .snippets import CTOR
 from .threads import MIN_PARALLEL_WORK, blas_threads, pool

@@ -34,8 +34,8 @@ import numpy as np
 
 from ... import log
 from ...ir.core import Function, Var
-from ...primitives.core import PRIMITIVES
-from ...tracing import eval_function
+from ...core import PRIMITIVES
+from ...core import eval_function
 from . import cache, codegen, control
 from .codegen import kernel_shape
 from .snippets import SIMULATOR
