@@ -13,8 +13,11 @@ from .control import cond, fori_loop, scan, while_loop
 from .device import Array, device_put, devices
 from .errors import (ArgumentTypeError, ConcretizationError, DTypeError, NonDifferentiableError,
                      ShapeError, TracejitError, TracerBoolConversionError, UnexpectedTracerError)
+from .memory import memory_estimate
 from .transforms.autodiff import grad, jvp, value_and_grad, vjp
-from .transforms.custom_derivatives import custom_vjp, stop_gradient
+from .transforms.batching import vmap
+from .transforms.custom_derivatives import custom_jvp, custom_vjp, stop_gradient
+from .transforms.jacobians import hessian, jacfwd, jacrev, linearize
 from .tree import (register_dataclass, register_pytree_node, tree_flatten, tree_leaves,
                    tree_map, tree_unflatten)
 
@@ -27,5 +30,7 @@ __all__ = ["jit", "make_ir", "JitFunction", "device_put", "devices", "Array",
            "TracejitError", "ShapeError", "DTypeError", "ArgumentTypeError",
            "TracerBoolConversionError", "ConcretizationError",
            "UnexpectedTracerError", "NonDifferentiableError",
-           "vjp", "jvp", "grad", "value_and_grad", "stop_gradient", "custom_vjp",
-           "cond", "while_loop", "fori_loop", "scan", "nn", "optim", "data", "train"]
+           "vjp", "jvp", "grad", "value_and_grad", "stop_gradient", "custom_vjp", "custom_jvp", "vmap",
+           "jacfwd", "jacrev", "hessian", "linearize",
+           "cond", "while_loop", "fori_loop", "scan", "nn", "optim", "data", "train",
+           "memory_estimate"]

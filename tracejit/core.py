@@ -32,7 +32,7 @@ from .ir.primitive import PRIMITIVES, PrimitiveDef
 from .ir.types import TensorType, canonical_dtype
 from .tree import tree_flatten, tree_unflatten
 
-__all__ = ["PRIMITIVES", "Primitive", "Trace", "Tracer", "bind", "current_trace",
+__all__ = ["PRIMITIVES", "Primitive", "Trace", "Tracer", "bind", "constant_value", "current_trace",
            "eval_function", "trace_function", "trace_flat", "trace_pytree",
            "leaf_type", "leaf_types"]
 
@@ -174,15 +174,21 @@ def trace_function(fun, in_types, name="f"):
     return fn, trace.captured_values
 
 
+def constant_value(ins: Instr):
+    """The value of a ``constant`` instruction: a Python scalar when weakly
+    typed, else a 0-d NumPy array of its dtype."""
+    t = ins.results[0].type
+    val = ins.attrs["value"]
+    return val if t.weak else np.asarray(val, dtype=t.dtype)
+
+
 def eval_function(fn: Function, args):
     """Run ``fn`` on ``args`` by binding each instruction: eagerly on NumPy
     arrays, or inlined into the active trace when tracing."""
     env = dict(zip(fn.params, args))
     for ins in fn.body:
         if ins.prim == "constant":
-            t = ins.results[0].type
-            val = ins.attrs["value"]
-            env[ins.results[0]] = val if t.weak else np.asarray(val, dtype=t.dtype)
+            env[ins.results[0]] = constant_value(ins)
             continue
         outs = PRIMITIVES[ins.prim].bind(*[env[v] for v in ins.operands], **ins.attrs)
         for r, o in zip(ins.results, outs):

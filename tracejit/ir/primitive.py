@@ -41,6 +41,11 @@ class PrimitiveDef:
         instead of binding the primitive, and then passes ``residuals`` to
         ``vjp`` in place of ``primals``; ``active`` flags the operands that
         need cotangents. See tracejit/primitives/ad_interpreter.py.
+    batch(vals, batched, **attrs) -> (outs, out_batched)
+        The vmap rule: ``batched[i]`` says whether operand ``i`` carries a
+        leading batch dimension; returns the results of the batched
+        operation and which of them carry one. See
+        tracejit/transforms/batching.py and primitives/batch_util.py.
     kind: one of :data:`KINDS`; fusion and backends group by it.
 
     Facts, declared as keyword arguments where the primitive is defined:
@@ -80,6 +85,7 @@ class PrimitiveDef:
         self.vjp = None
         self.jvp = None
         self.vjp_fwd = None
+        self.batch = None
         PRIMITIVES[name] = self
 
     @property
@@ -105,6 +111,10 @@ class PrimitiveDef:
 
     def def_jvp(self, rule):
         self.jvp = rule
+        return rule
+
+    def def_batch(self, rule):
+        self.batch = rule
         return rule
 
     def __repr__(self):

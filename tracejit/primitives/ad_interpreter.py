@@ -14,9 +14,7 @@ from __future__ import annotations
 import contextlib
 import threading
 
-import numpy as np
-
-from ..core import PRIMITIVES, current_trace, eval_function, trace_function
+from ..core import PRIMITIVES, constant_value, current_trace, eval_function, trace_function
 from ..errors import NonDifferentiableError
 from ..ir.core import Function
 from . import ad_util as ad
@@ -27,7 +25,7 @@ _local = threading.local()
 #: Primitives that only exist while a function is being differentiated
 #: (tracejit.stop_gradient and tracejit.custom_vjp): every interpreter here
 #: removes them, so compiled programs never contain them.
-MARKERS = ("stop_gradient", "custom_vjp_call")
+MARKERS = ("stop_gradient", "custom_vjp_call", "custom_jvp_call")
 
 
 @contextlib.contextmanager
@@ -44,12 +42,6 @@ def is_differentiating() -> bool:
     """True while tracing a function under vjp/jvp/grad: only then do
     stop_gradient and custom_vjp record their marker primitives."""
     return getattr(_local, "depth", 0) > 0 and current_trace() is not None
-
-
-def _constant(ins):
-    t = ins.results[0].type
-    val = ins.attrs["value"]
-    return val if t.weak else np.asarray(val, dtype=t.dtype)
 
 
 # --- binding with the markers removed -------------------------------------------
@@ -71,7 +63,7 @@ def bind_plain(name, vals, attrs):
     """Bind primitive ``name``, removing differentiation markers."""
     if name == "stop_gradient":
         return [vals[0]]
-    if name == "custom_vjp_call":
+    if name in ("custom_vjp_call", "custom_jvp_call"):
         return eval_plain(attrs["fun"], vals)
     attrs = {k: strip(v) if isinstance(v, Function) else v for k, v in attrs.items()}
     return PRIMITIVES[name].bind(*vals, **attrs)
@@ -81,7 +73,7 @@ def eval_plain(fn: Function, args):
     """Like core.eval_function, with differentiation markers removed."""
     env = dict(zip(fn.params, args))
     for ins in fn.body:
-        outs = [_constant(ins)] if ins.prim == "constant" else bind_plain(
+        outs = [constant_value(ins)] if ins.prim == "constant" else bind_plain(
             ins.prim, [env[v] for v in ins.operands], ins.attrs)
         env.update(zip(ins.results, outs))
     return [env[v] for v in fn.results]
@@ -123,7 +115,7 @@ def forward(fn: Function, args, active_in):
     tape = Tape(fn, {p for p, a in zip(fn.params, active_in) if a and is_float_type(p.type)})
     for ins in fn.body:
         if ins.prim == "constant":
-            env[ins.results[0]] = _constant(ins)
+            env[ins.results[0]] = constant_value(ins)
             continue
         vals = [env[v] for v in ins.operands]
         act = [v in tape.active for v in ins.operands]
@@ -185,7 +177,7 @@ def jvp_eval(fn: Function, args, tangents):
     tan = {p: t for p, t in zip(fn.params, tangents) if t is not None and is_float_type(p.type)}
     for ins in fn.body:
         if ins.prim == "constant":
-            env[ins.results[0]] = _constant(ins)
+            env[ins.results[0]] = constant_value(ins)
             continue
         vals = [env[v] for v in ins.operands]
         ts = [tan.get(v) for v in ins.operands]

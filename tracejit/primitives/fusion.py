@@ -17,6 +17,7 @@ import numpy as np
 from ..core import Primitive, eval_function
 from ..errors import ShapeError
 from . import ad_interpreter as A
+from . import batch_interpreter as B
 
 KINDS = ("loop", "reduction")
 
@@ -60,3 +61,7 @@ def _fusion_jvp(primals, tangents, outs, *, kind, body):
 fusion.vjp_fwd = _fusion_vjp_fwd
 fusion.def_vjp(_fusion_vjp)
 fusion.def_jvp(_fusion_jvp)
+
+
+# vmap of a kernel instruction: its body's instructions, batched and inlined
+fusion.def_batch(lambda vals, batched, *, kind, body: B.batch_eval(body, vals, batched))
