@@ -8,6 +8,7 @@
 """
 from . import primitives  # noqa: F401  (registers every primitive)
 from . import data, ir, lax, nn, numpy, optim, random, testing, train  # noqa: F401
+from .abstract import ShapeDtypeStruct, eval_shape
 from .api import JitFunction, jit, make_ir
 from .control import cond, fori_loop, scan, while_loop
 from .device import Array, device_put, devices
@@ -16,6 +17,7 @@ from .errors import (ArgumentTypeError, ConcretizationError, DTypeError, NonDiff
 from .memory import memory_estimate
 from .transforms.autodiff import grad, jvp, value_and_grad, vjp
 from .transforms.batching import vmap
+from .transforms.checkpoint import checkpoint, remat
 from .transforms.custom_derivatives import custom_jvp, custom_vjp, stop_gradient
 from .transforms.jacobians import hessian, jacfwd, jacrev, linearize
 from .tree import (register_dataclass, register_pytree_node, tree_flatten, tree_leaves,
@@ -31,6 +33,7 @@ __all__ = ["jit", "make_ir", "JitFunction", "device_put", "devices", "Array",
            "TracerBoolConversionError", "ConcretizationError",
            "UnexpectedTracerError", "NonDifferentiableError",
            "vjp", "jvp", "grad", "value_and_grad", "stop_gradient", "custom_vjp", "custom_jvp", "vmap",
-           "jacfwd", "jacrev", "hessian", "linearize",
+           "jacfwd", "jacrev", "hessian", "linearize", "eval_shape", "ShapeDtypeStruct",
+           "checkpoint", "remat",
            "cond", "while_loop", "fori_loop", "scan", "nn", "optim", "data", "train",
            "memory_estimate"]

@@ -26,6 +26,7 @@ import numpy as np
 
 from .ir.types import SHORT, parse_type
 from .train.cli import add_eval_command, add_train_command
+from .train.tune import add_tune_command
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -360,7 +361,7 @@ def run_ir(args) -> int:
 
 
 #: Subcommands: each adds its parser to the subparsers and sets ``run``.
-COMMANDS = [add_ir_command, add_train_command, add_eval_command]
+COMMANDS = [add_ir_command, add_train_command, add_eval_command, add_tune_command]
 
 
 def build_parser() -> argparse.ArgumentParser:
