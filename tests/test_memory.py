@@ -56,6 +56,13 @@ def test_training_keeps_every_layer(cnn):
     assert train.intermediates_at_peak >= every_layer
     assert train.peak > infer.peak + every_layer / 2
     assert train.outputs == 903_400 * F32 + F32      # the gradients and the loss
+    # mode="train": the forward and backward pass of the model itself
+    trained = tracejit.memory_estimate(model.apply, params, spec(batch, 200, 300, 3),
+                                       mode="train")
+    assert trained.intermediates_at_peak >= every_layer
+    assert trained.outputs == 903_400 * F32             # the parameters' gradients
+    with pytest.raises(ValueError, match="mode"):
+        tracejit.memory_estimate(model.apply, params, spec(1, 200, 300, 3), mode="fit")
 
 
 def test_one_conv_layer_of_a_batch_of_100_is_over_a_gigabyte():

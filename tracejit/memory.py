@@ -21,8 +21,9 @@ Not counted: scratch space of library calls (a convolution's im2col
 buffer), the interpreter's and Numba's own memory.
 
 Inference of a CNN then needs about its parameters, its input and two
-consecutive layers' outputs; a training step (``value_and_grad``) keeps
-every forward activation that the backward pass reads, as the chapter says.
+consecutive layers' outputs; a training step (``mode="train"``, or a
+function that calls ``value_and_grad``) keeps every forward activation that
+the backward pass reads, as the chapter says.
 """
 from __future__ import annotations
 
@@ -35,7 +36,9 @@ from .backends.cpu.codegen import LoweringError, generate
 from .ir.core import Function
 from .pipeline import optimize
 from .transforms.fusion import fuse
+from .transforms.autodiff import vjp
 from .tree import tree_map
+from . import numpy as tnp
 
 __all__ = ["memory_estimate", "MemoryEstimate", "function_memory"]
 
@@ -190,11 +193,30 @@ def _placeholder(x):
     return x
 
 
-def memory_estimate(f, *args, static_argnums=(), static_argnames=(), **kwargs) -> MemoryEstimate:
+def _training(f):
+    """``f``'s forward and backward pass: the gradient of ``f``'s outputs
+    (summed) with respect to its first argument (the parameters)."""
+    def step(first, *rest, **kwargs):
+        out, pullback = vjp(lambda p: f(p, *rest, **kwargs), first)
+        return pullback(tree_map(tnp.ones_like, out))[0]
+    return step
+
+
+def memory_estimate(f, *args, mode: str = "infer", static_argnums=(), static_argnames=(),
+                    **kwargs) -> MemoryEstimate:
     """Peak bytes of ``jit(f)`` called with ``args`` (a :class:`MemoryEstimate`;
     ``int(estimate)`` is the peak). ``args`` are arrays, or any objects with
     ``.shape`` and ``.dtype`` (nothing is allocated; ``f`` is traced, not run).
+    ``mode="train"`` estimates ``f``'s forward and backward pass instead: the
+    gradient with respect to the first argument (``f(params, x)``), which
+    keeps the forward activations the backward pass reads.
     See the module docstring for what is counted."""
+    if mode not in ("infer", "train"):
+        raise ValueError(f'mode must be "infer" or "train", got {mode!r}')
+    if mode == "train" and (static_argnums or static_argnames or not args):
+        raise ValueError('mode="train" differentiates f(params, ...) with respect to its '
+                         'first argument: pass it, and no static arguments')
     args, kwargs = tree_map(_placeholder, (args, kwargs))
-    traced = make_ir(f, static_argnums, static_argnames)(*args, **kwargs)
+    fun = _training(f) if mode == "train" else f
+    traced = make_ir(fun, static_argnums, static_argnames)(*args, **kwargs)
     return function_memory(fuse(optimize(traced)))

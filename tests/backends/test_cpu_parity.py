@@ -386,4 +386,4 @@ def test_fallback_list_is_short():
     tuned one) and the differentiation markers, which autodiff removes before
     any backend sees a Function."""
     fallback = sorted(p for p in PRIMITIVES if cpu.lowering(p).startswith("NumPy"))
-    assert fallback == ["argsort", "custom_vjp_call", "stop_gradient"]
+    assert fallback == ["argsort", "custom_jvp_call", "custom_vjp_call", "stop_gradient"]

@@ -150,3 +150,36 @@ def test_image_summaries_of_filters_and_feature_maps(tmp_path):
     image = acc.Images("conv1/kernel")[0]
     assert image.step == 5 and (image.height, image.width) == grid.shape[:2]
     assert image.encoded_image_string.startswith(PNG_SIGNATURE)
+
+
+def test_add_graph_writes_a_graphdef(tmp_path):
+    import tracejit.numpy as tnp
+    from tracejit import nn, random
+    from tracejit.train.graph import graph_def, trace_graph
+
+    model = nn.mlp((5,))
+    params = model.init(random.key(0), (4,))
+
+    def loss(params, x, y):
+        return tnp.mean(nn.sparse_softmax_cross_entropy_with_logits(y, model.apply(params, x)))
+    x, y = np.zeros((3, 4), np.float32), np.zeros(3, np.int32)
+    fn, names = trace_graph(loss, params, x, y)
+    assert names == ["params/hidden1/bias", "params/hidden1/kernel", "params/outputs/bias",
+                     "params/outputs/kernel", "x", "y"]
+    g = graph_def(fn, names)
+    nodes = {n.name: n for n in g.node}
+    assert len(nodes) == len(g.node) == len(fn.params) + sum(1 for i in fn.body if i.results)
+    assert nodes["x"].op == "Placeholder"
+    assert [d.size for d in nodes["x"].attr["shape"].shape.dim] == [3, 4]
+    dot = nodes["dot_general"]
+    assert list(dot.input) == ["x", "params/hidden1/kernel"]
+    assert [d.size for d in dot.attr["_output_shapes"].list.shape[0].dim] == [3, 5]
+    for node in g.node:               # every input names a node (or node:k)
+        for inp in node.input:
+            assert inp.split(":")[0] in nodes
+
+    with SummaryWriter(tmp_path) as w:
+        w.add_graph(loss, params, x, y)
+    acc = _accumulator(tmp_path)
+    written = acc.Graph()
+    assert sorted(n.name for n in written.node) == sorted(nodes)

@@ -9,7 +9,8 @@ from tracejit.train.checkpoint import select_names
 
 
 def model(names=("hidden1", "hidden2", "hidden3", "hidden4"), out=5):
-    return nn.Sequential([nn.Dense(8, "relu", name=n) for n in names] + [nn.Dense(out, name="outputs")])
+    return nn.Sequential([nn.Dense(8, "relu", name=n) for n in names]
+                         + [nn.Dense(out, name="outputs")])
 
 
 @pytest.fixture

@@ -163,7 +163,7 @@ ARGS = {
 # the same for every example), and the markers are only recorded under
 # differentiation: they are tested separately below.
 NULLARY = {"constant", "iota"}
-SEPARATE = {"custom_vjp_call", "stop_gradient", "fusion"}
+SEPARATE = {"custom_vjp_call", "custom_jvp_call", "stop_gradient", "fusion"}   # below; custom_jvp: test_jacobians.py
 
 
 def test_every_primitive_has_a_batching_rule():

@@ -423,6 +423,62 @@ custom_vjp_call.def_vjp(_custom_vjp)
 custom_vjp_call.def_jvp(_custom_jvp)
 
 
+# custom_jvp_call(*consts, *args; fun, jvp, num_consts): a function with a
+# hand-written forward-mode rule ``jvp(*consts, *args, *arg_tangents) ->
+# (*outs, *out_tangents)``, linear in the tangents. Forward mode calls the
+# rule. Reverse mode transposes it: the rule is linear in the tangents, so
+# its reverse-mode derivative with respect to them (taken at zero tangents,
+# by the autodiff interpreter) is exactly its transpose.
+custom_jvp_call = Primitive("custom_jvp_call", "control",
+                            lambda *ops, fun, jvp, num_consts: _custom_rule(
+                                *ops, fun=fun, fwd=None, bwd=None, num_consts=num_consts),
+                            lambda *ops, fun, jvp, num_consts: eval_function(fun, list(ops)))
+
+
+def _closed_over_error(fun):
+    return NonDifferentiableError(
+        f"custom_jvp function {fun.name} closes over a value that is being "
+        f"differentiated; pass that value as an argument instead")
+
+
+def _zero_tangents(args):
+    return [ad.zeros_like(x) if ad.aval(x).shape else np.zeros((), ad.aval(x).dtype)
+            for x in args]
+
+
+def _custom_jvp_jvp(primals, tangents, outs, *, fun, jvp, num_consts):
+    if any(t is not None for t in tangents[:num_consts]):
+        raise _closed_over_error(fun)
+    args = primals[num_consts:]
+    ts = [ad.instantiate(t, x) if ad.is_float(x) else z
+          for t, x, z in zip(tangents[num_consts:], args, _zero_tangents(args))]
+    res = _ad().eval_rule(jvp, list(primals) + ts)
+    n = len(fun.results)
+    return res[:n], [t if ad.is_float(o) else None for t, o in zip(res[n:], res[:n])]
+
+
+def _custom_jvp_vjp_fwd(primals, active, *, fun, jvp, num_consts):
+    if any(active[:num_consts]):
+        raise _closed_over_error(fun)
+    return _ad().eval_rule(fun, primals), (primals, active)
+
+
+def _custom_jvp_vjp(cts, residuals, outs, *, fun, jvp, num_consts):
+    A = _ad()
+    primals, active = residuals
+    args = primals[num_consts:]
+    n_ops, n = len(primals), len(fun.results)
+    flags = [False] * n_ops + [a and ad.is_float(x) for a, x in zip(active[num_consts:], args)]
+    _, tape = A.forward(jvp, list(primals) + _zero_tangents(args), flags)
+    in_cts = A.backward(tape, [None] * n + list(cts))
+    return [None] * num_consts + in_cts[n_ops:]
+
+
+custom_jvp_call.vjp_fwd = _custom_jvp_vjp_fwd
+custom_jvp_call.def_vjp(_custom_jvp_vjp)
+custom_jvp_call.def_jvp(_custom_jvp_jvp)
+
+
 # --- batching rules (vmap) ---------------------------------------------------------------
 # Sub-Functions are batched with transforms/batching.batch_function. A loop
 # carry is batched if it is on entry or if the body makes it so (a fixpoint).
@@ -546,4 +602,22 @@ cond.def_batch(_cond_batch)
 while_.def_batch(_while_batch)
 scan.def_batch(_scan_batch)
 custom_vjp_call.def_batch(_custom_vjp_batch)
+
+
+def _custom_jvp_batch(vals, batched, *, fun, jvp, num_consts):
+    # tangents are batched as their primals; every result is batched
+    B = _bt()
+    size = bu.axis_size(vals, batched)
+    flags = list(batched)
+    fun_t = B.batch_function(fun, flags, size, force_out=[True] * len(fun.results))
+    jvp_t = B.batch_function(jvp, flags + flags[num_consts:], size,
+                             force_out=[True] * len(jvp.results))
+    (ff, fj), consts = close_over([fun_t[:2] + (len(vals),),
+                                   jvp_t[:2] + (len(vals) + len(vals) - num_consts,)])
+    outs = custom_jvp_call.bind(*consts, *vals, fun=ff, jvp=fj,
+                                num_consts=len(consts) + num_consts)
+    return outs, [True] * len(outs)
+
+
+custom_jvp_call.def_batch(_custom_jvp_batch)
 stop_gradient.def_batch(lambda vals, batched: ([stop_gradient(vals[0])], [True]))

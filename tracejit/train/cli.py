@@ -22,6 +22,7 @@ from . import recipes
 from .checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
 from ..distributed import init as init_world
 from .loop import fit
+from .ensemble import train_ensemble
 from .parameter_server import fit_async
 from .state import restore_train_state
 from .steps import evaluate, init_train_state, make_eval_step
@@ -39,6 +40,7 @@ _MODEL_OPTIONS = {
         (("--learning-rate",), dict(type=float)),
         (("--hidden1",), dict(type=int, help="units of the first hidden layer")),
         (("--hidden2",), dict(type=int, help="units of the second hidden layer")),
+        (("--dropout",), dict(type=float, help="dropout rate after each hidden layer")),
         (("--patience",), dict(type=int, help="early stopping: epochs without a lower "
                                               "validation loss")),
     ],
@@ -112,6 +114,10 @@ def _add_model_arguments(parser, name):
                                "parameters and applies the gradients of the P-1 workers "
                                "as they arrive; --batch-size is each worker's batch; no "
                                "checkpoints")
+    parallel.add_argument("--ensemble", type=int, metavar="K",
+                          help="train K members (seeds SEED..SEED+K-1) in parallel, one per "
+                               "process (per rank under mpiexec), and report the accuracy of "
+                               "their averaged prediction beside each member's")
     parallel.add_argument("--max-staleness", type=int, metavar="S",
                           help="with --parameter-server: drop gradients computed more than "
                                "S updates ago (default: the number of workers)")
@@ -143,9 +149,10 @@ def run_train(name: str, args) -> dict:
     test accuracy; return ``{"result": FitResult, "test": metrics}``."""
     setup = recipes.build(name, _config(name, args))
     config = setup.config
-    if args.distributed and args.parameter_server:
-        raise SystemExit("choose --distributed (synchronous) or --parameter-server "
-                         "(asynchronous), not both")
+    if sum(map(bool, (args.distributed, args.parameter_server, args.ensemble))) > 1:
+        raise SystemExit("choose one of --distributed, --parameter-server and --ensemble")
+    if args.ensemble:
+        return _train_ensemble(name, args)
     world = init_world() if args.distributed or args.parameter_server else None
     rank0 = world is None or world.rank == 0
     verbose = not args.quiet and rank0
@@ -181,6 +188,23 @@ def run_train(name: str, args) -> dict:
           f"test accuracy {test['accuracy']:.4f} (loss {test['loss']:.4f}) on "
           f"{len(setup.test[0])} examples; checkpoint {result.checkpoint}")
     return {"result": result, "test": test}
+
+
+def _train_ensemble(name, args) -> dict:
+    found = train_ensemble(name, _config(name, args), args.ensemble, backend=args.backend)
+    if found is None:          # not rank 0
+        return {"result": None, "test": None}
+    members = found["members"]
+    if not args.quiet:
+        for m in members:
+            print(f"member {m['index']} (seed {m['seed']}, {m['steps']} steps): test accuracy "
+                  f"{m['accuracy']:.4f}")
+    print(f"ensemble of {len(members)}: test accuracy {found['accuracy']:.4f} (members "
+          f"{min(m['accuracy'] for m in members):.4f} to "
+          f"{max(m['accuracy'] for m in members):.4f}, mean "
+          f"{sum(m['accuracy'] for m in members) / len(members):.4f}) on "
+          f"{len(found['labels'])} examples")
+    return {"result": found, "test": {"accuracy": found["accuracy"]}}
 
 
 def _train_async(setup, args, world, verbose) -> dict:

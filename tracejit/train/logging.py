@@ -12,7 +12,8 @@
   examples/s; it turns itself off when stderr is not a terminal or when
   ``disable=True``.
 
-This module deliberately imports nothing else from :mod:`tracejit`.
+* ``SummaryWriter.add_graph(f, *example_args)`` writes ``f``'s IR as the
+  TensorBoard graph (:mod:`.graph`, the only tracejit module this one uses).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from collections import defaultdict
 from typing import IO, Iterable, Mapping
 
 import numpy as np
+
+from .graph import graph_def, trace_graph
 
 __all__ = ["SummaryWriter", "ProgressBar", "tag_group", "image_grid", "filter_grid",
            "feature_map_grid", "to_uint8"]
@@ -183,6 +186,19 @@ class SummaryWriter:
     def feature_maps(self, tag: str, maps, step: int) -> None:
         """Log one example's feature maps as one image (:func:`feature_map_grid`)."""
         self.image(tag, feature_map_grid(maps), step)
+
+    def add_graph(self, f, *example_args, **example_kwargs):
+        """Write the IR of ``f`` traced on the example arguments (arrays, or
+        anything ``jit`` takes) as the run's TensorBoard graph (the Graphs
+        tab: scopes as collapsible boxes, shapes on the edges).  Returns the
+        traced Function."""
+        fn, names = trace_graph(f, *example_args, **example_kwargs)
+        self.add_graph_def(graph_def(fn, names))
+        return fn
+
+    def add_graph_def(self, graph) -> None:
+        """Write a ``GraphDef`` protocol buffer (:func:`.graph.graph_def`)."""
+        self._writer._get_file_writer().add_onnx_graph(graph)
 
     def flush(self) -> None:
         self._writer.flush()

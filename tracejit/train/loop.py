@@ -46,6 +46,7 @@ from ..distributed import broadcast_object, init as init_world
 from ..tree import tree_flatten_with_path
 from .callbacks import EarlyStopping
 from .checkpoint import CheckpointError, latest_checkpoint, remove_stale_files
+from .graph import training_graph
 from .logging import ProgressBar, SummaryWriter
 from .state import TrainState, restore_train_state, save_train_state
 from .steps import evaluate, init_train_state, make_eval_step, make_train_step
@@ -123,14 +124,18 @@ def _make_pipeline(train_data, batch_size, seed, augment, world=None) -> Pipelin
     return pipeline
 
 
-def _input_shape(pipeline: Pipeline) -> tuple:
-    """The shape of one batch of inputs, after the pipeline's maps."""
+def _first_batch(pipeline: Pipeline) -> tuple:
+    """The first batch ``(x, y)`` of epoch 0, after the pipeline's maps."""
     batches = pipeline.epoch(0)
     try:
-        x = next(batches)[0]
+        return tuple(next(batches))
     finally:
         batches.close()
-    return tuple(np.shape(x))
+
+
+def _input_shape(pipeline: Pipeline) -> tuple:
+    """The shape of one batch of inputs, after the pipeline's maps."""
+    return tuple(np.shape(_first_batch(pipeline)[0]))
 
 
 def _stateful(callbacks) -> dict:
@@ -372,6 +377,10 @@ def fit(model, optimizer, train_data, *, epochs: int, batch_size: int = 32,
             if saved is not None:
                 epoch_sums = saved.get("epoch_sums", epoch_sums)
                 stopped_early = run.stop_training = bool(saved.get("stopped_early", False))
+        if writer is not None and run.step == 0:   # the graph, once per run
+            writer.add_graph_def(training_graph(model, optimizer, run.state,
+                                                *_first_batch(pipeline)[:2], loss=loss,
+                                                regularizer=regularizer))
         for cb in callbacks:
             cb.on_train_begin(run)
 

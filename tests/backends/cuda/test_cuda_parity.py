@@ -370,6 +370,6 @@ def test_mlp_step_with_grad_and_donation():
 def test_fallback_list():
     """Every primitive has a kernel, a library or a sub-plan lowering except
     these, which run their NumPy implementation on the host: argsort, and
-    custom_vjp_call, which autodiff removes before a backend sees a Function."""
+    custom_vjp_call and custom_jvp_call, which autodiff removes before a backend sees a Function."""
     fallback = sorted(p for p in PRIMITIVES if cuda.lowering(p).startswith("NumPy"))
-    assert fallback == ["argsort", "custom_vjp_call"]
+    assert fallback == ["argsort", "custom_jvp_call", "custom_vjp_call"]

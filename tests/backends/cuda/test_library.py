@@ -67,7 +67,8 @@ def values(rng, shape, dtype):
 def test_every_non_fusible_primitive_is_lowered_or_left_to_the_plan():
     """Control flow runs as sub-plans (the plan), argsort on the host (the
     plan's fallback); every other non-fused primitive has a lowering."""
-    left_to_plan = {"cond", "while", "scan", "custom_vjp_call", "argsort", "fusion"}
+    left_to_plan = {"cond", "while", "scan", "custom_vjp_call", "custom_jvp_call", "argsort",
+                    "fusion"}
     missing = [p for p in PRIMITIVES if not is_fusible(p) and p not in LOWERINGS
                and p not in left_to_plan]
     assert missing == []
