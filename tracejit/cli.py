@@ -24,6 +24,7 @@ from typing import Callable
 
 import numpy as np
 
+from .errors import ShapeError
 from .ir.types import SHORT, parse_type
 from .train.cli import add_eval_command, add_train_command
 from .train.tune import add_tune_command
@@ -119,6 +120,8 @@ def parse_arg(text: str):
             f"{text!r}: weak types come from Python scalars; write float, int or bool")
     try:
         t = parse_type(spec)
+    except ShapeError as e:
+        raise argparse.ArgumentTypeError(f"{text!r}: {e.detail}") from None
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: expected {_TYPE_HELP}") from None
     return name, np.zeros(t.shape, t.dtype)

@@ -24,6 +24,7 @@ import threading
 
 import numpy as np
 
+from . import arguments
 from .device import Array
 from .errors import (ArgumentTypeError, ConcretizationError, DTypeError,
                      TracerBoolConversionError, UnexpectedTracerError, user_location)
@@ -281,6 +282,8 @@ def leaf_type(x, path) -> TensorType:
             return TensorType(x.shape, canonical_dtype(x.dtype))
         except TypeError as e:
             raise DTypeError(f"argument {path}: {e}") from None
+    if arguments.is_big_int(x):
+        return arguments.BIG_INT_TYPE
     if isinstance(x, (bool, int, float, np.ndarray, np.generic)):
         try:
             return TensorType.of(x)

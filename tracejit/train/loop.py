@@ -186,14 +186,15 @@ class _Checkpointer:
 def _changed_settings(saved: dict, current: dict) -> list[str]:
     """What differs between the settings recorded in a checkpoint's metadata
     (its ``config`` and ``fit`` sections) and this run's, except ``epochs``
-    (resuming to train longer is what resume is for)."""
+    (resuming to train longer is what resume is for) and ``processes`` (a
+    distributed run may resume on another number of processes)."""
     changes = []
     for section in ("config", "fit"):
         old, new = saved.get(section), current.get(section)
         if not isinstance(old, dict) or not isinstance(new, dict):
             continue
         for key in sorted(set(old) | set(new)):
-            if key != "epochs" and old.get(key) != new.get(key):
+            if key not in ("epochs", "processes") and old.get(key) != new.get(key):
                 changes.append(f"{key}: checkpoint {old.get(key)!r}, now {new.get(key)!r}")
     return changes
 
