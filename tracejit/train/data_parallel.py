@@ -25,7 +25,7 @@ from __future__ import annotations
 import time
 
 from ..api import jit
-from .. import random
+from ..random import fold_in
 from ..distributed import allreduce, broadcast, init
 
 __all__ = ["DataParallelStep"]
@@ -46,9 +46,9 @@ class DataParallelStep:
         rank, size = self.rank, self.size
 
         def grad_step(state, x, y):
-            key = random.fold_in(state.key, state.step)
+            key = fold_in(state.key, state.step)
             if size > 1:
-                key = random.fold_in(key, rank)
+                key = fold_in(key, rank)
             return gradients(state, x, y, key)
 
         self._gradients = jit(grad_step, backend=backend)
