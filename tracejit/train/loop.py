@@ -42,6 +42,7 @@ import time
 import numpy as np
 
 from ..data import Pipeline
+from ..data.pipeline import batch_seed
 from ..distributed import broadcast_object, init as init_world
 from ..tree import tree_flatten_with_path
 from .callbacks import EarlyStopping
@@ -118,7 +119,13 @@ def _make_pipeline(train_data, batch_size, seed, augment, world=None) -> Pipelin
     if shards > 1:
         pipeline = pipeline.shard(shards, world.rank)
     pipeline = pipeline.batch(int(batch_size) // shards, drop_remainder=True)
-    if augment is not None:
+    if augment is not None and shards > 1:
+        # Each rank's shard of batch k gets its own draws (else every rank
+        # would crop and flip its images alike).
+        rank = world.rank
+        pipeline = pipeline.map(lambda x, y, s: (augment(x, batch_seed(s, rank, 0)), y),
+                                with_seed=True).prefetch(2)
+    elif augment is not None:
         # augment(images, seed) -> images; the labels pass through.
         pipeline = pipeline.map(lambda x, y, s: (augment(x, s), y), with_seed=True).prefetch(2)
     return pipeline
