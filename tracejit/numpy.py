@@ -36,7 +36,7 @@ import types
 
 import numpy as np
 
-from .errors import DTypeError, ShapeError
+from .errors import DTypeError, ScalarOverflowError, ShapeError
 from .slicing import apply_traced_slices
 from .ir.types import FLOATS, TensorType, canonical_dtype
 from .ir.types import result_type as _result_type
@@ -59,9 +59,18 @@ ndarray = (np.ndarray, Tracer)
 def _type(x) -> TensorType:
     if isinstance(x, Tracer):
         return x.aval
-    if isinstance(x, (list, tuple)):
-        return TensorType.of(np.asarray(x))
-    return TensorType.of(x)
+    try:
+        if isinstance(x, (list, tuple)):
+            return TensorType.of(np.asarray(x))
+        return TensorType.of(x)
+    except (TypeError, ValueError) as e:   # None, a string, a ragged list, complex
+        raise DTypeError(f"operand {_brief(x)} ({type(x).__name__}) is not an array or a "
+                         f"number tracejit supports: {e}") from None
+
+
+def _brief(x) -> str:
+    text = repr(x)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def shape(x):
@@ -110,7 +119,11 @@ def _lift(x, dtype: str, weak: bool = False):
     function), so weak values always have a Python scalar's dtype."""
     if _is_scalar_literal(x):
         with np.errstate(all="ignore"):
-            return np.asarray(x, dtype=dtype)
+            try:
+                return np.asarray(x, dtype=dtype)
+            except OverflowError:   # NumPy 2: a Python int that does not fit
+                raise ScalarOverflowError(f"Python integer {x} out of bounds for "
+                                          f"{dtype}") from None
     t = _type(x)
     if t.dtype == dtype:
         return x if isinstance(x, Tracer) else asarray(x)
@@ -135,8 +148,17 @@ def broadcast_shapes(*shapes):
                          + " ".join(str(tuple(s)) for s in shapes)) from None
 
 
+def _new_shape(shape) -> tuple:
+    """A shape for a new array: ints, none negative (refused here, where the
+    array is created, not later by whatever uses it)."""
+    shape = _int_tuple(shape)
+    if builtins.any(d < 0 for d in shape):
+        raise ShapeError(f"negative dimensions are not allowed: shape {shape}")
+    return shape
+
+
 def broadcast_to(x, shape):
-    shape = (shape,) if isinstance(shape, int) else tuple(int(d) for d in shape)
+    shape = _new_shape(shape)
     x = asarray(x)
     xs = _type(x).shape
     if xs == shape:
@@ -1015,7 +1037,7 @@ def _natural_dtype(value):
 
 
 def full(shape, fill_value, dtype=None):
-    shape = _int_tuple(shape)
+    shape = _new_shape(shape)
     dtype = _natural_dtype(fill_value) if dtype is None else canonical_dtype(dtype)
     return broadcast_to(astype(fill_value, dtype), shape)
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import ShapeError
+
 #: Short names used in the text form, in promotion order within each kind.
 SHORT = {
     "bool": "bool",
@@ -46,7 +48,10 @@ class TensorType:
     weak: bool = False
 
     def __post_init__(self):
-        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+        shape = tuple(int(d) for d in self.shape)
+        if any(d < 0 for d in shape):
+            raise ShapeError(f"negative dimensions are not allowed: shape {shape}")
+        object.__setattr__(self, "shape", shape)
 
     @property
     def ndim(self) -> int:

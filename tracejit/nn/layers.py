@@ -34,6 +34,7 @@ Layers here: ``Dense``, ``Conv2D``, ``MaxPool2D``, ``AvgPool2D``,
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -42,6 +43,7 @@ from .. import numpy as tnp
 from .. import random, stop_gradient
 from ..api import make_ir
 from ..errors import ShapeError
+from ..naming import name_scope
 from . import functional as F
 from ..tree import tree_leaves
 from . import initializers
@@ -87,6 +89,9 @@ class Layer:
     """
 
     default_name = "layer"
+    #: Whether an unnamed layer applied on its own names its values
+    #: ``default_name/...`` (a Sequential does not: its children name theirs).
+    scoped = True
 
     def __init__(self, name: str | None = None):
         if name is not None and (not isinstance(name, str) or not name or "/" in name):
@@ -122,7 +127,9 @@ class Layer:
             raise ValueError(f"{type(self).__name__} has state (batch-norm moving averages): "
                              f"pass state=... (the second value init returned); apply "
                              f"then returns (y, new_state)")
-        y, new_state = self.call(params, {} if state is None else state, x, bool(train), key)
+        scope = self.name or (self.default_name if self.scoped else None)
+        with name_scope(scope) if scope else contextlib.nullcontext():   # "layer/..." names
+            y, new_state = self.call(params, {} if state is None else state, x, bool(train), key)
         return y if state is None else (y, new_state)
 
     def __repr__(self):
