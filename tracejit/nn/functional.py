@@ -4,7 +4,6 @@ tracejit primitives, so they work eagerly, under ``jit`` and under ``grad``.
 """
 from __future__ import annotations
 
-
 import numpy as np
 
 from .. import lax, random
@@ -12,6 +11,7 @@ from .. import numpy as tnp
 from ..errors import ShapeError
 from ..naming import add_name_keyword
 from ..transforms.custom_derivatives import stop_gradient
+
 
 # --- basic ops with TensorFlow's names ---------------------------------------------
 def add_n(inputs):
