@@ -25,6 +25,8 @@ import numpy as np
 from ... import log
 from ...device import Array, cuda_available
 from ...ir.core import Function
+from ...kernel.index import is_fusible
+from ...transforms.fusion import fuse, kernel_count
 
 __all__ = ["available", "compile", "lowering", "Array", "simulator"]
 
@@ -43,7 +45,6 @@ def simulator() -> bool:
 
 def lowering(prim: str) -> str:
     """How this backend runs a primitive."""
-    from ...kernel.index import is_fusible
     from .plan import library_lowerings
     if is_fusible(prim) or prim == "fusion":
         return "fused kernel"
@@ -68,7 +69,6 @@ def _to_device(x, param):
 
 
 def compile(fn: Function, donate=()):
-    from ...transforms.fusion import fuse, kernel_count
     from .plan import PlanBuilder
 
     if not available():
