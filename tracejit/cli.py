@@ -26,7 +26,10 @@ import numpy as np
 
 from .errors import ShapeError
 from .ir.types import SHORT, parse_type
+from .data.datasets import DatasetError
+from .train.checkpoint import CheckpointError
 from .train.cli import add_eval_command, add_train_command
+from .train.options import OptionError
 from .train.tune import add_tune_command
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -385,8 +388,11 @@ def main(argv=None) -> int:
         return 2
     try:
         return args.run(args)
-    except UsageError as e:
+    except (UsageError, OptionError) as e:
         parser.exit(2, f"tracejit {args.command}: error: {e}\n")
+    except (DatasetError, CheckpointError) as e:   # a bad file: one line, no traceback
+        sys.stderr.write(f"tracejit {args.command}: error: {e}\n")
+        return 1
     except Exception as e:   # raised in the user's code, or a TracejitError
         report_user_error(e)
         return 1
