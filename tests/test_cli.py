@@ -154,7 +154,7 @@ def test_errors_in_user_code_show_the_users_line_only(capsys, user_file):
     assert "ShapeError" in err and "(3, 4)" in err and "(5,)" in err
     assert "tracejit/" not in err.replace(str(user_file), "")
     code, _, err = run(capsys, "ir", f"{user_file}:broken", "--arg", "f32[3]")
-    assert code == 1 and f'line 11, in broken' in err and "NameError" in err
+    assert code == 1 and 'line 11, in broken' in err and "NameError" in err
     assert "cli.py" not in err and "importlib" not in err
     bad = user_file.with_name("bad.py")
     bad.write_text("def f(x)\n    return x\n")

@@ -151,7 +151,7 @@ def test_drawn_programs_on_cpu(steps, seed):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((4, 6)).astype(np.float32)
     y = rng.standard_normal((6,)).astype(np.float32)
-    f = lambda x, y: run_program(steps, x, y)   # noqa: E731
+    f = lambda x, y: run_program(steps, x, y)
     got = tracejit.jit(f, backend="cpu")(x, y)
     want = tracejit.jit(f, backend="reference")(x, y)
     for g, w in zip(got, want):

@@ -88,7 +88,8 @@ class PlanBuilder(BufferPlan):
         self.top = top   # sub-plans run inside their parent's lock and BLAS setting
         self.g = {"np": np, "empty": np.empty, "par": pool().run,
                   "parallel_matmul": library.parallel_matmul, "blas_threads": blas_threads,
-                  "_c": _contiguous, "_w": _writeable, "_address": _address, "_unalias": _unalias, "keep": [], "getrefcount": sys.getrefcount}
+                  "_c": _contiguous, "_w": _writeable, "_address": _address, "_unalias": _unalias,
+                  "keep": [], "getrefcount": sys.getrefcount}
         for dtype, ctor in CTOR.items():
             self.g[ctor if ctor != "bool" else "bool_"] = np.dtype(dtype).type
         self.lines: list[str] = []
