@@ -59,6 +59,7 @@ def test_nested_scopes_and_repeated_names():
             with tracejit.name_scope("inner") as inner:
                 a = tnp.exp(x, name="act")
                 b = tnp.exp(a, name="act")
+        assert inner == "layer/inner"          # the scope's full name
         return a + b
     fn = tracejit.make_ir(f)(X)
     names = defined(fn)
