@@ -31,6 +31,10 @@ np.testing.assert_array_equal(dist.iallreduce(tree, "sum").wait()["w"], out["w"]
 got = dist.broadcast(tree, root=n - 1)
 np.testing.assert_array_equal(got["w"], np.full((2, 3), n, np.float32))
 assert got["pair"][0].dtype == np.int64
+edge = dist.allreduce({"empty": np.zeros((0, 3), np.float32), "none": None,
+                       "half": np.full(2, r, np.float16)}, "sum")
+assert edge["empty"].shape == (0, 3) and edge["none"] is None
+assert edge["half"].dtype == np.float16 and edge["half"][0] == sum(range(n))
 gathered = dist.allgather(tree)
 assert gathered["w"].shape == (n, 2, 3)
 np.testing.assert_array_equal(gathered["pair"][0][:, 1], np.arange(1, n + 1))
