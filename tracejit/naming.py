@@ -23,12 +23,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
+import types
 
 from .ir.names import check_name, unique_name
 from .tree import tree_leaves
 
 __all__ = ["name_scope", "current_scope", "naming_context", "name_results", "keep_names",
-           "with_name", "name_outputs"]
+           "with_name", "name_outputs", "add_name_keyword"]
 
 _local = threading.local()
 
@@ -101,16 +102,17 @@ def keep_names(names):
         state["forced"] = saved
 
 
-def name_results(prim: str, results) -> None:
+def name_results(prim: str, results, implicit: bool = False) -> None:
     """Name the results of one recorded instruction (module docstring):
     ``scope/prim`` inside a scope, the kept names while re-binding, else
-    nothing."""
+    nothing.  ``implicit``: an instruction the tracer adds on its own (a
+    constant for a Python scalar operand), which never takes kept names."""
     state = _state()
     used = _used()
     if used is None:
         return
     forced = state["forced"]
-    if forced is not None:
+    if forced is not None and not implicit:
         state["forced"] = None
         for var, name in zip(results, forced):
             if name:
@@ -154,3 +156,17 @@ def with_name(fn):
         name_outputs(tree_leaves(out), full, tree_leaves((args, kwargs)))
         return out
     return named
+
+
+def add_name_keyword(namespace: dict, names) -> None:
+    """Give the functions ``namespace[n]`` for ``n`` in ``names`` a ``name=``
+    keyword (:func:`with_name`); other objects are left alone, and aliases
+    (``lrn = local_response_normalization``) stay one function."""
+    wrappers: dict = {}
+    for n in names:
+        value = namespace.get(n)
+        if isinstance(value, types.FunctionType) and not getattr(value, "_with_name", False):
+            if id(value) not in wrappers:
+                wrappers[id(value)] = with_name(value)
+                wrappers[id(value)]._with_name = True
+            namespace[n] = wrappers[id(value)]

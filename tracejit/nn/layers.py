@@ -219,9 +219,9 @@ class Dense(Layer):
         return params, {}
 
     def call(self, params, state, x, train, key):
-        y = tnp.matmul(x, params["kernel"])
+        y = tnp.matmul(x, params["kernel"], name="linear")
         if self.use_bias:
-            y = y + params["bias"]
+            y = tnp.add(y, params["bias"], name="bias_add")
         return (self.activation(y) if self.activation else y), state
 
 
@@ -260,7 +260,7 @@ class Conv2D(Layer):
     def call(self, params, state, x, train, key):
         y = F.conv2d(x, params["kernel"], self.strides, self.padding, self.dilation_rate)
         if self.use_bias:
-            y = y + params["bias"]
+            y = tnp.add(y, params["bias"], name="bias_add")
         return (self.activation(y) if self.activation else y), state
 
 
