@@ -40,5 +40,16 @@ assert gathered["w"].shape == (n, 2, 3)
 np.testing.assert_array_equal(gathered["pair"][0][:, 1], np.arange(1, n + 1))
 assert dist.broadcast_object({"rank": r}, root=1) == {"rank": 1}
 assert dist.allgather_object(r) == list(range(n))
+# Every rank's shard of an epoch: disjoint, and together the whole epoch.
+from tracejit.data import Pipeline  # noqa: E402
+examples = 10 * n + 1
+shard = Pipeline(np.arange(examples)).shuffle(3).shard(n, r).batch(4)
+for epoch in (0, 1):
+    mine = np.concatenate(list(shard.epoch(epoch)))
+    parts = dist.allgather_object(mine)
+    union = np.concatenate(parts)
+    assert len(set(union.tolist())) == len(union) == 10 * n, (epoch, parts)
+    order = next(Pipeline(np.arange(examples)).shuffle(3).epoch(epoch))
+    assert set(union.tolist()) == set(order[:10 * n].tolist())
 dist.barrier()
 print(f"rank {r}: OK", flush=True)
