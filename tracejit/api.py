@@ -3,38 +3,18 @@ from __future__ import annotations
 
 import functools
 import inspect
-
+import time
 
 import numpy as np
 
-from . import log
-from .backends.cuda.array import Array
-from .errors import ArgumentTypeError, DTypeError, api_boundary
-from .ir.types import TensorType, canonical_dtype
-from .tracing import Tracer, current_trace, trace_function
+from . import arguments, log
+from . import stages
+from .backends import default_backend, get_backend
+from .core import current_trace, leaf_type
+from .device import Array, device_put
+from .errors import ArgumentTypeError, api_boundary
+from .tiered import TieredExecutable, enabled_by_default
 from .tree import tree_flatten, tree_unflatten
-
-
-def _leaf_type(x, path) -> TensorType:
-    if isinstance(x, Tracer):
-        return x.aval
-    if isinstance(x, Array):
-        try:
-            return TensorType(x.shape, canonical_dtype(x.dtype))
-        except TypeError as e:
-            raise DTypeError(f"argument {path}: {e}") from None
-    if isinstance(x, (bool, int, float, np.ndarray, np.generic)):
-        try:
-            return TensorType.of(x)
-        except TypeError as e:
-            raise DTypeError(f"argument {path}: {e}; convert it first, "
-                             f"e.g. x.astype(np.float32)") from None
-    raise ArgumentTypeError(
-        f"argument {path} has type {type(x).__name__}; jitted functions take "
-        f"NumPy arrays, device arrays (tracejit.device_put), Python scalars and "
-        f"pytrees (dict, list, tuple, namedtuple, registered dataclass) of them; "
-        f"pass other values with "
-        f"static_argnums/static_argnames")
 
 
 class _Signature:
@@ -87,21 +67,17 @@ class _Signature:
         return args, kwargs
 
 
-def _trace(fun, sig, statics, dyn, name):
-    """Trace ``fun`` for this call; returns (Function, captured, out_treedef)."""
+def _trace(fun, sig, statics, dyn, name, int_probe=()):
+    """Trace ``fun`` for this call; returns (Function, captured, out_treedef).
+    Leaves at ``int_probe`` positions are traced as weak int64."""
     leaves, treedef = tree_flatten(dyn)
-    in_types = [_leaf_type(x, f"#{i}") for i, x in enumerate(leaves)]
-    out_tree = []
+    in_types = [arguments.INT_TYPE if i in int_probe else leaf_type(x, f"#{i}")
+                for i, x in enumerate(leaves)]
 
-    def flat_fun(*tracers):
-        dyn_args, dyn_kwargs = tree_unflatten(treedef, tracers)
+    def call(dyn_args, dyn_kwargs):
         args, kwargs = sig.merge(statics, dyn_args, dyn_kwargs)
-        out = fun(*args, **kwargs)
-        out_leaves, out_def = tree_flatten(out)
-        out_tree.append(out_def)
-        return out_leaves
-    fn, captured = trace_function(flat_fun, in_types, name)
-    return fn, captured, out_tree[0]
+        return fun(*args, **kwargs)
+    return stages.trace(call, in_types, treedef, name)
 
 
 def make_ir(fun, static_argnums=(), static_argnames=()):
@@ -135,21 +111,22 @@ class JitFunction:
     """A function compiled per argument signature (see :func:`jit`)."""
 
     def __init__(self, fun, static_argnums=(), static_argnames=(), backend=None,
-                 donate_argnums=()):
+                 donate_argnums=(), tiered=None):
         functools.update_wrapper(self, fun)
         self.fun = fun
         self._sig = _Signature(fun, static_argnums, static_argnames)
         self.backend = backend
         self.donate_argnums = tuple({donate_argnums} if isinstance(donate_argnums, int)
                                     else donate_argnums)
+        self.tiered = tiered
         self._cache = {}
+        self._int_targets = {}   # per cache key: {Python int leaf: dtypes it is used as}
         self._last_key = None
         self.trace_count = 0
 
     def _backend_name(self, leaves=()):
         """The explicit backend, else cuda when an argument is on the GPU,
         else the default (tracejit.backends.default_backend)."""
-        from .backends import default_backend
         if self.backend:
             return self.backend
         if any(isinstance(x, Array) for x in leaves):
@@ -165,7 +142,9 @@ class JitFunction:
     def _call(self, args, kwargs):
         statics, dyn = self._sig.split(args, kwargs)
         leaves, treedef = tree_flatten(dyn)
-        types = tuple(_leaf_type(x, f"#{i}") for i, x in enumerate(leaves))
+        types = tuple(("Python int beyond int64", leaf_type(x, f"#{i}"))
+                      if arguments.is_big_int(x) else leaf_type(x, f"#{i}")
+                      for i, x in enumerate(leaves))
         backend = self._backend_name(leaves)
         key = (treedef, types, statics, backend)
         entry = self._cache.get(key)
@@ -173,14 +152,16 @@ class JitFunction:
             if self._last_key is not None:
                 log.log("retrace", f"{self.__name__}: retracing because "
                         f"{_describe_change(self._last_key, key)}")
-            entry = self._compile(statics, dyn, backend, leaves)
+            entry, self._int_targets[key] = self._compile(statics, dyn, backend, leaves)
             self._cache[key] = entry
         self._last_key = key
         executable, captured, out_tree = entry
+        arguments.check_ints(leaves, self._int_targets[key])
         if backend == "cuda":   # device arrays stay; NumPy ones are uploaded by the plan
-            flat = [x if isinstance(x, Array) else np.asarray(x) for x in leaves] + list(captured)
+            flat = [x if isinstance(x, Array) else arguments.as_array(x)
+                    for x in leaves] + list(captured)
         else:
-            flat = [np.asarray(x) for x in leaves] + list(captured)
+            flat = [arguments.as_array(x) for x in leaves] + list(captured)
         outs = executable(flat)
         return tree_unflatten(out_tree, outs)
 
@@ -202,20 +183,39 @@ class JitFunction:
         return tuple(donated)
 
     def _compile(self, statics, dyn, backend, leaves):
-        from .backends import get_backend
-        from .pipeline import optimize
         self.trace_count += 1
-        with log.timed("compile", f"{self.__name__}: trace"):
+        ints = [i for i, x in enumerate(leaves) if arguments.is_python_int(x)]
+        big = tuple(i for i in ints if arguments.is_big_int(leaves[i]))
+        if big:   # beyond int64: allowed only where every use makes it a float
+            probe = _trace(self.fun, self._sig, statics, dyn, self.__name__, int_probe=big)[0]
+            arguments.check_big_int_uses(leaves, arguments.int_targets(probe, big))
+        with stages.timed(stages.TRACE, self.__name__):
             fn, captured, out_tree = _trace(self.fun, self._sig, statics, dyn, self.__name__)
-        with log.timed("compile", f"{self.__name__}: simplify"):
-            fn = optimize(fn)
-        with log.timed("compile", f"{self.__name__}: compile for {backend}"):
-            executable = get_backend(backend).compile(fn, donate=self._donated_leaves(statics, dyn))
-        captured = [np.asarray(c) for c in captured]
+        int_targets = arguments.int_targets(fn, [i for i in ints if i not in big])
+        with stages.timed(stages.SIMPLIFY, self.__name__):
+            fn = stages.simplify(fn)
+        donate = self._donated_leaves(statics, dyn)
+        tiered = self.tiered if self.tiered is not None else enabled_by_default()
+        if tiered and backend != "reference":
+            executable = TieredExecutable(fn, get_backend(backend).compile, donate, self.__name__)
+        else:
+            with stages.timed(stages.COMPILE, self.__name__, f" for {backend}"):
+                executable = stages.compile(fn, backend, donate)
+        captured = [arguments.native(np.asarray(c)) for c in captured]
         if backend == "cuda":   # uploaded once per compiled entry, not per call
-            from .device import device_put
             captured = device_put(captured, "cuda")
-        return executable, captured, out_tree
+        return (executable, captured, out_tree), int_targets
+
+    def wait_compiled(self, timeout=None) -> bool:
+        """Block until every plan of this function that is compiling in the
+        background (``tiered=True``) is ready; True if all are."""
+        deadline = None if timeout is None else time.perf_counter() + timeout
+        for executable, _, _ in list(self._cache.values()):
+            if isinstance(executable, TieredExecutable):
+                left = None if deadline is None else max(0.0, deadline - time.perf_counter())
+                if not executable.wait(left):
+                    return False
+        return True
 
     def lower(self, *args, **kwargs):
         """The traced Function for these arguments (not compiled)."""
@@ -223,7 +223,8 @@ class JitFunction:
         return _trace(self.fun, self._sig, statics, dyn, self.__name__)[0]
 
 
-def jit(fun=None, *, static_argnums=(), static_argnames=(), backend=None, donate_argnums=()):
+def jit(fun=None, *, static_argnums=(), static_argnames=(), backend=None, donate_argnums=(),
+        tiered=None):
     """Compile ``fun`` per argument signature.
 
     Arguments are pytrees of NumPy arrays and Python scalars (scalars are
@@ -234,12 +235,14 @@ def jit(fun=None, *, static_argnums=(), static_argnames=(), backend=None, donate
     (tracejit.device_put), else $TRACEJIT_BACKEND, else CUDA on a GPU, else
     CPU. The cuda backend returns device arrays (``tracejit.Array``).
     ``donate_argnums`` lets the compiled function reuse those arguments'
-    buffers for its outputs.
+    buffers for its outputs. ``tiered=True`` runs the first calls of each
+    signature on the reference interpreter while its plan compiles in the
+    background (tracejit/tiered.py); None follows ``$TRACEJIT_TIERED``.
     """
     if fun is None:
         return functools.partial(jit, static_argnums=static_argnums,
                                  static_argnames=static_argnames, backend=backend,
-                                 donate_argnums=donate_argnums)
-    return JitFunction(fun, static_argnums, static_argnames, backend, donate_argnums)
+                                 donate_argnums=donate_argnums, tiered=tiered)
+    return JitFunction(fun, static_argnums, static_argnames, backend, donate_argnums, tiered)
 
 

@@ -174,3 +174,23 @@ def test_count_params_of_a_layer_needs_a_shape():
     assert nn.count_params(model, (32, 32, 1)) == nn.count_params(model.init(KEY, (32, 32, 1)))
     assert [tuple(t.shape) for t in nn.param_types(nn.Dense(3), (4,))] == \
         [np.shape(v) for _, v in tree_flatten_with_path(nn.Dense(3).init(KEY, (4,)))]
+
+
+def test_resnet152_bottleneck_units():
+    model = nn.models.resnet152()
+    units = [layer for _, layer in model.children if isinstance(layer, nn.BottleneckUnit)]
+    assert [u.filters * 4 for u in units] == [256] * 3 + [512] * 8 + [1024] * 36 + [2048] * 3
+    shapes = model._shapes((224, 224, 3))
+    projecting = sum(u.projects(s) for u, s in zip(model.layers, shapes)
+                     if isinstance(u, nn.BottleneckUnit))
+    assert projecting == 4
+    kernels = sum(1 for t in nn.param_types(model, (224, 224, 3)) if len(t.shape) in (2, 4))
+    assert kernels - projecting == 152
+    assert nn.count_params(model, (224, 224, 3)) == 60_192_808   # FEATURES D22
+    unit = nn.BottleneckUnit(4, strides=2)
+    params, state = unit.init(KEY, (6, 6, 8))
+    x = rng.standard_normal((2, 6, 6, 8)).astype(np.float32)
+    y, _ = unit.apply(params, x, state=state, train=True)
+    assert np.shape(y) == (2, 3, 3, 16) and np.all(np.asarray(y) >= 0)
+    assert sorted(params["main"]) == ["batch_norm1", "batch_norm2", "batch_norm3",
+                                      "conv1", "conv2", "conv3"]

@@ -100,6 +100,10 @@ BOOL = {
     "max": "{0} or {1}",
     "min": "{0} and {1}",
     "abs": "{0}",
+    # NumPy computes these in int8 and casts back: x // 0 and x % y are 0
+    "div": "{0} and {1}",
+    "rem": "False",
+    "pow": "{0} or not {1}",
 }
 COMPARE = {"eq": "{0} == {1}", "ne": "{0} != {1}", "lt": "{0} < {1}",
            "le": "{0} <= {1}", "gt": "{0} > {1}", "ge": "{0} >= {1}"}

@@ -43,9 +43,10 @@ from .layers import (  # noqa: F401
     Layer, Dense, Conv2D, MaxPool2D, AvgPool2D, GlobalAvgPool2D, LocalResponseNorm,
     BatchNorm, Dropout, Flatten, Activation, PReLU, RReLU, DepthMaxPool, count_params,
     param_types)
-from .composite import Sequential, ResidualUnit, Inception  # noqa: F401
+from .composite import Sequential, ResidualUnit, BottleneckUnit, Inception  # noqa: F401
 from . import models  # noqa: F401
-from .models import mlp, lenet5, cifar10_cnn, alexnet, googlenet, resnet34  # noqa: F401
+from .models import (  # noqa: F401
+    mlp, lenet5, cifar10_cnn, alexnet, googlenet, resnet34, resnet152)
 from .variables import (  # noqa: F401
     transform, Transformed, get_variable, variable_scope, VariableScope, get_variable_scope,
     AUTO_REUSE, VariableError)

@@ -20,7 +20,8 @@
 - :func:`googlenet` -- Figure 13-11, nine :class:`~tracejit.nn.Inception`
   modules (6,998,552 parameters: the chapter's "roughly 6 million").
 - :func:`resnet34` -- Figure 13-14, 16 :class:`~tracejit.nn.ResidualUnit`
-  layers (21,797,672 parameters; 34 weight layers).
+  layers (21,797,672 parameters; 34 weight layers); :func:`resnet152`, 50
+  :class:`~tracejit.nn.BottleneckUnit` layers (60,192,808 parameters; 152).
 
 The three ImageNet models are far too large to train on a CPU; they are
 here to be read, counted, traced (``tracejit ir``) and measured
@@ -33,11 +34,11 @@ All return logits: train them with ``sparse_softmax_cross_entropy_with_logits``
 from __future__ import annotations
 
 from . import initializers
-from .composite import Inception, ResidualUnit, Sequential
+from .composite import BottleneckUnit, Inception, ResidualUnit, Sequential
 from .layers import (Activation, AvgPool2D, BatchNorm, Conv2D, Dense, Dropout, Flatten,
                      GlobalAvgPool2D, LocalResponseNorm, MaxPool2D)
 
-__all__ = ["mlp", "lenet5", "cifar10_cnn", "alexnet", "googlenet", "resnet34"]
+__all__ = ["mlp", "lenet5", "cifar10_cnn", "alexnet", "googlenet", "resnet34", "resnet152"]
 
 
 def mlp(hidden_units=(300, 100), n_classes: int = 10, activation="relu", *,
@@ -223,6 +224,19 @@ def googlenet(n_classes: int = 1000, *, dropout_rate: float = 0.4,
     return Sequential(layers, name=name)
 
 
+def _resnet(unit, stages, n_classes, name):
+    """The stem, ``unit(filters, strides)`` layers per ``(filters, repeats)``
+    stage (stride 2 at each stage but the first), the head."""
+    layers = [Conv2D(64, 7, 2, "SAME", use_bias=False, name="conv1"),
+              BatchNorm(name="bn1"), Activation("relu", name="relu1"),
+              MaxPool2D(3, 2, "SAME", name="pool1")]
+    for k, (filters, repeats) in enumerate(stages):
+        for i in range(repeats):
+            layers.append(unit(filters, 2 if i == 0 and k > 0 else 1))
+    layers += [GlobalAvgPool2D(name="avg_pool"), Dense(int(n_classes), name="outputs")]
+    return Sequential(layers, name=name)
+
+
 def resnet34(n_classes: int = 1000, *, name: str | None = None) -> Sequential:
     """ResNet-34 as in Hands-On ML Figure 13-14, for 224x224x3 images (logits).
 
@@ -235,13 +249,12 @@ def resnet34(n_classes: int = 1000, *, name: str | None = None) -> Sequential:
     (batch norm's gamma and beta included; its moving averages are state).
     ``init`` returns ``(params, state)``.
     """
-    layers = [Conv2D(64, 7, 2, "SAME", use_bias=False, name="conv1"),
-              BatchNorm(name="bn1"), Activation("relu", name="relu1"),
-              MaxPool2D(3, 2, "SAME", name="pool1")]
-    previous = 64
-    for filters, repeats in ((64, 3), (128, 4), (256, 6), (512, 3)):
-        for _ in range(repeats):
-            layers.append(ResidualUnit(filters, 1 if filters == previous else 2))
-            previous = filters
-    layers += [GlobalAvgPool2D(name="avg_pool"), Dense(int(n_classes), name="outputs")]
-    return Sequential(layers, name=name)
+    return _resnet(ResidualUnit, ((64, 3), (128, 4), (256, 6), (512, 3)), n_classes, name)
+
+
+def resnet152(n_classes: int = 1000, *, name: str | None = None) -> Sequential:
+    """ResNet-152 (Hands-On ML Ch. 13): :func:`resnet34`'s stem and head
+    around :class:`~tracejit.nn.BottleneckUnit` layers: 3 that output 256
+    maps, 8 with 512, 36 with 1,024 and 3 with 2,048.  152 weight layers
+    (1 + 3 * 50 convolutions + 1 dense), 60,192,808 parameters."""
+    return _resnet(BottleneckUnit, ((64, 3), (128, 8), (256, 36), (512, 3)), n_classes, name)

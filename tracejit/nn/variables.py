@@ -32,7 +32,10 @@ existing variable, and a missing one raises ``ValueError("Variable
 relu/threshold does not exist ...")``; with ``reuse=nn.AUTO_REUSE`` it
 creates or reuses.  Inner scopes inherit ``reuse=True``; within a block,
 ``scope.reuse_variables()`` turns reuse on for the rest of it.  A shape
-given when reusing must match the variable's.
+given when reusing must match the variable's.  As in TensorFlow, a variable
+scope also opens a name scope for the other values (made unique: the five
+ReLUs above compute in ``relu``, ``relu_1``, ... ``relu_4``), while the
+variables keep the variable scope's name.
 """
 from __future__ import annotations
 
@@ -44,6 +47,7 @@ import numpy as np
 from .. import random
 from .. import numpy as tnp
 from ..errors import TracejitError
+from ..naming import name_scope
 from . import initializers
 
 __all__ = ["transform", "Transformed", "get_variable", "variable_scope", "VariableScope",
@@ -153,12 +157,16 @@ class variable_scope:
         else:
             reuse = self._reuse
         scope = VariableScope(name, reuse)
+        # Other values get a name scope, made unique as any (relu, relu_1...).
+        self._names = name_scope(name.rsplit("/", 1)[-1])
+        self._names.__enter__()
         frame.scopes.append(scope)
         self._frame = frame
         return scope
 
     def __exit__(self, *exc):
         self._frame.scopes.pop()
+        self._names.__exit__(*exc)
         return False
 
 
