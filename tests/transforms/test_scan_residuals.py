@@ -4,7 +4,7 @@ import numpy as np
 
 import tracejit
 import tracejit.numpy as tnp
-from tracejit.pipeline import optimize
+from tracejit.stages import simplify as optimize
 from tracejit.testing import check_grads
 
 RNG = np.random.RandomState(3)
