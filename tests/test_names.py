@@ -11,7 +11,7 @@ import tracejit.numpy as tnp
 from tracejit import nn, random
 from tracejit.ir import parse, verify
 from tracejit.ir.dot import to_dot
-from tracejit.pipeline import optimize
+from tracejit.stages import simplify as optimize
 from tracejit.transforms.fusion import fuse
 
 X = np.ones((4, 3), np.float32)

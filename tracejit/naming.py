@@ -25,7 +25,7 @@ import functools
 import threading
 import types
 
-from .ir.names import check_name, unique_name
+from .ir.names import check_name, scope_of, unique_name
 from .tree import tree_leaves
 
 __all__ = ["name_scope", "current_scope", "naming_context", "name_results", "keep_names",
@@ -119,6 +119,9 @@ def name_results(prim: str, results, implicit: bool = False) -> None:
                 var.name = unique_name(_join(current_scope(), name), used)
         return
     scope = current_scope()
+    if forced is not None and implicit:   # a constant of a re-bound instruction:
+        kept = next((n for n in forced if n), "")   # in that instruction's scope
+        scope = _join(scope, scope_of(kept)) if scope_of(kept) else scope
     if scope and results:
         results[0].name = unique_name(_join(scope, prim), used)
 

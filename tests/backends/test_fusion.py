@@ -8,7 +8,7 @@ from hypothesis import given, settings, strategies as st
 import tracejit
 import tracejit.numpy as tnp
 from tracejit.nn import functional as F
-from tracejit.pipeline import optimize
+from tracejit.stages import simplify as optimize
 from tracejit.core import eval_function
 from tracejit.transforms.fusion import fuse
 

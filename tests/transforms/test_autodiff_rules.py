@@ -434,7 +434,7 @@ def test_tnp_functions(name):
 
 def test_fusion_kernel_gradients_are_its_bodys():
     """A fused kernel (tracejit.transforms.fusion) differentiates as its body."""
-    from tracejit.pipeline import optimize
+    from tracejit.stages import simplify as optimize
     from tracejit.core import eval_function
     from tracejit.transforms.fusion import fuse
 

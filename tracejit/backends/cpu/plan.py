@@ -337,8 +337,8 @@ class PlanBuilder(BufferPlan):
 
     def fallback(self, i, ins, args):
         prim = PRIMITIVES[ins.prim]
-        log.log("fusion", f"{ins.prim}: no lowering in the cpu backend; the plan calls its "
-                          f"NumPy implementation")
+        log.log("fallback", f"{ins.prim}: no lowering in the cpu backend; the plan calls its "
+                            f"NumPy implementation")
         attrs = dict(ins.attrs)
         self._call_python(i, ins, args, lambda *a: prim.impl(*a, **attrs))
 
