@@ -37,7 +37,7 @@ from ...ir.core import Function, Var
 from ...kernel.control import loop_over_plans
 from ...kernel.liveness import Buffer, BufferPlan
 from ...core import PRIMITIVES, eval_function
-from . import cache, codegen, control
+from . import allocator, cache, codegen, control
 from .codegen import kernel_shape
 from .snippets import SIMULATOR
 
@@ -59,8 +59,7 @@ def library_lowerings() -> dict:
 
 
 def _empty(shape, dtype):
-    from numba import cuda
-    return cuda.device_array(shape, np.dtype(dtype))
+    return allocator.empty(shape, dtype)
 
 
 def launcher(dispatcher, grid: int, block: int):
@@ -304,7 +303,6 @@ class PlanBuilder(BufferPlan):
     def _host(self, i, ins, fn, what):
         """A step copying the operands to the host, calling ``fn`` on NumPy
         arrays and copying its results back."""
-        from numba import cuda
         in_slots = [self.slot_of(x) for x in ins.operands]
         in_shapes = [tuple(x.shape) for x in ins.operands]
         out_slots = [self.slot_of(r) for r in ins.results]
@@ -316,7 +314,7 @@ class PlanBuilder(BufferPlan):
             ops = [env[s].copy_to_host().reshape(shape) for s, shape in zip(in_slots, in_shapes)]
             outs = fn(*ops)
             for s, (shape, dtype), o in zip(out_slots, outs_t, outs):
-                env[s] = cuda.to_device(np.ascontiguousarray(np.asarray(o, dtype)).reshape(shape))
+                env[s] = allocator.upload(np.asarray(o, dtype), shape)
         self._add(step, f"{what} (host fallback)")
 
 
@@ -333,4 +331,5 @@ def _timed_run(name, steps, describe, nslots, param_slots, result_slots, args):
         lines.append(f"  {1e6 * (time.perf_counter() - start):8.1f} us  {what}")
     log.log("compile", f"{name}: first call, host time per step (launch overhead; "
                        f"includes first-launch setup):\n" + "\n".join(lines))
+    log.log("compile", f"{name}: after the first call, {allocator.describe()}")
     return [env[s] for s in result_slots]
