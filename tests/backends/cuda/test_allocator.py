@@ -24,6 +24,8 @@ def test_size_classes():
 
 
 def test_a_block_returns_to_the_pool_when_its_last_view_dies():
+    gc.collect()
+    allocator.empty_cache()          # no idle blocks: a reuse shows in the counts
     a = allocator.empty((3, 5), np.float32)
     before = allocator.stats()
     a.copy_to_device(np.arange(15, dtype=np.float32).reshape(3, 5))
@@ -94,4 +96,4 @@ def test_the_compile_log_reports_memory(monkeypatch, capsys):
     params, x = _data()
     tracejit.jit(_step, backend="cuda")(params, x * 2)
     err = capsys.readouterr().err
-    assert "MiB in use, peak" in err and "driver allocations" in err
+    assert "in use, peak" in err and "driver allocations" in err

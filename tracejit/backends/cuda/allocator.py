@@ -197,7 +197,9 @@ def empty(shape, dtype):
 
 def upload(host, shape=None):
     """A device copy of the NumPy array ``host`` (viewed with ``shape``)."""
-    a = np.ascontiguousarray(host)
+    a = np.asarray(host)
+    if not a.flags.c_contiguous:
+        a = a.copy(order="C")      # (np.ascontiguousarray would make a 0-d array 1-d)
     if shape is not None:
         a = a.reshape(shape)
     dev = empty(a.shape, a.dtype)
@@ -226,10 +228,15 @@ def empty_cache():
         cp.get_default_memory_pool().free_all_blocks()
 
 
+def _bytes(n) -> str:
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 2**10:.1f} KiB"
+
+
 def describe() -> str:
+    """One line of ``stats()`` for the compile log."""
     s = stats()
-    text = (f"device memory ({s['pool']} pool): {s['in_use'] / 2**20:.2f} MiB in use, peak "
-            f"{s['peak'] / 2**20:.2f} MiB, pool holds {s['held'] / 2**20:.2f} MiB")
+    text = (f"device memory ({s['pool']} pool): {_bytes(s['in_use'])} in use, peak "
+            f"{_bytes(s['peak'])}, pool holds {_bytes(s['held'])}")
     if "driver_allocs" in s:
         text += f", {s['driver_allocs']} driver allocations for {s['requests']} requests"
     return text

@@ -46,6 +46,31 @@ from .snippets import SIMULATOR
 LOOP_BLOCK = 32 if SIMULATOR else 256
 REDUCE_BLOCK = 8 if SIMULATOR else 256
 MAX_GRID = 2 if SIMULATOR else 65535
+#: Reduction layouts (codegen.generate's ``strategy``). A single-phase
+#: reduction with the innermost axis kept and at least COLUMN_MIN kept
+#: indices runs one thread per kept index (coalesced reads). One with fewer
+#: kept indices than SPLIT_BLOCKS is split: each kept index's elements are
+#: shared by up to MAX_SPLITS blocks (enough to make SPLIT_BLOCKS blocks in
+#: all, each with at least SPLIT_MIN_ELEMENTS elements), whose partial
+#: results a second kernel combines in a fixed order (bit-identical results
+#: from run to run: no atomics). Everything else: one block per kept index.
+COLUMN_MIN = 16 if SIMULATOR else 2048
+SPLIT_BLOCKS = 4 if SIMULATOR else 1024
+MAX_SPLITS = 4 if SIMULATOR else 1024
+SPLIT_MIN_ELEMENTS = 2 * REDUCE_BLOCK if SIMULATOR else 8 * REDUCE_BLOCK
+
+
+def reduction_layout(shape: codegen.ReductionShape) -> tuple[str, int]:
+    """(strategy, splits) for a reduction kernel (see COLUMN_MIN)."""
+    if not shape.single:
+        return "rows", 1
+    if shape.inner_kept and shape.kept >= COLUMN_MIN:
+        return "columns", 1
+    splits = min(MAX_SPLITS, -(-SPLIT_BLOCKS // max(shape.kept, 1)),
+                 shape.reduced // SPLIT_MIN_ELEMENTS)
+    if splits >= 2:
+        return "split", splits
+    return "rows", 1
 
 
 def library_lowerings() -> dict:
@@ -207,46 +232,67 @@ class PlanBuilder(BufferPlan):
 
     def kernel(self, i, ins):
         body, kind = ins.attrs["body"], ins.attrs["kind"]
-        block = REDUCE_BLOCK if kind == "reduction" else LOOP_BLOCK
         start = time.perf_counter()
         try:
-            ks = codegen.generate(body, kind, block)
+            strategy, splits = "loop", 1
+            if kind == "reduction":
+                strategy, splits = reduction_layout(codegen.reduction_shape(body))
+            block = LOOP_BLOCK if strategy in ("loop", "columns") else REDUCE_BLOCK
+            if strategy == "split":
+                sources = [codegen.generate(body, kind, block, s, splits)
+                           for s in ("split_partial", "split_final")]
+            else:
+                sources = [codegen.generate(body, kind, block, strategy)]
         except codegen.LoweringError as e:
             log.log("fallback", f"{body.name}: {e}; running it with the reference "
                                 f"interpreter on the host")
             return self._host(i, ins, lambda *a: eval_function(body, list(a)), body.name)
         self.timing["codegen"] += time.perf_counter() - start
-        log.log("source", f"{body.name}:\n{ks.source}")
         start = time.perf_counter()
-        try:
-            dispatcher = cache.load(ks.source, ks.arg_types, body.name)
-        except Exception as e:   # a kernel numba-cuda cannot compile: a tracejit bug
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            warnings.warn(f"tracejit cuda: {body.name} did not compile ({type(e).__name__}: "
-                          f"{msg}); it runs on the host (TRACEJIT_LOG=source shows it)",
-                          RuntimeWarning, stacklevel=2)
-            log.log("fallback", f"{body.name}: did not compile: {e}")
-            return self._host(i, ins, lambda *a: eval_function(body, list(a)), body.name)
+        dispatchers = []
+        for ks in sources:
+            log.log("source", f"{body.name} ({ks.strategy}):\n{ks.source}")
+            try:
+                dispatchers.append(cache.load(ks.source, ks.arg_types, body.name))
+            except Exception as e:   # a kernel numba-cuda cannot compile: a tracejit bug
+                msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                warnings.warn(f"tracejit cuda: {body.name} did not compile ({type(e).__name__}: "
+                              f"{msg}); it runs on the host (TRACEJIT_LOG=source shows it)",
+                              RuntimeWarning, stacklevel=2)
+                log.log("fallback", f"{body.name}: did not compile: {e}")
+                return self._host(i, ins, lambda *a: eval_function(body, list(a)), body.name)
         self.timing["compile"] += time.perf_counter() - start
+        ks = sources[-1]
         in_slots = [self.slot_of(x) for x in ins.operands]
         getters = [self.output(r, i, [x for j, x in enumerate(ins.operands)
                                       if (j, k) in ks.inplace])
                    for k, r in enumerate(ins.results)]
         out_slots = [self.slot_of(r) for r in ins.results]
+        # a split reduction's partial results: scratch that lives with the plan
+        partials = tuple(self._scratch((ks.scalars[0] * splits,), t) for t in ks.partials)
+        launches, what = [], []   # (launch, its scalar arguments) per kernel
+        for src, dispatcher in zip(sources, dispatchers):
+            per_block = block if src.strategy in ("loop", "columns") else 1
+            grid = min(max(-(-src.units // per_block), 1), MAX_GRID)
+            launches.append((launcher(dispatcher, grid, block), tuple(src.scalars)))
+            what.append(f"grid {grid} x {block}")
         units = ks.units
-        per_block = 1 if kind == "reduction" else block
-        grid = min(max(-(-units // per_block), 1), MAX_GRID)
-        launch = launcher(dispatcher, grid, block)
-        scalars = tuple(ks.scalars)
 
         def step(env):
             outs = [g(env) for g in getters]
             if units:
-                launch(*scalars, *[env[s] for s in in_slots], *outs)
+                arrays = (*[env[s] for s in in_slots], *outs, *partials)
+                for launch, scalars in launches:
+                    launch(*scalars, *arrays)
             for s, o in zip(out_slots, outs):
                 env[s] = o
-        self._add(step, f"{body.name} ({kind}, {units} {'rows' if kind == 'reduction' else 'elements'}, "
-                        f"grid {grid} x {block})")
+        unit = "elements" if kind == "loop" else "kept indices"
+        layout = "" if kind == "loop" else f" {strategy}" + (f" x{splits}" if splits > 1 else "")
+        self._add(step, f"{body.name} ({kind}{layout}, {units} {unit}, {', then '.join(what)})")
+
+    def _scratch(self, shape, dtype):
+        self.device_bytes += int(np.prod(shape)) * np.dtype(dtype).itemsize
+        return _empty(shape, dtype)
 
     def view(self, i, ins):
         v, x = ins.results[0], ins.operands[0]
