@@ -129,7 +129,7 @@ class KernelWriter(ScopedWriter):
         self.top.add("tid = cuda.threadIdx.x")
         shared = {}   # reduction -> shared arrays (value[, index])
         for ins in reductions:
-            v, x = ins.results[0], ins.operands[0]
+            v = ins.results[0]
             name = f"acc{len(self.acc)}"
             self.acc[v] = name
             arrays = [(f"sh{len(self.acc) - 1}", _acc_dtype(ins))]

@@ -10,13 +10,12 @@ primitive's NumPy implementation, copy the results back; logged under
 
 Everything a launch needs is resolved when the plan is built, not per call:
 the kernel is compiled for its one signature, its grid and block sizes and
-its scalar arguments (counts and dims) are fixed, and the step keeps the
-configured kernel (on a real GPU the compiled kernel object itself, whose
-``launch`` skips the dispatcher's per-call argument typing and
-specialisation lookup).
+its scalar arguments (counts and dims) are fixed, and on a GPU the step
+keeps a prepared launch (launch.py: the kernel's argument list built once,
+only the arrays' addresses written in per call).
 
-Buffers. Intermediates are device arrays allocated when the plan is built
-and reused by liveness; a loop kernel that reads an input only at the
+Buffers (all from allocator.py's caching pool). Intermediates are device
+arrays allocated when the plan is built and reused by liveness; a loop kernel that reads an input only at the
 element it writes may write its output over that input when the input dies
 there. Results are new device arrays on each call, except that a donated
 argument's buffer is reused for a result of the same shape and dtype once
@@ -38,6 +37,7 @@ from ...kernel.control import loop_over_plans
 from ...kernel.liveness import Buffer, BufferPlan
 from ...core import PRIMITIVES, eval_function
 from . import allocator, cache, codegen, control
+from .launch import launcher
 from .codegen import kernel_shape
 from .snippets import SIMULATOR
 
@@ -85,35 +85,6 @@ def library_lowerings() -> dict:
 
 def _empty(shape, dtype):
     return allocator.empty(shape, dtype)
-
-
-def launcher(dispatcher, grid: int, block: int):
-    """A callable launching ``dispatcher``'s kernel on (grid, block), with
-    the configuration and specialisation resolved now: on a GPU the one
-    compiled kernel's ``launch`` (numba-cuda internals: if they differ, the
-    first call falls back to the configured dispatcher for good)."""
-    if SIMULATOR:   # the simulator's kernel[grid, block] configures the shared kernel itself
-        def configure_and_launch(*args):
-            dispatcher[grid, block](*args)
-        return configure_and_launch
-    configured = dispatcher[grid, block]
-    overloads = list(getattr(dispatcher, "overloads", {}).values())
-    if len(overloads) != 1 or not hasattr(overloads[0], "launch"):
-        return configured
-    kernel = overloads[0]
-    g, b = (grid, 1, 1), (block, 1, 1)
-    state = {"fast": True}
-
-    def launch(*args):
-        if state["fast"]:
-            try:
-                return kernel.launch(args, g, b, 0, 0)
-            except (TypeError, AttributeError) as e:
-                state["fast"] = False
-                log.log("compile", f"direct kernel launch failed ({e}); using the "
-                                   f"configured dispatcher")
-        configured(*args)
-    return launch
 
 
 class PlanBuilder(BufferPlan):
@@ -274,7 +245,7 @@ class PlanBuilder(BufferPlan):
         for src, dispatcher in zip(sources, dispatchers):
             per_block = block if src.strategy in ("loop", "columns") else 1
             grid = min(max(-(-src.units // per_block), 1), MAX_GRID)
-            launches.append((launcher(dispatcher, grid, block), tuple(src.scalars)))
+            launches.append(launcher(dispatcher, grid, block, src.scalars))
             what.append(f"grid {grid} x {block}")
         units = ks.units
 
@@ -282,8 +253,8 @@ class PlanBuilder(BufferPlan):
             outs = [g(env) for g in getters]
             if units:
                 arrays = (*[env[s] for s in in_slots], *outs, *partials)
-                for launch, scalars in launches:
-                    launch(*scalars, *arrays)
+                for launch in launches:
+                    launch(*arrays)
             for s, o in zip(out_slots, outs):
                 env[s] = o
         unit = "elements" if kind == "loop" else "kept indices"
