@@ -5,6 +5,13 @@ the argument list the way numba-cuda 0.30 does; the real path is checked
 on the first GPU run (benchmarks/gpu_check.sh)."""
 import ctypes
 
+import numpy as np
+import pytest
+
+import tracejit
+import tracejit.numpy as tnp
+from tracejit.backends import cuda
+from tracejit.backends.cuda import launch
 from tracejit.backends.cuda.launch import Prepared
 
 
@@ -87,3 +94,15 @@ def test_a_failing_first_launch_falls_back_for_good():
     for _ in range(2):
         p(Dev((2, 3), 1000), Dev((3,), 2000))
     assert len(slow) == 2 and p.broken
+
+
+@pytest.mark.skipif(cuda.simulator(), reason="the simulator launches through the dispatcher")
+def test_plans_use_prepared_launches_on_a_gpu():
+    before = dict(launch.STATS)
+    f = tracejit.jit(lambda x: tnp.tanh(x * 2) + tnp.sum(x), backend="cuda")
+    x = np.linspace(-1, 1, 1000).astype(np.float32)
+    for _ in range(3):
+        got = np.asarray(f(x))
+    np.testing.assert_allclose(got, np.tanh(x * 2) + x.sum(), rtol=1e-5, atol=1e-5)
+    assert launch.STATS["gave_up"] == before["gave_up"]
+    assert launch.STATS["fast"] > before["fast"]

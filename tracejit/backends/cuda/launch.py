@@ -35,7 +35,12 @@ if not SIMULATOR:
 else:
     _nd = None
 
-__all__ = ["launcher", "Prepared"]
+__all__ = ["launcher", "Prepared", "STATS"]
+
+#: Launches through prepared argument lists, and prepared launches that
+#: gave up (numba-cuda internals not as expected): on a GPU, the first
+#: should grow and the second stay 0 (tests/backends/cuda/test_launch.py).
+STATS = {"fast": 0, "gave_up": 0}
 
 #: Offset of the data pointer in the arguments numba-cuda passes for one
 #: array: meminfo, parent, size, itemsize, data, shape..., strides...
@@ -120,6 +125,7 @@ class Prepared:
                 log.log("compile", f"prepared launch: {type(e).__name__}: {e}")
             if not ok:
                 self.broken = True
+                STATS["gave_up"] += 1
                 log.log("compile", "prepared launch: unexpected kernel arguments; using the "
                                    "configured dispatcher")
                 return self.slow(*arrays)
@@ -137,10 +143,12 @@ class Prepared:
             if self.fast_calls:
                 raise
             self.broken = True   # the first direct launch failed: numba-cuda internals differ
+            STATS["gave_up"] += 1
             log.log("compile", f"prepared launch failed ({type(e).__name__}: {e}); using the "
                                f"configured dispatcher")
             return self.slow(*arrays)
         self.fast_calls += 1
+        STATS["fast"] += 1
 
 
 def _pointer(a) -> int:
