@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 import tracejit
 import tracejit.numpy as tnp
-from tracejit.primitives import PRIMITIVES
+from tracejit.primitives import PRIMITIVES, linalg_lapack
 from tracejit.primitives import conv as C, elementwise as E, linalg as L, reduce as R, shape as S
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -459,7 +459,7 @@ DEDICATED = {"select", "convert", "broadcast_in_dim", "reshape", "transpose", "r
              "pad", "concatenate", "gather", "scatter_add", "reduce_sum", "reduce_max",
              "reduce_min", "reduce_prod", "dot_general", "conv_general", "reduce_window",
              "select_and_scatter_add", "cond", "scan", "while", "custom_vjp_call",
-             "fusion"}
+             "fusion"} | set(linalg_lapack.NAMES)   # in tests/numpy/test_tnp_linalg_lapack.py
 
 
 def test_every_differentiable_primitive_has_rules():

@@ -36,6 +36,7 @@ import time
 import numpy as np
 
 from ... import log
+from ...errors import at_location
 from ...ir.core import Function, Var
 from ...primitives.core import PRIMITIVES
 from ...tracing import eval_function
@@ -401,7 +402,8 @@ class PlanBuilder:
         log.log("fusion", f"{ins.prim}: no lowering in the cpu backend; the plan calls its "
                           f"NumPy implementation")
         attrs = dict(ins.attrs)
-        self._call_python(i, ins, args, lambda *a: prim.impl(*a, **attrs))
+        run = at_location(prim.impl, ins.results[0].src if ins.results else None)
+        self._call_python(i, ins, args, lambda *a: run(*a, **attrs))
 
     def _call_python(self, i, ins, args, fn, copy=True):
         """Results of a Python callable: owned arrays of the right dtypes."""
