@@ -67,9 +67,9 @@ def guard(g, value):
     product itself is kept (it is 0 there), so the guard's own derivative in
     ``g`` is still ``d``: higher-order derivatives through it stay right at
     points where a cotangent happens to be exactly zero."""
-    zero = zeros_like(g)
-    blocked = p("and", p("eq", g, zero), p("not", p("is_finite", value)))
-    return p("select", blocked, zeros_like(value), value)
+    zero = zeros_like(value)
+    guarded = p("select", p("eq", g, zeros_like(g)), zero, value)
+    return p("select", p("is_finite", value), value, guarded)
 
 
 def bcast_back(ct, full_shape, axes):
