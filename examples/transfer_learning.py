@@ -7,8 +7,10 @@
    ``--per-class`` (100) training images per digit.  The hidden layers are
    frozen and a new softmax output layer is trained, twice:
 
-   a. on the whole network, with the optimizer masked so that only
-      ``outputs/*`` changes (``optim.freeze``);
+   a. on the whole network, restored from the checkpoint with
+      ``restore_train_state(..., include=r"^params/hidden[1-4]/")`` (the
+      book's "restore hidden[123] only, initialize the rest"), with the
+      optimizer masked so that only ``outputs/*`` changes (``optim.freeze``);
    b. on cached frozen-layer outputs: the frozen layers run once over the
       training set, and each epoch only runs the small head.
 
@@ -60,12 +62,14 @@ def few_per_class(x, y, per_class):
 
 
 def pretrain(args, task):
-    """Train on task A and save the checkpoint; or load ``--pretrained``."""
+    """Train on task A and save the checkpoint; or load ``--pretrained``.
+    Returns the parameters and the checkpoint's path."""
     (x, y), test = task
     model, opt = full_model(), optim.adam(1e-3)
     if args.pretrained:
         like = train.init_train_state(model, opt, (64,), seed=args.seed)
         state, _, _ = train.restore_train_state(args.pretrained, like)
+        checkpoint = args.pretrained
         print(f"loaded the pretrained network from {args.pretrained}")
     else:
         n_valid = len(x) // 10
@@ -74,21 +78,26 @@ def pretrain(args, task):
                            early_stopping=5, seed=args.seed, backend=args.backend,
                            checkpoint_dir=os.path.join(args.workdir, "pretrain"),
                            metadata={"model": "transfer_learning/digits0-4"}, verbose=False)
-        state = result.state
+        state, checkpoint = result.state, result.checkpoint
         print(f"pretrained on digits 0-4 for {len(result.history['loss'])} epochs; "
               f"saved {result.checkpoint}")
     accuracy = train.evaluate(train.make_eval_step(model, backend=args.backend), state,
                               test)["accuracy"]
     print(f"  test accuracy on digits 0-4: {accuracy:.4f}")
-    return state.params
+    return state.params, checkpoint
 
 
-def train_frozen(args, pretrained, train_data, valid, test):
-    """(a) The whole network, hidden layers frozen by the optimizer."""
+def train_frozen(args, pretrained, checkpoint, train_data, valid, test):
+    """(a) The whole network: the hidden layers restored from the checkpoint
+    (a partial restore: a new output layer, a fresh optimizer state and step)
+    and frozen by the optimizer."""
     model = full_model()
-    fresh = model.init(tracejit.random.key(args.seed + 1), (64,))
-    params = {**fresh, **{name: pretrained[name] for name in HIDDEN}}   # new output layer
     opt = optim.freeze(optim.adam(1e-2), r"^hidden[1-4]/")
+    like = train.init_train_state(model, opt, (64,), seed=args.seed + 1)
+    restored = train.restore_train_state(checkpoint, like, include=r"^params/hidden[1-4]/")
+    assert sorted(restored.restored) == [f"params/{n}/{v}" for n in HIDDEN
+                                         for v in ("bias", "kernel")]
+    params = restored.state.params
     ends = [time.perf_counter()]
     timer = train.LambdaCallback(on_epoch_end=lambda run, logs: ends.append(time.perf_counter()))
     result = train.fit(model, opt, train_data, epochs=args.head_epochs, batch_size=25,
@@ -101,7 +110,7 @@ def train_frozen(args, pretrained, train_data, valid, test):
     return accuracy, np.diff(ends)
 
 
-def train_head_on_cache(args, pretrained, train_data, valid, test):
+def train_head_on_cache(args, pretrained, checkpoint, train_data, valid, test):
     """(b) Cache the frozen layers' outputs once, then train only the head on
     them, with a hand-written loop of tracejit.train's building blocks."""
     frozen = nn.Sequential(hidden_layers())
@@ -144,13 +153,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     task_a, ((x, y), test_b) = split_tasks(args.seed)
-    pretrained = pretrain(args, task_a)
+    pretrained, checkpoint = pretrain(args, task_a)
     train_data, valid = few_per_class(x, y, args.per_class)
     print(f"new task: digits 5-9 with {len(train_data[1])} training images "
           f"({args.per_class} per digit), {len(valid[1])} validation, {len(test_b[1])} test")
     for label, run in (("frozen hidden layers", train_frozen),
                        ("cached frozen outputs", train_head_on_cache)):
-        accuracy, epoch_times = run(args, pretrained, train_data, valid, test_b)
+        accuracy, epoch_times = run(args, pretrained, checkpoint, train_data, valid, test_b)
         # The first epoch also compiles; the median of the others is the steady cost.
         steady = np.median(epoch_times[1:]) if len(epoch_times) > 1 else epoch_times[0]
         print(f"  {label:22s} test accuracy {accuracy:.4f} after {len(epoch_times)} epochs, "

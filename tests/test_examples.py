@@ -40,8 +40,19 @@ def test_transfer_learning_runs_and_reuses_its_checkpoint(tmp_path, capsys):
     assert "loaded the pretrained network" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("name, argv, expect", [
+    ("per_example_gradients", ["--steps", "20"], "per-example gradient norms"),
+    ("ensemble", ["--steps", "20", "--models", "3"], "test accuracy of the ensemble"),
+])
+def test_vmap_examples_run(capsys, name, argv, expect):
+    """They also assert that the batched results equal a per-example loop."""
+    assert _load(name).main(argv) == 0
+    assert expect in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("name", ["train_mnist_dnn", "train_cifar10_cnn",
-                                  "train_lstm_digits", "transfer_learning"])
+                                  "train_lstm_digits", "transfer_learning",
+                                  "per_example_gradients", "ensemble"])
 def test_examples_have_help(name):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(EXAMPLES.parent)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-
+import time
 
 import numpy as np
 
@@ -11,6 +11,7 @@ from . import log
 from .backends.cuda.array import Array
 from .errors import ArgumentTypeError, DTypeError, api_boundary
 from .ir.types import TensorType, canonical_dtype
+from .tiered import TieredExecutable, enabled_by_default
 from .tracing import Tracer, current_trace, trace_function
 from .tree import tree_flatten, tree_unflatten
 
@@ -135,7 +136,7 @@ class JitFunction:
     """A function compiled per argument signature (see :func:`jit`)."""
 
     def __init__(self, fun, static_argnums=(), static_argnames=(), backend=None,
-                 donate_argnums=()):
+                 donate_argnums=(), tiered=None):
         functools.update_wrapper(self, fun)
         if not hasattr(self, "__name__"):   # functools.partial, callable objects
             target = fun.func if isinstance(fun, functools.partial) else type(fun)
@@ -146,6 +147,7 @@ class JitFunction:
         self.backend = backend
         self.donate_argnums = tuple({donate_argnums} if isinstance(donate_argnums, int)
                                     else donate_argnums)
+        self.tiered = tiered
         self._cache = {}
         self._last_key = None
         self.trace_count = 0
@@ -213,13 +215,29 @@ class JitFunction:
             fn, captured, out_tree = _trace(self.fun, self._sig, statics, dyn, self.__name__)
         with log.timed("compile", f"{self.__name__}: simplify"):
             fn = optimize(fn)
-        with log.timed("compile", f"{self.__name__}: compile for {backend}"):
-            executable = get_backend(backend).compile(fn, donate=self._donated_leaves(statics, dyn))
+        donate = self._donated_leaves(statics, dyn)
+        tiered = self.tiered if self.tiered is not None else enabled_by_default()
+        if tiered and backend != "reference":
+            executable = TieredExecutable(fn, get_backend(backend).compile, donate, self.__name__)
+        else:
+            with log.timed("compile", f"{self.__name__}: compile for {backend}"):
+                executable = get_backend(backend).compile(fn, donate=donate)
         captured = [np.asarray(c) for c in captured]
         if backend == "cuda":   # uploaded once per compiled entry, not per call
             from .device import device_put
             captured = device_put(captured, "cuda")
         return executable, captured, out_tree
+
+    def wait_compiled(self, timeout=None) -> bool:
+        """Block until every plan of this function that is compiling in the
+        background (``tiered=True``) is ready; True if all are."""
+        deadline = None if timeout is None else time.perf_counter() + timeout
+        for executable, _, _ in list(self._cache.values()):
+            if isinstance(executable, TieredExecutable):
+                left = None if deadline is None else max(0.0, deadline - time.perf_counter())
+                if not executable.wait(left):
+                    return False
+        return True
 
     def lower(self, *args, **kwargs):
         """The traced Function for these arguments (not compiled)."""
@@ -227,7 +245,8 @@ class JitFunction:
         return _trace(self.fun, self._sig, statics, dyn, self.__name__)[0]
 
 
-def jit(fun=None, *, static_argnums=(), static_argnames=(), backend=None, donate_argnums=()):
+def jit(fun=None, *, static_argnums=(), static_argnames=(), backend=None, donate_argnums=(),
+        tiered=None):
     """Compile ``fun`` per argument signature.
 
     Arguments are pytrees of NumPy arrays and Python scalars (scalars are
@@ -238,12 +257,14 @@ def jit(fun=None, *, static_argnums=(), static_argnames=(), backend=None, donate
     (tracejit.device_put), else $TRACEJIT_BACKEND, else CUDA on a GPU, else
     CPU. The cuda backend returns device arrays (``tracejit.Array``).
     ``donate_argnums`` lets the compiled function reuse those arguments'
-    buffers for its outputs.
+    buffers for its outputs. ``tiered=True`` runs the first calls of each
+    signature on the reference interpreter while its plan compiles in the
+    background (tracejit/tiered.py); None follows ``$TRACEJIT_TIERED``.
     """
     if fun is None:
         return functools.partial(jit, static_argnums=static_argnums,
                                  static_argnames=static_argnames, backend=backend,
-                                 donate_argnums=donate_argnums)
-    return JitFunction(fun, static_argnums, static_argnames, backend, donate_argnums)
+                                 donate_argnums=donate_argnums, tiered=tiered)
+    return JitFunction(fun, static_argnums, static_argnames, backend, donate_argnums, tiered)
 
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from .ir.types import SHORT, parse_type
 from .train.cli import add_eval_command, add_train_command
+from .train.tune import add_tune_command
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -165,6 +166,7 @@ def bind_arguments(fun, positional, named, statics):
         return fun(*ba.args, **ba.kwargs)
 
     call.__name__ = getattr(fun, "__name__", "f")
+    call.arg_names = dynamic
     return call, [bound.arguments[n] for n in dynamic]
 
 
@@ -280,7 +282,13 @@ def add_ir_command(subparsers):
     p.add_argument("--stage", choices=list(STAGES), default="traced",
                    help="which IR to print (default: traced)")
     p.add_argument("--stats", action="store_true",
-                   help="append instruction counts per primitive, as # comments")
+                   help="append instruction counts per primitive and the compiled plan's "
+                        "peak memory (tracejit.memory_estimate), as # comments")
+    p.add_argument("--dot", action="store_true",
+                   help="print the IR as a Graphviz DOT graph instead (one cluster per "
+                        "name scope; render with: dot -Tsvg)")
+    p.add_argument("--dot-depth", type=int, metavar="N", default=None,
+                   help="with --dot, draw each scope deeper than N levels as one node")
     p.add_argument("--no-verify", dest="verify", action="store_false",
                    help="do not check the IR with tracejit.ir.verify")
     p.set_defaults(run=run_ir)
@@ -302,8 +310,27 @@ def stats_lines(fn) -> list[str]:
     return lines
 
 
+def memory_lines(fn, fused: bool) -> list[str]:
+    """The peak memory of the plan compiled from ``fn`` (fused first unless
+    it already is), as ``# memory: ...`` lines."""
+    from .memory import function_memory
+    from .pipeline import optimize
+    from .transforms.fusion import fuse
+    return function_memory(fn if fused else fuse(optimize(fn))).lines()
+
+
+def _parameter_names(arg_names, values) -> list[str]:
+    """``x``, ``params/W1``...: each argument's name and pytree path, in the
+    order the traced Function takes them."""
+    from .tree import tree_flatten_with_path
+    return [f"{name}/{path}" if path else name
+            for name, value in zip(arg_names, values)
+            for path, _ in tree_flatten_with_path(value)]
+
+
 def run_ir(args) -> int:
     from .ir import Function, verify
+    from .ir.dot import to_dot
     fun = load_function(args.target)
     positional, named = [], {}
     for name, value in args.args:
@@ -316,17 +343,25 @@ def run_ir(args) -> int:
     statics = dict(args.statics)
     call, values = bind_arguments(fun, positional, named, statics)
     result = STAGES[args.stage].build(call, values)
-    print(result)
+    if args.dot and not isinstance(result, Function):
+        raise UsageError(f"--dot draws an IR Function; --stage {args.stage} is not one")
+    if args.dot_depth is not None and (not args.dot or args.dot_depth < 0):
+        raise UsageError("--dot-depth N needs --dot and N >= 0")
+    if args.dot:
+        print(to_dot(result, args.dot_depth, _parameter_names(call.arg_names, values)))
+    else:
+        print(result)
     if isinstance(result, Function):
         if args.stats:
             print("\n".join(stats_lines(result)))
+            print("\n".join(memory_lines(result, fused=args.stage == "fused")))
         if args.verify:
             verify(result)
     return 0
 
 
 #: Subcommands: each adds its parser to the subparsers and sets ``run``.
-COMMANDS = [add_ir_command, add_train_command, add_eval_command]
+COMMANDS = [add_ir_command, add_train_command, add_eval_command, add_tune_command]
 
 
 def build_parser() -> argparse.ArgumentParser:

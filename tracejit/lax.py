@@ -7,6 +7,7 @@ from .numpy import _promote_dtypes, _un, asarray
 from .primitives import conv as _cv
 from .primitives import elementwise as _ew
 from .primitives import linalg as _la
+from .slicing import dynamic_slice, dynamic_update_slice  # noqa: F401
 
 logistic = _un(_ew.logistic, float_only=True)
 rsqrt = _un(_ew.rsqrt, float_only=True)

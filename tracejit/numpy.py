@@ -37,6 +37,7 @@ import types
 import numpy as np
 
 from .errors import DTypeError, ShapeError
+from .slicing import apply_traced_slices
 from .ir.types import FLOATS, TensorType, canonical_dtype
 from .ir.types import result_type as _result_type
 from .primitives import conv as _cv
@@ -1519,6 +1520,7 @@ def _getitem(x, idx):
         it = iter(shape(x))
         x = reshape(x, tuple(1 if i is None else next(it) for i in idx))
         idx = tuple(slice(None) if i is None else i for i in idx)
+    x, idx = apply_traced_slices(x, idx)   # x[i * b:(i + 1) * b]: a dynamic_slice
     has_adv = builtins.any(_is_index_array(i) for i in idx)
     x = _basic_index(x, idx, has_adv)
     if not has_adv:

@@ -387,5 +387,5 @@ def test_fallback_list_is_short():
     SciPy, as NumPy itself) and the differentiation markers, which autodiff
     removes before any backend sees a Function."""
     fallback = sorted(p for p in PRIMITIVES if cpu.lowering(p).startswith("NumPy"))
-    assert fallback == sorted(["argsort", "custom_vjp_call", "stop_gradient",
+    assert fallback == sorted(["argsort", "custom_jvp_call", "custom_vjp_call", "stop_gradient",
                                *linalg_lapack.NAMES])

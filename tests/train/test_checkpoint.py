@@ -11,6 +11,7 @@ from hypothesis.extra import numpy as hnp
 
 from tracejit.train.checkpoint import (
     CheckpointError,
+    encode_manifest,
     latest_checkpoint,
     list_checkpoints,
     load_checkpoint,
@@ -127,7 +128,7 @@ def test_round_trip_nested_named_paths(tmp_path):
     assert "opt_state/0/m/dense/bias" in names
     assert "opt_state/0/count" in names
     assert "rng" in names
-    assert manifest["step"] == 12 and manifest["format_version"] == 1
+    assert manifest["step"] == 12 and manifest["format_version"] == 2
     assert len(manifest["sha256"]) == 64
 
 
@@ -245,8 +246,8 @@ def test_manifest_mismatch_refused(tmp_path):
             t["shape"] = [784, 9]
         if t["name"] == "rng":
             t["dtype"] = "int32"
-    with open(path, "w") as f:
-        json.dump(manifest, f)
+    with open(path, "wb") as f:   # re-signed: the checks behind the checksum
+        f.write(encode_manifest(manifest))
     with pytest.raises(CheckpointError) as e:
         load_checkpoint(path)
     msg = str(e.value)
@@ -258,8 +259,8 @@ def test_manifest_garbage_or_wrong_sha_refused(tmp_path):
     path = save_checkpoint(tmp_path, 4, {"w": np.zeros(2)})
     manifest = json.loads(open(path).read())
     manifest["sha256"] = "0" * 64
-    with open(path, "w") as f:
-        json.dump(manifest, f)
+    with open(path, "wb") as f:
+        f.write(encode_manifest(manifest))
     with pytest.raises(CheckpointError, match="sha256 mismatch"):
         load_checkpoint(path)
     with open(path, "w") as f:

@@ -90,3 +90,29 @@ def test_errors(digits):
     assert clf.global_step == 1
     with pytest.raises(ValueError, match="features"):
         clf.predict(np.zeros((2, 5), np.float32))
+
+
+def test_fit_steps_as_in_the_book(digits):
+    (x, y), _ = digits
+    x, y = x[:400], y[:400]
+    clf = train.DNNClassifier([16], 10, seed=1)
+    clf.fit(x=x, y=y, batch_size=40, steps=25)     # 10 steps per epoch: 2.5 epochs
+    assert clf.global_step == 25 and clf.batch_size == 40
+    assert len(clf.history["loss"]) == 2           # the completed epochs
+    clf.fit(x, y, steps=3)                          # continues
+    assert clf.global_step == 28
+    clf.fit(x, y, steps=7)
+    assert clf.global_step == 35
+    with pytest.raises(ValueError, match="not both"):
+        clf.fit(x, y, epochs=1, steps=5)
+    with pytest.raises(ValueError, match="steps"):
+        clf.fit(x, y, steps=0)
+
+
+def test_fit_result_repr_is_short(digits):
+    (x, y), _ = digits
+    result = train.fit(nn.mlp((8,)), optim.sgd(0.1), (x[:200], y[:200]), epochs=2,
+                       batch_size=50, verbose=False)
+    text = repr(result)
+    assert text.startswith("FitResult(step=8, epochs=2, loss=") and "accuracy=" in text
+    assert "stopped_early=False" in text and len(text) < 200 and "array" not in text

@@ -111,3 +111,75 @@ def test_progress_bar_writes_to_file_stream():
     assert "examples/s" in text
     assert "600/600" in text
     assert bar.rate > 0
+
+
+def test_image_summaries_of_filters_and_feature_maps(tmp_path):
+    from tracejit.train.logging import feature_map_grid, filter_grid, image_grid, to_uint8
+
+    rng = np.random.default_rng(0)
+    rgb_kernel = rng.standard_normal((5, 5, 3, 8)).astype(np.float32)
+    grid = filter_grid(rgb_kernel)
+    assert grid.dtype == np.uint8 and grid.shape == (3 * 6 - 1, 3 * 6 - 1, 3)
+    # each tile is scaled to its own range: min 0, max 255
+    tile = grid[:5, :5]
+    assert tile.min() == 0 and tile.max() == 255
+    np.testing.assert_array_equal(tile, to_uint8(rgb_kernel[..., 0]))
+    deep = filter_grid(rng.standard_normal((3, 3, 4, 2)))
+    assert deep.shape == (2 * 4 - 1, 4 * 4 - 1, 1)     # a row per filter, a column per input
+    maps = rng.random((1, 6, 7, 5))
+    assert feature_map_grid(maps).shape == (2 * 7 - 1, 3 * 8 - 1, 1)
+    assert image_grid(np.zeros((2, 3, 3)), columns=2, padding=0).shape == (3, 6, 1)
+    np.testing.assert_array_equal(to_uint8(np.array([np.nan, 1.0, 3.0])), [0, 0, 255])
+    with pytest.raises(ValueError):
+        filter_grid(np.zeros((3, 3, 4)))
+    with pytest.raises(ValueError):
+        image_grid(np.zeros((0, 3, 3)))
+
+    with SummaryWriter(tmp_path) as w:
+        w.filters("conv1/kernel", rgb_kernel, step=5)
+        w.feature_maps("conv1/activations", maps, step=5)
+        w.images("input", rng.random((4, 8, 8, 3)), step=5)
+        with pytest.raises(ValueError):
+            w.image("bad", np.zeros((2, 2, 2)), step=0)
+    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    acc = event_accumulator.EventAccumulator(str(tmp_path), size_guidance={"images": 0})
+    acc.Reload()
+    tags = set(acc.Tags()["images"])
+    assert {"conv1/kernel", "conv1/activations", "input/image/0", "input/image/2"} <= tags
+    assert "input/image/3" not in tags
+    image = acc.Images("conv1/kernel")[0]
+    assert image.step == 5 and (image.height, image.width) == grid.shape[:2]
+    assert image.encoded_image_string.startswith(PNG_SIGNATURE)
+
+
+def test_add_graph_writes_a_graphdef(tmp_path):
+    import tracejit.numpy as tnp
+    from tracejit import nn, random
+    from tracejit.train.graph import graph_def, trace_graph
+
+    model = nn.mlp((5,))
+    params = model.init(random.key(0), (4,))
+
+    def loss(params, x, y):
+        return tnp.mean(nn.sparse_softmax_cross_entropy_with_logits(y, model.apply(params, x)))
+    x, y = np.zeros((3, 4), np.float32), np.zeros(3, np.int32)
+    fn, names = trace_graph(loss, params, x, y)
+    assert names == ["params/hidden1/bias", "params/hidden1/kernel", "params/outputs/bias",
+                     "params/outputs/kernel", "x", "y"]
+    g = graph_def(fn, names)
+    nodes = {n.name: n for n in g.node}
+    assert len(nodes) == len(g.node) == len(fn.params) + sum(1 for i in fn.body if i.results)
+    assert nodes["x"].op == "Placeholder"
+    assert [d.size for d in nodes["x"].attr["shape"].shape.dim] == [3, 4]
+    dot = nodes["dot_general"]
+    assert list(dot.input) == ["x", "params/hidden1/kernel"]
+    assert [d.size for d in dot.attr["_output_shapes"].list.shape[0].dim] == [3, 5]
+    for node in g.node:               # every input names a node (or node:k)
+        for inp in node.input:
+            assert inp.split(":")[0] in nodes
+
+    with SummaryWriter(tmp_path) as w:
+        w.add_graph(loss, params, x, y)
+    acc = _accumulator(tmp_path)
+    written = acc.Graph()
+    assert sorted(n.name for n in written.node) == sorted(nodes)

@@ -41,6 +41,10 @@ def test_fit_learns_and_writes_tensorboard_logs(tmp_path, data):
         tags["histograms"])
     assert [e.step for e in acc.Histograms("grads/dense1/kernel")] == [10, 20, 30, 40, 50, 60]
     assert (tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG")
+    # the training step's graph, written once: parameters named by their path
+    nodes = {n.name: n for n in acc.Graph().node}
+    assert nodes["state/params/dense1/kernel"].op == "Placeholder"
+    assert {"x", "y"} <= set(nodes) and any(n.op == "dot_general" for n in nodes.values())
 
 
 def test_evaluate_pads_the_last_batch(data):

@@ -37,6 +37,12 @@ def test_train_one_epoch_then_resume(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "resumed from" in out and "epoch 2/2" in out and "epoch 1/2" not in out
     assert "18 steps" in out   # 180 training examples / 20 per batch, two epochs
+    # the graph went to the logdir once (the resumed run did not write it again)
+    loader = pytest.importorskip("tensorboard.backend.event_processing.event_file_loader")
+    graphs = [event for path in tmp_path.rglob("events.out.tfevents.*")
+              for event in loader.EventFileLoader(str(path)).Load()
+              if event.HasField("graph_def")]
+    assert len(graphs) == 1
 
 
 def test_eval_errors_are_clear(tmp_path, capsys):

@@ -3,7 +3,7 @@
 A :class:`Pipeline` wraps in-memory arrays that share their leading
 dimension and produces batches in a fixed order::
 
-    shuffle (per-epoch permutation) -> batch -> map, map, ... -> prefetch
+    shuffle (per-epoch permutation) -> shard -> batch -> map, map, ... -> prefetch
 
 Builder methods return a *new* pipeline that starts at the same position
 (the arrays are shared, not copied)::
@@ -30,6 +30,20 @@ Determinism
     ``(seed, epoch, batch index)`` -- independent of prefetching, timing and
     where the run was resumed.
 
+Sharding
+    ``shard(num_shards, index)`` keeps positions ``index, index +
+    num_shards, ...`` of each epoch's order, as ``tf.data``'s ``shard``, but
+    always on examples (before batching, wherever it is called) and with
+    equal shards: the last ``n % num_shards`` positions of each epoch's order
+    are skipped (with shuffling, different examples each epoch), so every
+    shard has ``n // num_shards`` examples and every rank the same number of
+    batches.  With the same seed on every rank the shards of an epoch are
+    disjoint, and complete when ``num_shards`` divides ``n``.  Batch ``k``
+    of the shards together is positions ``k*b*num_shards : (k+1)*b*num_shards``
+    of the epoch's order (``b`` the per-shard batch size): the same examples
+    as batch ``k`` of the unsharded pipeline with batch size
+    ``b*num_shards``.
+
 Position and resumption
     The pipeline has a position ``(epoch, batch_index)``: the next batch to be
     *consumed*.  Iterating the pipeline itself (``for b in pipe``) or
@@ -38,6 +52,10 @@ Position and resumption
     returns a small JSON-able dict and :meth:`Pipeline.restore` puts a freshly
     built pipeline (same arrays and configuration) back at that position, so
     a resumed run sees exactly the remaining batches of an uninterrupted run.
+    A sharded pipeline may restore a state saved with another number of
+    shards (training resumed on another number of processes): the position
+    is converted through the number of examples of the epoch already
+    consumed by all shards, rounded down to a whole batch of all shards.
     :meth:`Pipeline.epoch` is a pure view of one epoch and does not move the
     position (useful for evaluation).
 
@@ -190,6 +208,8 @@ class Pipeline:
         self._batch_size = self._n
         self._drop_remainder = False
         self._maps: tuple[_Map, ...] = ()
+        self._batched = False
+        self._num_shards, self._shard_index = 1, 0
         self._prefetch = 0
         self._epoch = 0
         self._batch_index = 0
@@ -222,14 +242,42 @@ class Pipeline:
         batch_size = int(batch_size)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if drop_remainder and batch_size > self._n:
+        if drop_remainder and batch_size > self.num_examples:
             raise ValueError(
-                f"batch_size {batch_size} > {self._n} examples with "
+                f"batch_size {batch_size} > {self.num_examples} examples with "
                 "drop_remainder=True would give no batches"
             )
         if self._batch_index != 0:
             raise ValueError("cannot change the batch size in the middle of an epoch")
-        return self._replace(batch_size=batch_size, drop_remainder=bool(drop_remainder))
+        return self._replace(batch_size=batch_size, drop_remainder=bool(drop_remainder),
+                             batched=True)
+
+    def shard(self, num_shards: int, index: int) -> "Pipeline":
+        """Keep shard ``index`` of ``num_shards`` equal, disjoint shards of
+        every epoch's examples (positions ``index::num_shards`` of the
+        epoch's order, the last ``n % num_shards`` skipped); see Sharding in
+        the module docstring.  In data-parallel training rank ``r`` of ``p``
+        reads ``shard(p, r)``, every rank with the same seed."""
+        for name, value in (("num_shards", num_shards), ("index", index)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise TypeError(f"shard: {name} must be an integer, got {value!r}")
+        num_shards, index = int(num_shards), int(index)
+        if not 1 <= num_shards <= self._n:
+            raise ValueError(f"shard: num_shards must be between 1 and the {self._n} "
+                             f"examples, got {num_shards}")
+        if not 0 <= index < num_shards:
+            raise ValueError(f"shard: index must be in [0, {num_shards}), got {index}")
+        if self._num_shards != 1:
+            raise ValueError("shard: this pipeline is already sharded")
+        if self._batch_index != 0:
+            raise ValueError("cannot shard in the middle of an epoch")
+        new = self._replace(num_shards=num_shards, shard_index=index)
+        if not self._batched:
+            new._batch_size = new.num_examples
+        elif new._drop_remainder and new._batch_size > new.num_examples:
+            raise ValueError(f"batch_size {new._batch_size} > {new.num_examples} examples "
+                             f"per shard with drop_remainder=True would give no batches")
+        return new
 
     def map(self, fn: Callable, *, with_seed: bool = False) -> "Pipeline":
         """Apply ``fn`` to every batch (after batching, in the order added).
@@ -262,7 +310,16 @@ class Pipeline:
 
     @property
     def num_examples(self) -> int:
-        return self._n
+        """Examples per epoch (of this shard, when sharded)."""
+        return self._n // self._num_shards
+
+    @property
+    def num_shards(self) -> int:
+        return self._num_shards
+
+    @property
+    def shard_index(self) -> int:
+        return self._shard_index
 
     @property
     def batch_size(self) -> int:
@@ -276,8 +333,8 @@ class Pipeline:
     def num_batches(self) -> int:
         """Batches per epoch."""
         if self._drop_remainder:
-            return self._n // self._batch_size
-        return math.ceil(self._n / self._batch_size)
+            return self.num_examples // self._batch_size
+        return math.ceil(self.num_examples / self._batch_size)
 
     def __len__(self) -> int:
         return self.num_batches
@@ -298,6 +355,7 @@ class Pipeline:
             "num_examples": self._n,
             "batch_size": self._batch_size,
             "drop_remainder": self._drop_remainder,
+            "num_shards": self._num_shards,
         }
 
     def restore(self, state: dict[str, Any]) -> "Pipeline":
@@ -307,7 +365,10 @@ class Pipeline:
         configuration; the fingerprint fields (``num_examples``,
         ``batch_size``, ``drop_remainder``, ``shuffle``) are checked when
         present and a mismatch raises ``ValueError``.  The seed is taken from
-        ``state``.  Mutates and returns ``self``.
+        ``state``.  A state saved with another ``num_shards`` gives the
+        position after the same number of examples of the epoch, rounded down
+        to a whole batch of all shards (``batch_size`` may then differ).
+        Mutates and returns ``self``.
         """
         try:
             epoch = int(state["epoch"])
@@ -319,7 +380,15 @@ class Pipeline:
         if version != STATE_VERSION:
             raise ValueError(f"unsupported pipeline state version {version!r}")
         mine = self.state()
-        for key in ("num_examples", "batch_size", "drop_remainder", "shuffle"):
+        saved_shards = int(state.get("num_shards", 1))
+        keys = ["num_examples", "drop_remainder", "shuffle"]
+        if saved_shards == self._num_shards:
+            keys.append("batch_size")
+        elif "batch_size" in state:
+            consumed = batch_index * int(state["batch_size"]) * saved_shards
+            batch_index = consumed // (self._batch_size * self._num_shards)
+            batch_index = min(batch_index, self.num_batches)
+        for key in keys:
             if key in state and state[key] != mine[key]:
                 raise ValueError(
                     f"pipeline state was saved with {key}={state[key]!r} but this "
@@ -341,8 +410,13 @@ class Pipeline:
 
     def _permutation(self, epoch: int) -> np.ndarray:
         if self._shuffle:
-            return epoch_permutation(self._n, self._seed, epoch)
-        return np.arange(self._n)
+            order = epoch_permutation(self._n, self._seed, epoch)
+        else:
+            order = np.arange(self._n)
+        if self._num_shards > 1:
+            usable = self.num_examples * self._num_shards
+            order = order[:usable][self._shard_index::self._num_shards]
+        return order
 
     def _make_batch(self, epoch: int, k: int, order: np.ndarray):
         idx = order[k * self._batch_size:(k + 1) * self._batch_size]
@@ -418,5 +492,6 @@ class Pipeline:
             f"Pipeline([{shapes}], shuffle={self._shuffle}, seed={self._seed}, "
             f"batch_size={self._batch_size}, drop_remainder={self._drop_remainder}, "
             f"maps={len(self._maps)}, prefetch={self._prefetch}, "
+            f"shard={self._shard_index}/{self._num_shards}, "
             f"position={self.position})"
         )

@@ -15,10 +15,11 @@ from __future__ import annotations
 import operator
 
 from .. import numpy as tnp
+from ..naming import name_scope
 from . import functional as F
 from .layers import Activation, BatchNorm, Conv2D, Layer, MaxPool2D, _split_key
 
-__all__ = ["Sequential", "ResidualUnit", "Inception"]
+__all__ = ["Sequential", "ResidualUnit", "BottleneckUnit", "Inception"]
 
 
 def _name_children(layers):
@@ -66,7 +67,8 @@ class Composite(Layer):
 
     @staticmethod
     def _call_child(name, layer, params, state, new_state, x, train, key):
-        y, s = layer.call(params.get(name, {}), state.get(name, {}), x, train, key)
+        with name_scope(name):   # the child's values are named "name/..."
+            y, s = layer.call(params.get(name, {}), state.get(name, {}), x, train, key)
         if s:
             new_state[name] = s
         return y
@@ -76,6 +78,7 @@ class Sequential(Composite):
     """Layers applied one after the other."""
 
     default_name = "sequential"
+    scoped = False
 
     def __init__(self, layers, *, name=None):
         super().__init__(list(layers), name)
@@ -221,6 +224,36 @@ class ResidualUnit(Composite):
             x = self._call_child("shortcut", self.shortcut, params, state, new_state, x,
                                  train, key)
         return self.activation(y + x), new_state
+
+
+class BottleneckUnit(ResidualUnit):
+    """A ResNet-152 residual unit (Hands-On ML Ch. 13): ``relu(main(x) +
+    shortcut(x))`` with ``main`` a 1x1 convolution to ``filters`` maps (the
+    bottleneck), a 3x3 one (``strides``), and a 1x1 one back to ``4 *
+    filters`` maps, each followed by batch norm (ReLU after the first two);
+    the shortcut projects (1x1 convolution with ``strides`` to ``4 *
+    filters`` maps, batch norm) when the shape changes.  Parameters as
+    :class:`ResidualUnit`'s, with ``conv1..3`` and ``batch_norm1..3`` in
+    ``main``."""
+
+    default_name = "bottleneck_unit"
+
+    def __init__(self, filters, strides=1, *, activation="relu", name=None):
+        self.filters, self.strides = int(filters), int(strides)
+        out = 4 * self.filters
+        main = Sequential([
+            Conv2D(filters, 1, 1, "SAME", use_bias=False), BatchNorm(), Activation(activation),
+            Conv2D(filters, 3, strides, "SAME", use_bias=False), BatchNorm(),
+            Activation(activation),
+            Conv2D(out, 1, 1, "SAME", use_bias=False), BatchNorm()], name="main")
+        shortcut = Sequential([Conv2D(out, 1, strides, "SAME", use_bias=False), BatchNorm()],
+                              name="shortcut")
+        Composite.__init__(self, [main, shortcut], name)
+        self.main, self.shortcut = main, shortcut
+        self.activation = F.get_activation(activation)
+
+    def projects(self, input_shape) -> bool:
+        return self.strides != 1 or input_shape[-1] != 4 * self.filters
 
 
 class Inception(Composite):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import lax
+from .. import lax, random
 from .. import numpy as tnp
 from ..errors import ShapeError
 from ..transforms.custom_derivatives import stop_gradient
@@ -63,6 +63,33 @@ def selu(x):
 
 def leaky_relu(x, alpha=0.2):
     return tnp.where(x > 0, x, alpha * x)
+
+
+def prelu(x, alpha):
+    """Parametric leaky ReLU (He et al. 2015): ``x`` where positive, else
+    ``alpha * x`` with a learned ``alpha`` (broadcast against ``x``: one per
+    channel, usually)."""
+    return tnp.where(x > 0, x, alpha * x)
+
+
+# Xu et al. (2015), the paper the book cites: slopes drawn from U(1/8, 1/3)
+# (their a ~ U(3, 8) divides), the mean (1/8 + 1/3) / 2 = 11/48 at test time.
+RRELU_LOWER, RRELU_UPPER = 1.0 / 8.0, 1.0 / 3.0
+
+
+def rrelu(x, lower=RRELU_LOWER, upper=RRELU_UPPER, *, training=False, key=None):
+    """Randomized leaky ReLU: while ``training``, each negative element gets
+    its own slope drawn uniformly from ``[lower, upper)`` (needs ``key``);
+    otherwise the slope is the average ``(lower + upper) / 2``."""
+    if not 0 <= lower <= upper:
+        raise ValueError(f"rrelu needs 0 <= lower <= upper, got lower={lower}, upper={upper}")
+    if not training:
+        return leaky_relu(x, (lower + upper) / 2)
+    if key is None:
+        raise ValueError("rrelu while training draws random slopes: "
+                         "pass key=tracejit.random.key(seed)")
+    slope = random.uniform(key, tnp.shape(x), tnp.result_type_of(x), lower, upper)
+    return tnp.where(x > 0, x, slope * x)
 
 
 def sigmoid(x):
@@ -230,7 +257,37 @@ def _pool(value, ksize, strides, padding, computation):
 
 
 def max_pool(value, ksize, strides, padding):
+    """Max over windows of the height and width, or, with TensorFlow's
+    4-element ``ksize=[1, 1, 1, k]`` and ``strides=[1, 1, 1, k]``, over ``k``
+    consecutive channels (depthwise max pooling, Hands-On ML Ch. 13:
+    ``[n, h, w, c] -> [n, h, w, c // k]``; as in TensorFlow, ``k`` must
+    divide the depth and a window cannot span both space and channels)."""
+    if _depth_window(ksize):
+        return _depth_max_pool(value, ksize, strides)
     return _pool(value, ksize, strides, padding, "max")[0]
+
+
+def _depth_window(ksize) -> bool:
+    return not isinstance(ksize, int) and len(ksize) == 4 and int(ksize[3]) != 1
+
+
+def _depth_max_pool(value, ksize, strides):
+    shape = tnp.shape(value)
+    if len(shape) != 4:
+        raise ShapeError(f"max_pool expects NHWC input, got shape {shape}")
+    ksize = tuple(int(k) for k in ksize)
+    strides = (1, 1, 1, strides) if isinstance(strides, int) else tuple(int(s) for s in strides)
+    depth = ksize[3]
+    if ksize[:3] != (1, 1, 1):
+        raise ShapeError(f"max_pool ksize={list(ksize)}: pooling over the channels cannot also "
+                         f"pool over the batch, height or width (TensorFlow's rule)")
+    if strides != (1, 1, 1, depth):
+        raise ShapeError(f"max_pool over the channels needs strides=[1, 1, 1, {depth}] "
+                         f"(the depth window equal to the depth stride), got {list(strides)}")
+    if shape[3] % depth:
+        raise ShapeError(f"max_pool over the channels: a window of {depth} must divide the "
+                         f"input depth {shape[3]}")
+    return lax.reduce_window(value, "max", ksize, strides, ((0, 0),) * 4)
 
 
 def _valid_counts(n, k, s, pads):
@@ -281,13 +338,19 @@ def batch_normalization(x, mean, variance, offset, scale, variance_epsilon):
 def dropout(x, rate, key):
     """Inverted dropout: zero each element with probability ``rate`` and scale
     the kept ones by 1 / (1 - rate), so evaluation needs no rescaling."""
-    from .. import random
     if not 0 <= rate < 1:
         raise ValueError(f"dropout rate must be in [0, 1), got {rate}")
     if rate == 0:
         return x
     keep = random.bernoulli(key, 1.0 - rate, tnp.shape(x))
     return tnp.where(keep, x / (1.0 - rate), 0)
+
+
+def zero_fraction(value):
+    """The fraction of zeros in ``value`` (``tf.nn.zero_fraction``: the
+    sparsity of ReLU activations that the CIFAR-10 tutorial plots), a float32
+    scalar."""
+    return tnp.mean(tnp.astype(tnp.asarray(value) == 0, np.float32))
 
 
 # --- losses ------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ factory that returns one (``glorot_uniform()``, ``constant(0.1)``), as in
 ``jax.nn.initializers``. Layers also accept the names as strings
 (``kernel_initializer="he_normal"``), resolved by :func:`get`.
 
-- ``zeros``, ``ones``, ``constant(value)``
+- ``zeros``, ``ones``, ``constant(value)`` (also ``constant_initializer``)
 - ``random_normal(mean=0, stddev=1)``, ``truncated_normal(mean=0, stddev=1)``
   (redrawn beyond two standard deviations, as TensorFlow),
   ``random_uniform(minval=0, maxval=1)``
@@ -24,6 +24,13 @@ factory that returns one (``glorot_uniform()``, ``constant(0.1)``), as in
   ======================  =====  ========  ==================  ==========================
 
   ``xavier_uniform`` / ``xavier_normal`` are the Glorot ones under the book's name.
+- ``variance_scaling_initializer(factor=2.0, mode="FAN_IN", uniform=False)``:
+  TensorFlow 1.x's ``tf.contrib.layers.variance_scaling_initializer`` under
+  its name and with its defaults (He initialization), as the book calls it
+  (``he_init = variance_scaling_initializer()``). It keeps TF 1.x's formula:
+  a normal truncated at two standard deviations with ``stddev =
+  sqrt(1.3 * factor / fan)`` (1.3 approximates the truncation's correction),
+  or uniform on ``[-r, r]`` with ``r = sqrt(3 * factor / fan)``.
 
 Variance scaling draws with variance ``scale / fan``: ``uniform`` on
 ``[-r, r]`` with ``r = sqrt(3 * scale / fan)``; ``normal`` with
@@ -47,10 +54,11 @@ import numpy as np
 from .. import numpy as tnp
 from .. import random
 
-__all__ = ["zeros", "ones", "constant", "random_normal", "truncated_normal",
-           "random_uniform", "variance_scaling", "glorot_uniform", "glorot_normal",
-           "xavier_uniform", "xavier_normal", "he_uniform", "he_normal",
-           "lecun_uniform", "lecun_normal", "compute_fans", "get"]
+__all__ = ["zeros", "ones", "constant", "constant_initializer", "random_normal",
+           "truncated_normal", "random_uniform", "variance_scaling", "glorot_uniform",
+           "glorot_normal", "xavier_uniform", "xavier_normal", "he_uniform", "he_normal",
+           "lecun_uniform", "lecun_normal", "variance_scaling_initializer", "compute_fans",
+           "get"]
 
 # Standard deviation of a standard normal truncated to [-2, 2].
 TRUNCATED_STDDEV = 0.87962566103423978
@@ -69,6 +77,9 @@ def constant(value):
     def init(key, shape, dtype=np.float32):
         return tnp.broadcast_to(tnp.asarray(value, dtype), tuple(shape))
     return init
+
+
+constant_initializer = constant   # TensorFlow's name (tf.constant_initializer)
 
 
 def random_normal(mean=0.0, stddev=1.0):
@@ -158,13 +169,37 @@ def lecun_normal():
 xavier_uniform = glorot_uniform
 xavier_normal = glorot_normal
 
+
+def variance_scaling_initializer(factor=2.0, mode="FAN_IN", uniform=False):
+    """TensorFlow 1.x's ``tf.contrib.layers.variance_scaling_initializer``
+    (the module docstring gives its formula); ``mode`` is ``"FAN_IN"``,
+    ``"FAN_OUT"`` or ``"FAN_AVG"`` (any case)."""
+    mode = str(mode).lower()
+    if mode not in _MODES:
+        raise ValueError(f"variance_scaling_initializer: mode must be FAN_IN, FAN_OUT or "
+                         f"FAN_AVG, got {mode.upper()!r}")
+    if factor <= 0:
+        raise ValueError(f"variance_scaling_initializer: factor must be positive, got {factor}")
+
+    def init(key, shape, dtype=np.float32):
+        fan_in, fan_out = compute_fans(shape)
+        fan = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
+        fan = max(1.0, fan)
+        if uniform:
+            limit = math.sqrt(3.0 * factor / fan)
+            return random.uniform(key, shape, dtype, -limit, limit)
+        stddev = math.sqrt(1.3 * factor / fan)
+        return random.truncated_normal(key, -2.0, 2.0, shape, dtype) * stddev
+    return init
+
 _FACTORIES = {"random_normal": random_normal,
               "truncated_normal": truncated_normal, "random_uniform": random_uniform,
               "variance_scaling": variance_scaling, "glorot_uniform": glorot_uniform,
               "glorot_normal": glorot_normal, "xavier_uniform": xavier_uniform,
               "xavier_normal": xavier_normal, "he_uniform": he_uniform,
               "he_normal": he_normal, "lecun_uniform": lecun_uniform,
-              "lecun_normal": lecun_normal}
+              "lecun_normal": lecun_normal,
+              "variance_scaling_initializer": variance_scaling_initializer}
 
 
 def get(initializer):

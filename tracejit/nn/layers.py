@@ -28,31 +28,51 @@ no entry. Composites (``Sequential``, ``ResidualUnit``, ``Inception``) nest
 their children's dicts under the children's names.
 
 Layers here: ``Dense``, ``Conv2D``, ``MaxPool2D``, ``AvgPool2D``,
-``GlobalAvgPool2D``, ``LocalResponseNorm``, ``BatchNorm``, ``Dropout``,
-``Flatten``, ``Activation``. Writing a new layer means subclassing
+``GlobalAvgPool2D``, ``DepthMaxPool``, ``LocalResponseNorm``, ``BatchNorm``,
+``Dropout``, ``Flatten``, ``Activation``, ``PReLU``, ``RReLU``. Writing a new layer means subclassing
 :class:`Layer` and defining ``output_shape``, ``build`` and ``call``.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
 
 from .. import numpy as tnp
 from .. import random, stop_gradient
+from ..api import make_ir
 from ..errors import ShapeError
+from ..naming import name_scope
 from . import functional as F
 from ..tree import tree_leaves
 from . import initializers
 
 __all__ = ["Layer", "Dense", "Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D",
            "LocalResponseNorm", "BatchNorm", "Dropout", "Flatten", "Activation",
-           "count_params"]
+           "PReLU", "RReLU", "DepthMaxPool", "count_params", "param_types"]
 
 
-def count_params(params) -> int:
-    """The number of scalars in a pytree of arrays."""
+def count_params(params, input_shape=None) -> int:
+    """The number of scalars in a pytree of arrays, or, given a layer and one
+    example's ``input_shape``, in the parameters it would create (traced,
+    never allocated: ``count_params(nn.alexnet(), (224, 224, 3))``; batch
+    norm's moving averages are state, not parameters)."""
+    if isinstance(params, Layer):
+        if input_shape is None:
+            raise ValueError("count_params(layer, input_shape): a layer needs one example's "
+                             "input shape")
+        return sum(math.prod(t.shape) for t in param_types(params, input_shape))
     return sum(int(np.prod(np.shape(leaf))) for leaf in tree_leaves(params))
+
+
+def param_types(layer, input_shape):
+    """The types (shape and dtype) of the parameters ``layer.init`` would
+    create for ``input_shape``, flattened in the order of ``tree_leaves``;
+    found by tracing the initializers, so nothing is allocated."""
+    input_shape = _shape_tuple(input_shape)
+    layer.output_shape(input_shape)
+    return list(make_ir(lambda key: layer.build(key, input_shape)[0])(random.key(0)).out_types)
 
 
 class Layer:
@@ -69,6 +89,9 @@ class Layer:
     """
 
     default_name = "layer"
+    #: Whether an unnamed layer applied on its own names its values
+    #: ``default_name/...`` (a Sequential does not: its children name theirs).
+    scoped = True
 
     def __init__(self, name: str | None = None):
         if name is not None and (not isinstance(name, str) or not name or "/" in name):
@@ -104,7 +127,9 @@ class Layer:
             raise ValueError(f"{type(self).__name__} has state (batch-norm moving averages): "
                              f"pass state=... (the second value init returned); apply "
                              f"then returns (y, new_state)")
-        y, new_state = self.call(params, {} if state is None else state, x, bool(train), key)
+        scope = self.name or (self.default_name if self.scoped else None)
+        with name_scope(scope) if scope else contextlib.nullcontext():   # "layer/..." names
+            y, new_state = self.call(params, {} if state is None else state, x, bool(train), key)
         return y if state is None else (y, new_state)
 
     def __repr__(self):
@@ -369,6 +394,73 @@ class Dropout(Layer):
             raise ValueError("Dropout while training needs a random key: "
                              "apply(..., train=True, key=tracejit.random.key(seed))")
         return F.dropout(x, self.rate, key), state
+
+
+class PReLU(Layer):
+    """Parametric leaky ReLU: ``x`` where positive, else ``alpha * x``, with a
+    learned slope ``alpha`` per channel (the last axis; He et al. 2015,
+    initialized to 0.25). Parameter ``{"alpha": [channels]}``."""
+
+    default_name = "prelu"
+
+    def __init__(self, alpha_initializer=None, *, dtype=np.float32, name=None):
+        super().__init__(name)
+        self.alpha_initializer = (initializers.constant(0.25) if alpha_initializer is None
+                                  else alpha_initializer)
+        self.dtype = dtype
+
+    def build(self, key, input_shape):
+        if not input_shape:
+            raise ShapeError("PReLU needs inputs with a channel (last) dimension")
+        return {"alpha": _init(self.alpha_initializer, key, (input_shape[-1],), self.dtype)}, {}
+
+    def call(self, params, state, x, train, key):
+        return F.prelu(x, params["alpha"]), state
+
+
+class RReLU(Layer):
+    """Randomized leaky ReLU: while training, a random slope in ``[lower,
+    upper)`` for each negative element (needs ``key``); at evaluation, the
+    average slope. Defaults from Xu et al. (2015): 1/8 and 1/3."""
+
+    default_name = "rrelu"
+
+    def __init__(self, lower=F.RRELU_LOWER, upper=F.RRELU_UPPER, *, name=None):
+        super().__init__(name)
+        if not 0 <= lower <= upper:
+            raise ValueError(f"RReLU needs 0 <= lower <= upper, got {lower}, {upper}")
+        self.lower, self.upper = float(lower), float(upper)
+
+    def call(self, params, state, x, train, key):
+        if train and key is None:
+            raise ValueError("RReLU while training needs a random key: "
+                             "apply(..., train=True, key=tracejit.random.key(seed))")
+        return F.rrelu(x, self.lower, self.upper, training=train, key=key), state
+
+
+class DepthMaxPool(Layer):
+    """Max pooling over the channels: each output channel is the max of
+    ``pool_size`` consecutive input channels; height and width are kept
+    (``tf.nn.max_pool(x, ksize=[1, 1, 1, k], strides=[1, 1, 1, k], "VALID")``)."""
+
+    default_name = "depth_max_pool"
+
+    def __init__(self, pool_size, *, name=None):
+        super().__init__(name)
+        self.pool_size = int(pool_size)
+        if self.pool_size < 1:
+            raise ValueError(f"DepthMaxPool pool_size must be positive, got {pool_size}")
+
+    def output_shape(self, input_shape):
+        if len(input_shape) != 3 or input_shape[-1] % self.pool_size:
+            raise ShapeError(f"DepthMaxPool({self.pool_size}) expects examples of shape "
+                             f"(height, width, channels) with channels divisible by "
+                             f"{self.pool_size}, got {tuple(input_shape)}")
+        return tuple(input_shape[:-1]) + (input_shape[-1] // self.pool_size,)
+
+    def call(self, params, state, x, train, key):
+        k = self.pool_size
+        return F.max_pool(x, (1, 1, 1, k), (1, 1, 1, k), "VALID") if k > 1 else x, state
 
 
 class Flatten(Layer):

@@ -421,3 +421,203 @@ def _custom_jvp(primals, tangents, outs, *, fun, fwd, bwd, num_consts):
 custom_vjp_call.vjp_fwd = _custom_vjp_fwd
 custom_vjp_call.def_vjp(_custom_vjp)
 custom_vjp_call.def_jvp(_custom_jvp)
+
+
+# custom_jvp_call(*consts, *args; fun, jvp, num_consts): a function with a
+# hand-written forward-mode rule ``jvp(*consts, *args, *arg_tangents) ->
+# (*outs, *out_tangents)``, linear in the tangents. Forward mode calls the
+# rule. Reverse mode transposes it: the rule is linear in the tangents, so
+# its reverse-mode derivative with respect to them (taken at zero tangents,
+# by the autodiff interpreter) is exactly its transpose.
+custom_jvp_call = Primitive("custom_jvp_call", "control",
+                            lambda *ops, fun, jvp, num_consts: _custom_rule(
+                                *ops, fun=fun, fwd=None, bwd=None, num_consts=num_consts),
+                            lambda *ops, fun, jvp, num_consts: eval_function(fun, list(ops)))
+
+
+def _closed_over_error(fun):
+    return NonDifferentiableError(
+        f"custom_jvp function {fun.name} closes over a value that is being "
+        f"differentiated; pass that value as an argument instead")
+
+
+def _zero_tangents(args):
+    return [ad.zeros_like(x) if ad.aval(x).shape else np.zeros((), ad.aval(x).dtype)
+            for x in args]
+
+
+def _custom_jvp_jvp(primals, tangents, outs, *, fun, jvp, num_consts):
+    if any(t is not None for t in tangents[:num_consts]):
+        raise _closed_over_error(fun)
+    args = primals[num_consts:]
+    ts = [ad.instantiate(t, x) if ad.is_float(x) else z
+          for t, x, z in zip(tangents[num_consts:], args, _zero_tangents(args))]
+    res = _ad().eval_rule(jvp, list(primals) + ts)
+    n = len(fun.results)
+    return res[:n], [t if ad.is_float(o) else None for t, o in zip(res[n:], res[:n])]
+
+
+def _custom_jvp_vjp_fwd(primals, active, *, fun, jvp, num_consts):
+    if any(active[:num_consts]):
+        raise _closed_over_error(fun)
+    return _ad().eval_rule(fun, primals), (primals, active)
+
+
+def _custom_jvp_vjp(cts, residuals, outs, *, fun, jvp, num_consts):
+    A = _ad()
+    primals, active = residuals
+    args = primals[num_consts:]
+    n_ops, n = len(primals), len(fun.results)
+    flags = [False] * n_ops + [a and ad.is_float(x) for a, x in zip(active[num_consts:], args)]
+    _, tape = A.forward(jvp, list(primals) + _zero_tangents(args), flags)
+    in_cts = A.backward(tape, [None] * n + list(cts))
+    return [None] * num_consts + in_cts[n_ops:]
+
+
+custom_jvp_call.vjp_fwd = _custom_jvp_vjp_fwd
+custom_jvp_call.def_vjp(_custom_jvp_vjp)
+custom_jvp_call.def_jvp(_custom_jvp_jvp)
+
+
+# --- batching rules (vmap) ---------------------------------------------------------------
+# Sub-Functions are batched with transforms/batching.batch_function. A loop
+# carry is batched if it is on entry or if the body makes it so (a fixpoint).
+# A batched predicate runs every example's path: cond evaluates both
+# branches and selects; while loops until no example's predicate holds,
+# freezing (by select) the carries of the examples that are done.
+from . import batch_util as bu  # noqa: E402
+
+
+def _bt():
+    from ..transforms import batching
+    return batching
+
+
+def _select_batched(pred, on_true, on_false):
+    """Per example: ``on_true`` where ``pred`` (shape (B,)) holds."""
+    p_ = ad.p("broadcast_in_dim", pred, shape=ad.shape(on_true), broadcast_dimensions=(0,))
+    return ad.p("select", p_, on_true, on_false)
+
+
+def _cond_batch(vals, batched, *, true_fun, false_fun):
+    B = _bt()
+    size = bu.axis_size(vals, batched)
+    ops, flags = vals[1:], list(batched[1:])
+    if batched[0]:
+        t, tb = B.batch_eval(true_fun, ops, flags)
+        f, fb = B.batch_eval(false_fun, ops, flags)
+        t = bu.materialize(t, tb, size)
+        f = bu.materialize(f, fb, size)
+        return [_select_batched(vals[0], a, b) for a, b in zip(t, f)], [True] * len(t)
+    outs = [a or b for a, b in zip(B.batch_function(true_fun, flags, size)[2],
+                                   B.batch_function(false_fun, flags, size)[2])]
+    traced = [B.batch_function(f, flags, size, force_out=outs)[:2] + (len(ops),)
+              for f in (true_fun, false_fun)]
+    (bt, bf), consts = close_over(traced)
+    return cond.bind(vals[0], *consts, *ops, true_fun=bt, false_fun=bf), outs
+
+
+def _any(pred):
+    """True if any example's bool predicate (shape (B,)) holds."""
+    n = ad.p("reduce_max", ad.p("convert", pred, dtype="int32"), axes=(0,))
+    return ad.p("gt", n, np.zeros((), np.int32))
+
+
+def _while_batch(vals, batched, *, cond_fun, body, num_consts):
+    B = _bt()
+    size = bu.axis_size(vals, batched)
+    nc, nk = num_consts, len(vals) - num_consts
+    flags = B.carry_fixpoint(body, batched, range(nc, nc + nk), range(nk))
+    if B.batch_function(cond_fun, flags, size)[2][0]:
+        flags = list(flags[:nc]) + [True] * nk
+    vals = [bu.bcast(v, size) if f and not b else v for v, b, f in zip(vals, batched, flags)]
+    types = [B.batched_type(t, size) if f else t for t, f in zip(body.in_types, flags)]
+    if not B.batch_function(cond_fun, flags, size)[2][0]:
+        traced = [B.batch_function(cond_fun, flags, size)[:2] + (len(vals),),
+                  B.batch_function(body, flags, size, force_out=flags[nc:])[:2] + (len(vals),)]
+    else:
+        def run_cond(*args):
+            return [_any(B.batch_eval(cond_fun, args, flags)[0][0])]
+
+        def run_body(*args):
+            pred = B.batch_eval(cond_fun, args, flags)[0][0]
+            new, nb = B.batch_eval(body, args, flags)
+            new = bu.materialize(new, nb, size)
+            return [_select_batched(pred, n, o) for n, o in zip(new, args[nc:])]
+        traced = [trace_function(run_cond, types, cond_fun.name + "_vmap") + (len(vals),),
+                  trace_function(run_body, types, body.name + "_vmap") + (len(vals),)]
+    (fc, fb), consts = close_over(traced)
+    outs = while_.bind(*consts, *vals, cond_fun=fc, body=fb, num_consts=len(consts) + nc)
+    return outs, flags[nc:]
+
+
+def _scan_batch(vals, batched, *, body, num_consts, num_carry, length, reverse):
+    B = _bt()
+    size = bu.axis_size(vals, batched)
+    nc, nk = num_consts, num_carry
+    flags = B.carry_fixpoint(body, batched, range(nc, nc + nk), range(nk))
+    vals = [bu.bcast(v, size) if f and not b else v for v, b, f in zip(vals, batched, flags)]
+    # scanned inputs: (B, length, ...) -> (length, B, ...), so a slice is batched
+    vals = vals[:nc + nk] + [bu.moveaxis(x, 0, 1) if f else x
+                             for x, f in zip(vals[nc + nk:], flags[nc + nk:])]
+    n_y = len(body.results) - nk
+    y_flags = B.batch_function(body, flags, size)[2][nk:]
+    fn, captured, _ = B.batch_function(body, flags, size, force_out=flags[nc:nc + nk] + y_flags)
+    (fn,), consts = close_over([(fn, captured, len(vals))])
+    outs = scan.bind(*consts, *vals, body=fn, num_consts=len(consts) + nc, num_carry=nk,
+                     length=length, reverse=reverse)
+    ys = [bu.moveaxis(y, 1, 0) if f else y for y, f in zip(outs[nk:], y_flags)]
+    assert len(ys) == n_y
+    return outs[:nk] + ys, flags[nc:nc + nk] + y_flags
+
+
+def _custom_vjp_batch(vals, batched, *, fun, fwd, bwd, num_consts):
+    B = _bt()
+    size = bu.axis_size(vals, batched)
+    flags = list(batched)
+    n_out, n_in = len(fun.results), len(vals)
+    fun_t = B.batch_function(fun, flags, size, force_out=[True] * n_out)
+    fwd_t = B.batch_function(fwd, flags, size, force_out=[True] * len(fwd.results))
+    # bwd takes (*consts, *residuals, *cts): residuals and cts are batched;
+    # an argument shared by the batch gets the sum of the examples' cotangents
+    bwd_flags = flags[:num_consts] + [True] * (len(bwd.params) - num_consts)
+    args = vals[num_consts:]
+
+    def run_bwd(*a):
+        cts, cb = B.batch_eval(bwd, a, bwd_flags)
+        return [ad.p("reduce_sum", c, axes=(0,)) if b and not f else
+                (bu.bcast(c, size) if f and not b else c)
+                for c, b, f in zip(cts, cb, flags[num_consts:])]
+    bwd_types = [B.batched_type(t, size) if f else t for t, f in zip(bwd.in_types, bwd_flags)]
+    bwd_t = trace_function(run_bwd, bwd_types, bwd.name + "_vmap")
+    assert len(args) == len(bwd.results)
+    (fb, ff, fw), consts = close_over([fun_t[:2] + (n_in,), fwd_t[:2] + (n_in,),
+                                       bwd_t + (len(bwd.params),)])
+    outs = custom_vjp_call.bind(*consts, *vals, fun=fb, fwd=ff, bwd=fw,
+                                num_consts=len(consts) + num_consts)
+    return outs, [True] * n_out
+
+
+cond.def_batch(_cond_batch)
+while_.def_batch(_while_batch)
+scan.def_batch(_scan_batch)
+custom_vjp_call.def_batch(_custom_vjp_batch)
+
+
+def _custom_jvp_batch(vals, batched, *, fun, jvp, num_consts):
+    # tangents are batched as their primals; every result is batched
+    B = _bt()
+    size = bu.axis_size(vals, batched)
+    flags = list(batched)
+    fun_t = B.batch_function(fun, flags, size, force_out=[True] * len(fun.results))
+    jvp_t = B.batch_function(jvp, flags + flags[num_consts:], size,
+                             force_out=[True] * len(jvp.results))
+    (ff, fj), consts = close_over([fun_t[:2] + (len(vals),),
+                                   jvp_t[:2] + (len(vals) + len(vals) - num_consts,)])
+    outs = custom_jvp_call.bind(*consts, *vals, fun=ff, jvp=fj,
+                                num_consts=len(consts) + num_consts)
+    return outs, [True] * len(outs)
+
+
+custom_jvp_call.def_batch(_custom_jvp_batch)
+stop_gradient.def_batch(lambda vals, batched: ([stop_gradient(vals[0])], [True]))

@@ -301,3 +301,59 @@ select_and_scatter_add.def_vjp(lambda cts, primals, outs, **window: [
     _select_and_gather(cts[0], primals[1], **window), None])
 select_and_scatter_add.def_jvp(lambda primals, tangents, outs, **window: [
     None if tangents[0] is None else select_and_scatter_add(tangents[0], primals[1], **window)])
+
+
+# --- batching rules (vmap) ------------------------------------------------------
+# A batched input folds the batch into N. A batched kernel folds it into the
+# output features, inside each feature group. Both batched: the batch
+# becomes more feature groups (B * groups), input channels ordered (batch,
+# channel) and kernel outputs (batch, group, feature), so group (b, g) of
+# the input meets group (b, g) of the kernel.
+from . import batch_util as bu  # noqa: E402
+
+
+def _conv_batch(vals, batched, **attrs):
+    lhs, rhs = vals
+    g = attrs["feature_group_count"]
+    if not batched[1]:
+        ls = ad.shape(lhs)
+        x = ad.p("reshape", lhs, new_shape=(ls[0] * ls[1],) + ls[2:])
+        out = conv_general(x, rhs, **attrs)
+        return [ad.p("reshape", out, new_shape=ls[:2] + ad.shape(out)[1:])], [True]
+    ks = ad.shape(rhs)
+    b, window, cg, o = ks[0], ks[1:-2], ks[-2], ks[-1]
+    nd = len(window)
+    w = ad.p("reshape", rhs, new_shape=(b, *window, cg, g, o // g))
+    if not batched[0]:
+        # kernel -> [*K, C/g, g * B * O/g]; result [N, *S', g, B, O/g]
+        w = ad.p("transpose", w, permutation=(*range(1, nd + 2), nd + 2, 0, nd + 3))
+        w = ad.p("reshape", w, new_shape=(*window, cg, g * b * (o // g)))
+        out = conv_general(lhs, w, **attrs)
+        os_ = ad.shape(out)
+        out = ad.p("reshape", out, new_shape=(*os_[:-1], g, b, o // g))
+        out = bu.moveaxis(out, len(os_), 0)
+        return [ad.p("reshape", out, new_shape=(b, *os_[:-1], o))], [True]
+    ls = ad.shape(lhs)   # (B, N, *S, C)
+    x = ad.p("transpose", lhs, permutation=(1, *range(2, nd + 2), 0, nd + 2))
+    x = ad.p("reshape", x, new_shape=(ls[1], *ls[2:-1], b * ls[-1]))
+    w = ad.p("transpose", w, permutation=(*range(1, nd + 2), 0, nd + 2, nd + 3))
+    w = ad.p("reshape", w, new_shape=(*window, cg, b * o))
+    out = conv_general(x, w, **dict(attrs, feature_group_count=b * g))
+    os_ = ad.shape(out)
+    out = ad.p("reshape", out, new_shape=(*os_[:-1], b, o))
+    return [bu.moveaxis(out, len(os_) - 1, 0)], [True]
+
+
+def _window_batch(prim):
+    def rule(vals, batched, *, window_dimensions, window_strides, padding, **kw):
+        vals = bu.materialize(vals, batched)
+        out = prim.bind(*vals, window_dimensions=(1,) + tuple(window_dimensions),
+                        window_strides=(1,) + tuple(window_strides),
+                        padding=((0, 0),) + tuple(padding), **kw)
+        return out, [True]
+    return rule
+
+
+conv_general.def_batch(_conv_batch)
+reduce_window.def_batch(_window_batch(reduce_window))
+select_and_scatter_add.def_batch(_window_batch(select_and_scatter_add))

@@ -35,6 +35,11 @@ class Primitive:
         instead of binding the primitive, and then passes ``residuals`` to
         ``vjp`` in place of ``primals``; ``active`` flags the operands that
         need cotangents. See tracejit/transforms/autodiff.py.
+    batch(vals, batched, **attrs) -> (outs, out_batched)
+        The vmap rule: ``batched[i]`` says whether operand ``i`` carries a
+        leading batch dimension; returns the results of the batched
+        operation and which of them carry one. See
+        tracejit/transforms/batching.py and primitives/batch_util.py.
     kind: 'elementwise', 'shape', 'reduce', 'linalg', 'conv', 'random',
         'control' or 'other'; fusion and backends group by it.
     """
@@ -51,6 +56,7 @@ class Primitive:
         self.vjp = None
         self.jvp = None
         self.vjp_fwd = None
+        self.batch = None
         PRIMITIVES[name] = self
 
     def bind(self, *args, **attrs):
@@ -70,6 +76,10 @@ class Primitive:
 
     def def_jvp(self, rule):
         self.jvp = rule
+        return rule
+
+    def def_batch(self, rule):
+        self.batch = rule
         return rule
 
     def __repr__(self):

@@ -278,3 +278,13 @@ def _convert_jvp(primals, tangents, outs, *, dtype, weak=False):
 
 convert.def_vjp(_convert_vjp)
 convert.def_jvp(_convert_jvp)
+
+
+# --- batching rules (vmap) ------------------------------------------------------
+# Elementwise: broadcast the unbatched operands and apply the op as it is.
+from . import batch_util as bu  # noqa: E402
+
+for _p in (neg, exp, log, log1p, expm1, tanh, logistic, sqrt, rsqrt, sin, cos, erf, abs, sign,
+           floor, ceil, round, is_finite, not_, add, sub, mul, div, rem, pow, max, min, and_,
+           or_, xor, eq, ne, lt, le, gt, ge, select, convert):
+    _p.def_batch(bu.all_batched(_p.name))

@@ -65,3 +65,12 @@ def _fusion_jvp(primals, tangents, outs, *, kind, body):
 fusion.vjp_fwd = _fusion_vjp_fwd
 fusion.def_vjp(_fusion_vjp)
 fusion.def_jvp(_fusion_jvp)
+
+
+def _bt():
+    from ..transforms import batching
+    return batching
+
+
+# vmap of a kernel instruction: its body's instructions, batched and inlined
+fusion.def_batch(lambda vals, batched, *, kind, body: _bt().batch_eval(body, vals, batched))

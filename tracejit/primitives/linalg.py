@@ -104,3 +104,31 @@ def _dot_jvp(primals, tangents, outs, *, dimension_numbers):
 
 dot_general.def_vjp(_dot_vjp)
 dot_general.def_jvp(_dot_jvp)
+
+
+# --- batching rules (vmap) ------------------------------------------------------
+# Both operands batched: the batch becomes one more batch dim of the
+# contraction (the first, so it leads the result). One operand batched: its
+# batch dim is a free dim, which lands after the result's batch dims (lhs)
+# or after lhs's free dims (rhs), and is moved to the front.
+from . import batch_util as bu  # noqa: E402
+
+
+def _dot_batch(vals, batched, *, dimension_numbers):
+    (lc, rc), (lb, rb) = dimension_numbers
+    lhs, rhs = vals
+    sh = bu.shift
+    if batched[0] and batched[1]:
+        dn = ((sh(lc), sh(rc)), ((0,) + sh(lb), (0,) + sh(rb)))
+        return [dot_general(lhs, rhs, dimension_numbers=dn)], [True]
+    if batched[0]:
+        dn = ((sh(lc), tuple(rc)), (sh(lb), tuple(rb)))
+        pos = len(lb)
+    else:
+        dn = ((tuple(lc), sh(rc)), (tuple(lb), sh(rb)))
+        pos = len(lb) + len(_free(ad.aval(lhs).ndim, lc, lb))
+    out = dot_general(lhs, rhs, dimension_numbers=dn)
+    return [bu.moveaxis(out, pos, 0)], [True]
+
+
+dot_general.def_batch(_dot_batch)

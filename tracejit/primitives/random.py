@@ -90,3 +90,24 @@ argsort = Primitive(
     "argsort", "other", _argsort_rule,
     lambda x, *, axis, index_dtype: [np.argsort(x, axis=axis, kind="stable").astype(index_dtype)],
     differentiable=False)
+
+
+# --- batching rules (vmap) ------------------------------------------------------
+# A batch of keys draws each example's bits from its own key: a scan over
+# the keys (the bits of key k are a pure function of k, so this equals
+# drawing with each key alone). argsort sorts along its shifted axis.
+from . import batch_util as bu  # noqa: E402
+from . import control as _control  # noqa: E402
+
+
+def _random_bits_batch(vals, batched, *, shape):
+    keys = vals[0]
+    body, consts = _control.trace_closed(lambda k: [random_bits(k, shape=shape)],
+                                         [TensorType((2,), "uint32")], "random_bits")
+    outs = _control.scan.bind(*consts, keys, body=body, num_consts=len(consts), num_carry=0,
+                              length=bu.axis_size(vals, batched), reverse=False)
+    return outs, [True]
+
+
+random_bits.def_batch(_random_bits_batch)
+argsort.def_batch(bu.shifted_axes("argsort", "axis"))

@@ -121,3 +121,12 @@ reduce_prod.def_jvp(_prod_jvp)
 for _p in (reduce_max, reduce_min):
     _p.def_vjp(_extremum_vjp)
     _p.def_jvp(_extremum_jvp)
+
+
+# --- batching rules (vmap) ------------------------------------------------------
+from . import batch_util as bu  # noqa: E402
+
+for _p in (reduce_sum, reduce_prod, reduce_max, reduce_min):
+    _p.def_batch(bu.shifted_axes(_p.name, "axes"))
+for _p in (argmax, argmin):
+    _p.def_batch(bu.shifted_axes(_p.name, "axis"))

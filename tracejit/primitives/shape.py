@@ -269,3 +269,121 @@ scatter_add.def_vjp(lambda cts, primals, outs, *, axis: [
 for _p in (broadcast_in_dim, reshape, transpose, slice, pad, concatenate, rev, gather,
            scatter_add):
     _p.def_jvp(ad.linear_jvp(_p.name))
+
+
+# --- batching rules (vmap) ------------------------------------------------------
+# The batch is the leading dim of every batched value, so most rules shift
+# their dimension attributes by one. gather and scatter_add with batched
+# indices fold the batch into the indexed axis: row b of the batch is
+# addressed as b * n + i in an operand reshaped to (batch * n, ...).
+from . import batch_util as bu  # noqa: E402
+
+
+def _broadcast_batch(vals, batched, *, shape, broadcast_dimensions):
+    b = ad.shape(vals[0])[0]
+    return [broadcast_in_dim(vals[0], shape=(b,) + tuple(shape),
+                             broadcast_dimensions=(0,) + bu.shift(broadcast_dimensions))], [True]
+
+
+def _reshape_batch(vals, batched, *, new_shape):
+    b = ad.shape(vals[0])[0]
+    return [reshape(vals[0], new_shape=(b,) + tuple(new_shape))], [True]
+
+
+def _transpose_batch(vals, batched, *, permutation):
+    return [transpose(vals[0], permutation=(0,) + bu.shift(permutation))], [True]
+
+
+def _slice_batch(vals, batched, *, start, limit, strides):
+    b = ad.shape(vals[0])[0]
+    return [slice(vals[0], start=(0,) + tuple(start), limit=(b,) + tuple(limit),
+                  strides=(1,) + tuple(strides))], [True]
+
+
+def _pad_batch(vals, batched, *, config):
+    x, value = vals
+    b = bu.axis_size(vals, batched)
+    x = x if batched[0] else bu.bcast(x, b)
+    config = ((0, 0, 0),) + tuple(config)
+    if not batched[1]:
+        return [pad(x, value, config=config)], [True]
+    # one padding value per example: pad with zeros, then select by a mask
+    # of the operand's positions
+    zero = np.zeros((), ad.aval(x).dtype)
+    out = pad(x, zero, config=config)
+    inside = ad.p("ne", pad(ad.full_like(x, 1), zero, config=config), ad.zeros_like(out))
+    fill = broadcast_in_dim(value, shape=ad.shape(out), broadcast_dimensions=(0,))
+    return [ad.p("select", inside, out, fill)], [True]
+
+
+def _concatenate_batch(vals, batched, *, axis):
+    return [concatenate(*bu.materialize(vals, batched), axis=axis + 1)], [True]
+
+
+def _rev_batch(vals, batched, *, dimensions):
+    return [rev(vals[0], dimensions=bu.shift(dimensions))], [True]
+
+
+def _flat_indices(idx, n):
+    """Batched indices ``idx`` (b, ...) into a batched axis of size ``n``,
+    normalized as gather does (negative from the end, then clamped) and
+    offset to address the flattened (b * n) axis."""
+    t = ad.aval(idx)
+    idx = ad.p("select", ad.p("lt", idx, ad.full_like(idx, 0)),
+               ad.p("add", idx, ad.full_like(idx, n)), idx) if t.dtype != "uint32" else idx
+    idx = ad.p("min", ad.p("max", idx, ad.full_like(idx, 0)), ad.full_like(idx, max(n - 1, 0)))
+    row = iota(shape=t.shape, dimension=0, dtype=t.dtype)
+    return ad.p("add", idx, ad.p("mul", row, ad.full_like(idx, n)))
+
+
+def _fold(x, axis):
+    """Batched ``x`` (b, ..., n at axis+1, ...) -> (b * n, rest...)."""
+    xs = ad.shape(x)
+    moved = bu.moveaxis(x, axis + 1, 1)
+    rest = xs[1:axis + 1] + xs[axis + 2:]
+    return reshape(moved, new_shape=(xs[0] * xs[axis + 1],) + rest)
+
+
+def _gather_batch(vals, batched, *, axis):
+    x, idx = vals
+    if not batched[1]:
+        return [gather(x, idx, axis=axis + 1)], [True]
+    if not batched[0]:
+        out = gather(x, idx, axis=axis)   # x[:axis] + (b, *idx) + x[axis+1:]
+        return [bu.moveaxis(out, axis, 0)], [True]
+    n, k = ad.shape(x)[axis + 1], ad.aval(idx).ndim - 1
+    out = gather(_fold(x, axis), _flat_indices(idx, n), axis=0)   # (b, *idx, *pre, *post)
+    # move the operand's leading dims (pre) back in front of the index dims
+    pre = axis
+    perm = (0,) + tuple(range(1 + k, 1 + k + pre)) + tuple(range(1, 1 + k)) + \
+        tuple(range(1 + k + pre, ad.aval(out).ndim))
+    return [transpose(out, permutation=perm)], [True]
+
+
+def _scatter_batch(vals, batched, *, axis):
+    x, idx, upd = vals
+    b = bu.axis_size(vals, batched)
+    x = x if batched[0] else bu.bcast(x, b)
+    upd = upd if batched[2] else bu.bcast(upd, b)
+    if not batched[1]:
+        return [scatter_add(x, idx, upd, axis=axis + 1)], [True]
+    xs = ad.shape(x)
+    n, k = xs[axis + 1], ad.aval(idx).ndim - 1
+    # updates (b, *pre, *idx, *post) -> (b, *idx, *pre, *post), as gather's result
+    perm = (0,) + tuple(range(1 + axis, 1 + axis + k)) + tuple(range(1, 1 + axis)) + \
+        tuple(range(1 + axis + k, ad.aval(upd).ndim))
+    folded = scatter_add(_fold(x, axis), _flat_indices(idx, n),
+                         transpose(upd, permutation=perm), axis=0)
+    out = reshape(folded, new_shape=(b, n) + xs[1:axis + 1] + xs[axis + 2:])
+    return [bu.moveaxis(out, 1, axis + 1)], [True]
+
+
+broadcast_in_dim.def_batch(_broadcast_batch)
+reshape.def_batch(_reshape_batch)
+transpose.def_batch(_transpose_batch)
+slice.def_batch(_slice_batch)
+pad.def_batch(_pad_batch)
+concatenate.def_batch(_concatenate_batch)
+rev.def_batch(_rev_batch)
+gather.def_batch(_gather_batch)
+scatter_add.def_batch(_scatter_batch)

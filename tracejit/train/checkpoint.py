@@ -9,7 +9,17 @@ Both files are written to temporary files in the same directory, fsynced, and
 moved into place with :func:`os.replace`, the data file first and the manifest
 last.  A checkpoint *exists* only once its manifest exists, so a run killed at
 any moment never leaves a half-written checkpoint visible: at worst a stray
-temporary file or an orphaned ``.safetensors`` without a manifest, both ignored.
+temporary file or an orphaned ``.safetensors`` without a manifest, both ignored
+and removed by the next save (or :func:`remove_stale_files`, which a resume
+calls).
+
+Nothing is trusted without verification.  The data file is covered by the
+manifest's ``sha256`` (and size); the manifest by its own checksum,
+``manifest_sha256``, over its other content, and it must be byte for byte the
+canonical JSON the writer produces, so any change to either file -- one
+digit of the step, of the pipeline position, of a config value -- is a
+:class:`CheckpointError` naming the file.  Parsing is bounded: trees nest at
+most :data:`MAX_DEPTH` containers deep.
 
 The saved ``tree`` is a nested structure of ``dict`` (``str`` keys), ``list``,
 ``tuple``, ``None``, NumPy arrays, NumPy scalars and Python ``bool``/``int``/
@@ -19,8 +29,18 @@ Python scalars are stored in the manifest with their exact type and value.
 Loading rebuilds exactly the same structure.  (Tuple subclasses such as
 namedtuples are stored, and restored, as plain tuples.)
 
+Partial and renamed loads (transfer learning, Hands-On ML Ch. 11: restore
+``hidden[123]`` only): ``load_checkpoint(path, like, include=REGEX,
+exclude=REGEX, rename={REGEX: REPLACEMENT})`` takes the checkpoint's
+entries whose names (``"params/hidden1/kernel"``) ``include`` matches and
+``exclude`` does not (``re.search``), renames them (each pattern in turn,
+``re.sub``), and puts them into ``like``'s tree, whose other leaves keep
+their values; the result's ``restored`` maps each restored name to the
+checkpoint name it came from (:func:`select_names` does the selection).
+
 Public API: :func:`save_checkpoint`, :func:`load_checkpoint`,
-:func:`latest_checkpoint`, :func:`list_checkpoints`, :class:`CheckpointError`.
+:func:`latest_checkpoint`, :func:`list_checkpoints`, :func:`select_names`,
+:class:`Loaded`, :class:`CheckpointError`.
 
 This module deliberately imports nothing else from :mod:`tracejit`.
 """
@@ -39,19 +59,30 @@ import numpy as np
 __all__ = [
     "CheckpointError",
     "FORMAT_VERSION",
+    "MAX_DEPTH",
+    "decode_manifest",
+    "encode_manifest",
+    "remove_stale_files",
     "save_checkpoint",
     "load_checkpoint",
     "latest_checkpoint",
     "list_checkpoints",
+    "select_names",
+    "Loaded",
 ]
 
 FORMAT_NAME = "tracejit-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2   # 2: the manifest carries its own checksum
+#: How deeply containers may nest in a checkpoint tree (and its manifest).
+MAX_DEPTH = 100
+_MAX_MANIFEST_BYTES = 1 << 30
 
 _PREFIX = "ckpt-"
 _DATA_SUFFIX = ".safetensors"
 _MANIFEST_SUFFIX = ".json"
 _MANIFEST_RE = re.compile(r"^ckpt-(\d+)\.json$")
+_DATA_RE = re.compile(r"^ckpt-(\d+)\.safetensors$")
+_TEMP_RE = re.compile(r"^\.ckpt-\d+\.(json|safetensors)\..+\.tmp$")
 _ROOT_NAME = "."  # tensor name used when the whole tree is a single array
 
 # dtypes that safetensors' NumPy binding can store and load back exactly.
@@ -139,6 +170,9 @@ def _decode_float(s: str) -> float:
 def _flatten(tree: Any, path: tuple[str, ...], tensors: dict[str, np.ndarray]) -> dict:
     """Return the JSON structure node for ``tree``, adding its tensors to ``tensors``."""
     where = _join(path)
+    if len(path) > MAX_DEPTH:
+        raise ValueError(f"checkpoint tree: nested more than {MAX_DEPTH} containers deep "
+                         f"at {where[:200]!r}")
     if tree is None:
         return {"t": "none"}
     if isinstance(tree, dict):
@@ -278,6 +312,97 @@ def _remove(path: str) -> None:
         pass
 
 
+def remove_stale_files(directory: str | os.PathLike, keep_step: int | None = None) -> list[str]:
+    """Remove what a killed save leaves behind in ``directory``: temporary
+    files, and data files whose manifest was never written (except step
+    ``keep_step``'s); returns the removed paths.  Call it only while no other
+    process saves into ``directory``."""
+    directory = os.fspath(directory)
+    try:
+        names = os.listdir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    removed = []
+    for name in names:
+        m = _DATA_RE.match(name)
+        orphan = (m is not None and int(m.group(1)) != keep_step
+                  and _stem(int(m.group(1))) + _MANIFEST_SUFFIX not in names)
+        if orphan or _TEMP_RE.match(name):
+            path = os.path.join(directory, name)
+            try:
+                os.unlink(path)
+                removed.append(path)
+            except FileNotFoundError:
+                pass
+    return removed
+
+
+# --------------------------------------------------------------------------
+# Manifest encoding
+# --------------------------------------------------------------------------
+
+
+def _canonical(obj) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def encode_manifest(manifest: dict) -> bytes:
+    """The bytes of a manifest file: canonical JSON of ``manifest`` plus
+    ``manifest_sha256``, the checksum of the canonical JSON of the rest."""
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    signed = dict(body, manifest_sha256=hashlib.sha256(_canonical(body)).hexdigest())
+    return _canonical(signed) + b"\n"
+
+
+def _depth_ok(obj) -> bool:
+    """Whether JSON value ``obj`` nests at most 2 * MAX_DEPTH + 8 deep (each
+    tree level is two JSON levels), checked without recursion."""
+    stack = [(obj, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > 2 * MAX_DEPTH + 8:
+            return False
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+    return True
+
+
+def decode_manifest(raw: bytes, manifest_path: str) -> dict:
+    """The manifest in ``raw`` after checking its checksum and canonical form;
+    CheckpointError naming ``manifest_path`` otherwise."""
+    if len(raw) > _MAX_MANIFEST_BYTES:
+        raise CheckpointError(f"{manifest_path}: manifest is {len(raw)} bytes, more than a "
+                              f"checkpoint manifest can be")
+    try:   # the C parser's recursion is bounded: a deep nest is a RecursionError
+        manifest = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise CheckpointError(f"{manifest_path}: unreadable manifest: {e}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+        raise CheckpointError(f"{manifest_path}: not a {FORMAT_NAME} manifest")
+    version = manifest.get("format_version")
+    if version != FORMAT_VERSION:
+        hint = (" (version 1 manifests carry no checksum of their own and cannot be "
+                "verified; save the checkpoint again with the tracejit that wrote it)"
+                if version == 1 else "")
+        raise CheckpointError(
+            f"{manifest_path}: unsupported format version {version!r} "
+            f"(this reader supports {FORMAT_VERSION}){hint}"
+        )
+    digest = manifest.get("manifest_sha256")
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    if not isinstance(digest, str) or hashlib.sha256(_canonical(body)).hexdigest() != digest:
+        raise CheckpointError(f"{manifest_path}: manifest checksum mismatch: the manifest is "
+                              f"damaged or was edited")
+    if encode_manifest(manifest) != raw:
+        raise CheckpointError(f"{manifest_path}: manifest is not in canonical form: damaged "
+                              f"or edited")
+    if not _depth_ok(manifest):
+        raise CheckpointError(f"{manifest_path}: manifest nests deeper than {MAX_DEPTH} levels")
+    return manifest
+
+
 # --------------------------------------------------------------------------
 # Save
 # --------------------------------------------------------------------------
@@ -332,9 +457,10 @@ def save_checkpoint(
         "structure": structure,
         "metadata": metadata_json,
     }
-    manifest_bytes = (json.dumps(manifest, separators=(",", ":")) + "\n").encode("utf-8")
+    manifest_bytes = encode_manifest(manifest)
 
     os.makedirs(directory, exist_ok=True)
+    remove_stale_files(directory, keep_step=step)
     # Re-saving an existing step: retract its manifest first, so the old
     # manifest never describes the new data file.
     if os.path.exists(manifest_path):
@@ -403,20 +529,17 @@ def _resolve(path_or_directory: str | os.PathLike) -> tuple[str, str, list]:
 def _read_manifest(manifest_path: str) -> dict:
     try:
         with open(manifest_path, "rb") as f:
-            manifest = json.loads(f.read().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as e:
+            raw = f.read(_MAX_MANIFEST_BYTES + 1)
+    except OSError as e:
         raise CheckpointError(f"{manifest_path}: unreadable manifest: {e}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
-        raise CheckpointError(f"{manifest_path}: not a {FORMAT_NAME} manifest")
-    version = manifest.get("format_version")
-    if version != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{manifest_path}: unsupported format version {version!r} "
-            f"(this reader supports {FORMAT_VERSION})"
-        )
+    manifest = decode_manifest(raw, manifest_path)
     for key in ("step", "sha256", "tensors", "structure"):
         if key not in manifest:
             raise CheckpointError(f"{manifest_path}: manifest lacks {key!r}")
+    named = _MANIFEST_RE.match(os.path.basename(manifest_path))
+    if named and int(named.group(1)) != manifest["step"]:
+        raise CheckpointError(f"{manifest_path}: the manifest is step {manifest['step']}'s, "
+                              f"not step {int(named.group(1))}'s (renamed or swapped)")
     return manifest
 
 
@@ -430,6 +553,9 @@ def _load_verified(manifest_path: str, data_path: str) -> tuple[dict, dict[str, 
     except OSError as e:
         raise CheckpointError(f"{data_path}: cannot read checkpoint data: {e}") from None
 
+    if manifest.get("data_file", os.path.basename(data_path)) != os.path.basename(data_path):
+        raise CheckpointError(f"{manifest_path}: manifest describes {manifest['data_file']!r}, "
+                              f"not {os.path.basename(data_path)!r} (renamed or swapped)")
     expected_size = manifest.get("data_size")
     if expected_size is not None and len(data) != expected_size:
         raise CheckpointError(
@@ -575,9 +701,118 @@ def _check_like(manifest_path: str, structure: dict, tensors: dict, like: Any) -
         )
 
 
+def select_names(names, include=None, exclude=None, rename=None) -> dict:
+    """``{new_name: old_name}`` for the ``names`` that ``include`` matches and
+    ``exclude`` does not (regular expressions, ``re.search``; None: all and
+    none), each renamed by ``rename``'s ``{pattern: replacement}`` items in
+    turn (``re.sub``).  Two names renamed to one raise :class:`CheckpointError`."""
+    try:
+        inc = re.compile(include) if include is not None else None
+        exc = re.compile(exclude) if exclude is not None else None
+        subs = [(re.compile(p), r) for p, r in (rename or {}).items()]
+    except re.error as e:
+        raise CheckpointError(f"bad regular expression in include/exclude/rename: {e}") from None
+    out: dict = {}
+    for name in names:
+        if (inc is not None and not inc.search(name)) or (exc is not None and exc.search(name)):
+            continue
+        new = name
+        for pattern, replacement in subs:
+            new = pattern.sub(replacement, new)
+        if new in out:
+            raise CheckpointError(f"rename maps both {out[new]!r} and {name!r} to {new!r}")
+        out[new] = name
+    return out
+
+
+class Loaded(tuple):
+    """``(step, tree, metadata)`` from :func:`load_checkpoint`, plus
+    ``restored``: ``{name in the result: name in the checkpoint}`` of every
+    array or scalar it took from the checkpoint."""
+
+    def __new__(cls, step, tree, metadata, restored):
+        self = super().__new__(cls, (step, tree, metadata))
+        self.restored = restored
+        return self
+
+    step = property(lambda self: self[0])
+    tree = property(lambda self: self[1])
+    metadata = property(lambda self: self[2])
+
+
+def _leaves(tree: Any, path: tuple[str, ...], out: dict) -> dict:
+    """``{path: leaf}`` of a tree of dicts, lists and tuples (None is no leaf)."""
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            _leaves(value, path + (str(key),), out)
+    elif isinstance(tree, (list, tuple)):
+        for i, value in enumerate(tree):
+            _leaves(value, path + (str(i),), out)
+    elif tree is not None:
+        out[_join(path)] = tree
+    return out
+
+
+def _replace_leaves(like: Any, path: tuple[str, ...], values: dict) -> Any:
+    """``like`` with the leaves named in ``values`` replaced (types kept)."""
+    if isinstance(like, dict):
+        return type(like)((k, _replace_leaves(v, path + (str(k),), values))
+                          for k, v in like.items())
+    if isinstance(like, (list, tuple)):
+        items = [_replace_leaves(v, path + (str(i),), values) for i, v in enumerate(like)]
+        if isinstance(like, list):
+            return items
+        return type(like)(*items) if hasattr(like, "_fields") else type(like)(items)
+    name = _join(path)
+    return values[name] if name in values else like
+
+
+def _nested(flat: dict) -> dict:
+    tree: dict = {}
+    for name, value in flat.items():
+        *parents, last = name.split("/")
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return tree
+
+
+def _spec_of_leaf(x: Any) -> str:
+    if isinstance(x, (bool, int, float, complex, str)):
+        return f"Python {type(x).__name__}"
+    a = x if hasattr(x, "shape") and hasattr(x, "dtype") else np.asarray(x)
+    return _fmt(np.dtype(a.dtype).name, tuple(int(d) for d in a.shape))
+
+
+def _partial(manifest_path: str, tree: Any, like: Any, include, exclude, rename):
+    """The selected (and renamed) entries of ``tree``, alone (``like`` None) or
+    put into ``like``; and ``{new name: checkpoint name}``."""
+    have = _leaves(tree, (), {})
+    mapping = select_names(have, include, exclude, rename)
+    if not mapping:
+        raise CheckpointError(f"{manifest_path}: include/exclude select nothing; the "
+                              f"checkpoint has {sorted(have)}")
+    values = {new: have[old] for new, old in mapping.items()}
+    if like is None:
+        return _nested(values), mapping
+    want = _leaves(like, (), {})
+    problems = [f"{new}: not in the model (from checkpoint entry {old})"
+                for new, old in mapping.items() if new not in want]
+    problems += [f"{new}: checkpoint entry {old} has {_spec_of_leaf(values[new])}, model "
+                 f"expects {_spec_of_leaf(want[new])}" for new, old in mapping.items()
+                 if new in want and _spec_of_leaf(values[new]) != _spec_of_leaf(want[new])]
+    if problems:
+        raise CheckpointError(f"{manifest_path}: the selected entries do not fit the model "
+                              f"({len(problems)} problem{'s' if len(problems) != 1 else ''}):"
+                              f"\n  " + "\n  ".join(problems))
+    return _replace_leaves(like, (), values), mapping
+
+
 def load_checkpoint(
-    path_or_directory: str | os.PathLike, like: Any = None
-) -> tuple[int, Any, Any]:
+    path_or_directory: str | os.PathLike, like: Any = None, *, include: str | None = None,
+    exclude: str | None = None, rename: dict | None = None,
+) -> Loaded:
     """Load a checkpoint; return ``(step, tree, metadata)``.
 
     ``path_or_directory`` is a checkpoint's manifest (``.json``) or data
@@ -590,6 +825,12 @@ def load_checkpoint(
     verified against the manifest.  If ``like`` is given, the loaded tree's
     structure, names, dtypes and shapes must match it (its leaves may be arrays
     or anything with ``.shape`` and ``.dtype``); every mismatch is reported.
+
+    With ``include``, ``exclude`` or ``rename`` (module docstring) only the
+    selected entries are loaded, renamed: into ``like`` (its other leaves
+    kept; each selected entry must exist there with the same dtype and
+    shape) or, without ``like``, as a tree of dicts of just those entries.
+    The result's ``restored`` says which names were loaded from where.
     """
     manifest_path, data_path, earlier = _resolve(path_or_directory)
     try:
@@ -605,6 +846,10 @@ def load_checkpoint(
         raise
     except (KeyError, TypeError, ValueError) as e:
         raise CheckpointError(f"{manifest_path}: malformed manifest structure: {e!r}") from None
+    step, metadata = int(manifest["step"]), manifest.get("metadata")
+    if include is not None or exclude is not None or rename:
+        tree, mapping = _partial(manifest_path, tree, like, include, exclude, rename)
+        return Loaded(step, tree, metadata, mapping)
     if like is not None:
         _check_like(manifest_path, manifest["structure"], tensors, like)
-    return int(manifest["step"]), tree, manifest.get("metadata")
+    return Loaded(step, tree, metadata, {name: name for name in _leaves(tree, (), {})})

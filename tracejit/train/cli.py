@@ -20,7 +20,10 @@ import os
 from ..nn import count_params
 from . import recipes
 from .checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
+from ..distributed import init as init_world
 from .loop import fit
+from .ensemble import train_ensemble
+from .parameter_server import fit_async
 from .state import restore_train_state
 from .steps import evaluate, init_train_state, make_eval_step
 
@@ -37,6 +40,7 @@ _MODEL_OPTIONS = {
         (("--learning-rate",), dict(type=float)),
         (("--hidden1",), dict(type=int, help="units of the first hidden layer")),
         (("--hidden2",), dict(type=int, help="units of the second hidden layer")),
+        (("--dropout",), dict(type=float, help="dropout rate after each hidden layer")),
         (("--patience",), dict(type=int, help="early stopping: epochs without a lower "
                                               "validation loss")),
     ],
@@ -96,7 +100,27 @@ def _add_model_arguments(parser, name):
                      help="save every STEPS steps (default: every epoch) and at the end")
     out.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
                      help="continue from the latest checkpoint (or the one given)")
+    out.add_argument("--override", action="store_true",
+                     help="with --resume: continue even if the checkpoint was saved with "
+                          "other settings (seed, learning rate, ...)")
     out.add_argument("--quiet", action="store_true", help="no progress output")
+    parallel = parser.add_argument_group("parallel training")
+    parallel.add_argument("--distributed", action="store_true",
+                          help="data-parallel across the processes of mpiexec "
+                               "(mpiexec -n 4 tracejit train %s --distributed); "
+                               "--batch-size is the global batch" % name)
+    parallel.add_argument("--parameter-server", action="store_true",
+                          help="asynchronous: under mpiexec -n P, rank 0 holds the "
+                               "parameters and applies the gradients of the P-1 workers "
+                               "as they arrive; --batch-size is each worker's batch; no "
+                               "checkpoints")
+    parallel.add_argument("--ensemble", type=int, metavar="K",
+                          help="train K members (seeds SEED..SEED+K-1) in parallel, one per "
+                               "process (per rank under mpiexec), and report the accuracy of "
+                               "their averaged prediction beside each member's")
+    parallel.add_argument("--max-staleness", type=int, metavar="S",
+                          help="with --parameter-server: drop gradients computed more than "
+                               "S updates ago (default: the number of workers)")
     model = parser.add_argument_group(f"{name} model")
     for flags, kwargs in _MODEL_OPTIONS[name]:
         dest = flags[0].lstrip("-").replace("-", "_")
@@ -125,7 +149,13 @@ def run_train(name: str, args) -> dict:
     test accuracy; return ``{"result": FitResult, "test": metrics}``."""
     setup = recipes.build(name, _config(name, args))
     config = setup.config
-    verbose = not args.quiet
+    if sum(map(bool, (args.distributed, args.parameter_server, args.ensemble))) > 1:
+        raise SystemExit("choose one of --distributed, --parameter-server and --ensemble")
+    if args.ensemble:
+        return _train_ensemble(name, args)
+    world = init_world() if args.distributed or args.parameter_server else None
+    rank0 = world is None or world.rank == 0
+    verbose = not args.quiet and rank0
     logdir = args.logdir or os.path.join("runs", name)
     checkpoint_dir = args.checkpoint_dir or os.path.join(logdir, "checkpoints")
     if verbose:
@@ -134,17 +164,64 @@ def run_train(name: str, args) -> dict:
               f"{len(setup.validation[0]) if setup.validation else 0} validation, "
               f"{len(setup.test[0])} test examples; logs in {logdir}, checkpoints in "
               f"{checkpoint_dir}", flush=True)
+        if args.parameter_server:
+            print(f"parameter server on rank 0, {max(world.size - 1, 1)} worker"
+                  f"{'s' if world.size > 2 else ''}", flush=True)
+        elif world is not None:
+            print(f"data-parallel on {world.size} process{'es' if world.size > 1 else ''}"
+                  f" ({world.size} x {config['batch_size'] // world.size} examples per "
+                  f"step)", flush=True)
+    if args.parameter_server:
+        return _train_async(setup, args, world, verbose)
     result = fit(setup.model, setup.optimizer, setup.train, epochs=config["epochs"],
                  batch_size=config["batch_size"], validation_data=setup.validation,
                  seed=config["seed"], augment=setup.augment, regularizer=setup.regularizer,
                  early_stopping=setup.early_stopping, checkpoint_dir=checkpoint_dir,
                  checkpoint_every=args.checkpoint_every, resume=args.resume,
+                 override=getattr(args, "override", False),
                  metadata={"model": name, "config": config}, logdir=logdir,
-                 backend=args.backend, verbose=verbose)
+                 backend=args.backend, verbose=verbose, distributed=args.distributed)
+    if not rank0:
+        return {"result": result, "test": None}
     test = _test(setup, result.state, args.backend)
     print(f"{count_params(result.params):,} parameters, {int(result.state.step)} steps; "
           f"test accuracy {test['accuracy']:.4f} (loss {test['loss']:.4f}) on "
           f"{len(setup.test[0])} examples; checkpoint {result.checkpoint}")
+    return {"result": result, "test": test}
+
+
+def _train_ensemble(name, args) -> dict:
+    found = train_ensemble(name, _config(name, args), args.ensemble, backend=args.backend)
+    if found is None:          # not rank 0
+        return {"result": None, "test": None}
+    members = found["members"]
+    if not args.quiet:
+        for m in members:
+            print(f"member {m['index']} (seed {m['seed']}, {m['steps']} steps): test accuracy "
+                  f"{m['accuracy']:.4f}")
+    print(f"ensemble of {len(members)}: test accuracy {found['accuracy']:.4f} (members "
+          f"{min(m['accuracy'] for m in members):.4f} to "
+          f"{max(m['accuracy'] for m in members):.4f}, mean "
+          f"{sum(m['accuracy'] for m in members) / len(members):.4f}) on "
+          f"{len(found['labels'])} examples")
+    return {"result": found, "test": {"accuracy": found["accuracy"]}}
+
+
+def _train_async(setup, args, world, verbose) -> dict:
+    if setup.augment is not None:
+        raise SystemExit("--parameter-server does not support models with input "
+                         "augmentation (cnn); use --distributed")
+    config = setup.config
+    result = fit_async(setup.model, setup.optimizer, setup.train, epochs=config["epochs"],
+                       batch_size=config["batch_size"], seed=config["seed"],
+                       validation_data=setup.validation, max_staleness=args.max_staleness,
+                       regularizer=setup.regularizer, backend=args.backend, verbose=verbose)
+    if world.rank != 0:
+        return {"result": result, "test": None}
+    test = _test(setup, result.state, args.backend)
+    print(f"{count_params(result.params):,} parameters, {result.applied} updates "
+          f"({result.dropped} stale gradients dropped); test accuracy {test['accuracy']:.4f} "
+          f"(loss {test['loss']:.4f}) on {len(setup.test[0])} examples")
     return {"result": result, "test": test}
 
 

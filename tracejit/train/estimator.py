@@ -3,6 +3,7 @@ Hands-On ML Ch. 10) on top of :func:`tracejit.train.fit`.
 
     clf = train.DNNClassifier(hidden_units=[300, 100], n_classes=10)
     clf.fit(x_train, y_train, epochs=40)
+    clf.fit(x=x_train, y=y_train, batch_size=50, steps=40000)   # the book's call
     clf.evaluate(x_test, y_test)   # {"accuracy": ..., "loss": ..., "global_step": ...}
     clf.predict(x_new)             # class ids
     clf.predict_proba(x_new)       # softmax probabilities
@@ -43,6 +44,20 @@ class _ContinueFrom(Callback):
 
     def on_train_begin(self, run):
         run.state = _copy(self.state)
+
+
+class _StopAfter(Callback):
+    """Ends training once the global step reaches ``last_step``."""
+
+    def __init__(self, last_step):
+        self.last_step = last_step
+
+    def on_train_begin(self, run):
+        run.stop_training = run.step >= self.last_step
+
+    def on_step_end(self, run, logs):
+        if run.step >= self.last_step:
+            run.stop_training = True
 
 
 class DNNClassifier:
@@ -107,13 +122,26 @@ class DNNClassifier:
                                  f"trained on {expected[0]}")
         return x
 
-    def fit(self, x, y, epochs: int = 1, validation_data=None, *, verbose: bool = False,
+    def fit(self, x, y, epochs: int | None = None, validation_data=None, *,
+            steps: int | None = None, batch_size: int | None = None, verbose: bool = False,
             **fit_kwargs):
-        """Train for ``epochs`` more epochs on ``(x, y)`` (continuing from the
-        previous :meth:`fit`, if any); ``validation_data=(x_val, y_val)`` adds
-        ``val_loss`` and ``val_accuracy`` to ``history``.  Other keyword
-        arguments go to :func:`tracejit.train.fit` (``early_stopping``,
+        """Train on ``(x, y)``, continuing from the previous :meth:`fit` (if any),
+        for ``epochs`` more epochs (default 1) or ``steps`` more training steps
+        (TensorFlow's ``fit(x, y, batch_size=50, steps=40000)``: as many epochs
+        as the steps need, the last one cut short).  ``batch_size`` replaces
+        the constructor's for this and later calls;
+        ``validation_data=(x_val, y_val)`` adds ``val_loss`` and
+        ``val_accuracy`` to ``history`` (for each completed epoch).  Other
+        keyword arguments go to :func:`tracejit.train.fit` (``early_stopping``,
         ``logdir``, ``callbacks``...).  Returns ``self``."""
+        if steps is not None and epochs is not None:
+            raise ValueError("fit takes epochs or steps, not both")
+        if steps is not None and int(steps) < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        if batch_size is not None:
+            if int(batch_size) < 1:
+                raise ValueError(f"batch_size must be positive, got {batch_size}")
+            self.batch_size = int(batch_size)
         x = self._inputs(x)
         y = self._check_labels(y, len(x))
         if len(x) == 0:
@@ -125,8 +153,13 @@ class DNNClassifier:
         callbacks = list(fit_kwargs.pop("callbacks", ()))
         if self.state is not None:
             callbacks.insert(0, _ContinueFrom(self.state))
-        result = _fit(self.model, self.optimizer, (x, y), epochs=epochs,
-                      batch_size=min(self.batch_size, len(x)),
+        batch_size = min(self.batch_size, len(x))
+        if steps is not None:
+            per_epoch = len(x) // batch_size
+            epochs = -(-int(steps) // per_epoch)
+            callbacks.append(_StopAfter(self.global_step + int(steps)))
+        result = _fit(self.model, self.optimizer, (x, y), epochs=1 if epochs is None else epochs,
+                      batch_size=batch_size,
                       validation_data=validation_data,
                       seed=self.seed + self._fits,   # a new shuffle order on each call
                       callbacks=callbacks, backend=self.backend, verbose=verbose,

@@ -1,14 +1,19 @@
 """Training logs: TensorBoard event files, PNG learning curves, a progress bar.
 
-* :class:`SummaryWriter` writes scalars and histograms through
+* :class:`SummaryWriter` writes scalars, histograms and images through
   ``tensorboardX.SummaryWriter`` (so the event files are what TensorBoard
   reads), keeps the scalars in memory, and can draw them to a PNG with
   matplotlib's Agg canvas (no pyplot, no global backend switch).
+* :func:`image_grid`, :func:`filter_grid` and :func:`feature_map_grid` tile
+  a batch of images, a convolution kernel's filters, or one example's
+  feature maps into one image (each tile scaled to its own range), what
+  ``SummaryWriter.filters`` / ``feature_maps`` log.
 * :class:`ProgressBar` is a small tqdm wrapper showing loss, accuracy and
   examples/s; it turns itself off when stderr is not a terminal or when
   ``disable=True``.
 
-This module deliberately imports nothing else from :mod:`tracejit`.
+* ``SummaryWriter.add_graph(f, *example_args)`` writes ``f``'s IR as the
+  TensorBoard graph (:mod:`.graph`, the only tracejit module this one uses).
 """
 
 from __future__ import annotations
@@ -22,7 +27,10 @@ from typing import IO, Iterable, Mapping
 
 import numpy as np
 
-__all__ = ["SummaryWriter", "ProgressBar", "tag_group"]
+from .graph import graph_def, trace_graph
+
+__all__ = ["SummaryWriter", "ProgressBar", "tag_group", "image_grid", "filter_grid",
+           "feature_map_grid", "to_uint8"]
 
 
 def tag_group(tag: str) -> str:
@@ -39,6 +47,75 @@ def tag_group(tag: str) -> str:
     if "lr" in words or "learning" in words:
         return "learning rate"
     return tag.split("/", 1)[0]
+
+
+def to_uint8(image) -> np.ndarray:
+    """An image as uint8: uint8 stays; bool gives 0/255; numbers are scaled
+    from their own [min, max] to [0, 255] (a constant image gives 0; NaN
+    and inf give 0), so filters and activations of any range show."""
+    arr = np.asarray(image)
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint8) * 255
+    arr = arr.astype(np.float64)
+    finite = np.isfinite(arr)
+    if not finite.any():
+        return np.zeros(arr.shape, np.uint8)
+    lo, hi = arr[finite].min(), arr[finite].max()
+    scaled = (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
+    return np.where(finite, np.round(scaled * 255), 0).astype(np.uint8)
+
+
+def image_grid(images, *, columns: int | None = None, padding: int = 1) -> np.ndarray:
+    """Tile ``images`` (``[n, h, w]`` or ``[n, h, w, c]`` with c = 1 or 3) into
+    one uint8 ``[H, W, c]`` image, ``columns`` per row (default: a square-ish
+    grid), with ``padding`` black pixels between tiles; each tile is scaled
+    to its own range (:func:`to_uint8`)."""
+    arr = np.asarray(images)
+    if arr.ndim == 3:
+        arr = arr[..., None]
+    if arr.ndim != 4 or arr.shape[-1] not in (1, 3) or arr.shape[0] == 0:
+        raise ValueError(f"image_grid expects [n, h, w] or [n, h, w, 1 or 3] with n >= 1, "
+                         f"got shape {np.shape(images)}")
+    n, h, w, c = arr.shape
+    columns = int(columns) if columns else math.ceil(math.sqrt(n))
+    rows = math.ceil(n / columns)
+    grid = np.zeros((rows * (h + padding) - padding, columns * (w + padding) - padding, c),
+                    np.uint8)
+    for i in range(n):
+        r, col = divmod(i, columns)
+        grid[r * (h + padding):r * (h + padding) + h,
+             col * (w + padding):col * (w + padding) + w] = to_uint8(arr[i])
+    return grid
+
+
+def filter_grid(kernel, *, padding: int = 1) -> np.ndarray:
+    """A convolution kernel ``[kh, kw, in, out]`` (HWIO, TensorFlow's layout) as
+    one image: with 1 or 3 input channels, one tile per filter (grey or RGB:
+    what a first layer learned); otherwise a grey tile per (filter, input
+    channel) pair, one row per filter."""
+    k = np.asarray(kernel)
+    if k.ndim != 4:
+        raise ValueError(f"filter_grid expects a conv2d kernel [height, width, in, out], "
+                         f"got shape {k.shape}")
+    kh, kw, cin, cout = k.shape
+    if cin in (1, 3):
+        return image_grid(np.transpose(k, (3, 0, 1, 2)), padding=padding)
+    tiles = np.transpose(k, (3, 2, 0, 1)).reshape(cout * cin, kh, kw)
+    return image_grid(tiles, columns=cin, padding=padding)
+
+
+def feature_map_grid(maps, *, padding: int = 1) -> np.ndarray:
+    """One example's feature maps ``[h, w, channels]`` (or a batch's first
+    example, ``[1, h, w, channels]``) as a grid of grey tiles, one per channel."""
+    m = np.asarray(maps)
+    if m.ndim == 4 and m.shape[0] == 1:
+        m = m[0]
+    if m.ndim != 3:
+        raise ValueError(f"feature_map_grid expects one example's maps [height, width, "
+                         f"channels], got shape {np.shape(maps)}")
+    return image_grid(np.transpose(m, (2, 0, 1)), padding=padding)
 
 
 class SummaryWriter:
@@ -79,6 +156,49 @@ class SummaryWriter:
         if arr.size == 0:
             return
         self._writer.add_histogram(tag, arr, global_step=int(step), bins=bins)
+
+    def image(self, tag: str, image, step: int) -> None:
+        """Log one image, ``[h, w]`` or ``[h, w, 1 | 3 | 4]`` (uint8 as is, other
+        types scaled to their range, see :func:`to_uint8`)."""
+        arr = np.asarray(image)
+        if arr.ndim == 2:
+            arr = arr[..., None]
+        if arr.ndim != 3 or arr.shape[-1] not in (1, 3, 4):
+            raise ValueError(f"image {tag!r}: expected [height, width] or [height, width, "
+                             f"1, 3 or 4 channels], got shape {np.shape(image)}")
+        self._writer.add_image(tag, to_uint8(arr), global_step=int(step), dataformats="HWC")
+
+    def images(self, tag: str, images, step: int, max_images: int = 3) -> None:
+        """Log the first ``max_images`` of a batch ``[n, h, w, c]`` as
+        ``tag/image/0``, ``tag/image/1``, ... (``tf.summary.image``'s names and
+        default ``max_outputs=3``)."""
+        arr = np.asarray(images)
+        if arr.ndim != 4:
+            raise ValueError(f"images {tag!r}: expected a batch [n, height, width, channels], "
+                             f"got shape {arr.shape}")
+        for i in range(min(int(max_images), arr.shape[0])):
+            self.image(f"{tag}/image/{i}", arr[i], step)
+
+    def filters(self, tag: str, kernel, step: int) -> None:
+        """Log a conv2d kernel's filters as one image (:func:`filter_grid`)."""
+        self.image(tag, filter_grid(kernel), step)
+
+    def feature_maps(self, tag: str, maps, step: int) -> None:
+        """Log one example's feature maps as one image (:func:`feature_map_grid`)."""
+        self.image(tag, feature_map_grid(maps), step)
+
+    def add_graph(self, f, *example_args, **example_kwargs):
+        """Write the IR of ``f`` traced on the example arguments (arrays, or
+        anything ``jit`` takes) as the run's TensorBoard graph (the Graphs
+        tab: scopes as collapsible boxes, shapes on the edges).  Returns the
+        traced Function."""
+        fn, names = trace_graph(f, *example_args, **example_kwargs)
+        self.add_graph_def(graph_def(fn, names))
+        return fn
+
+    def add_graph_def(self, graph) -> None:
+        """Write a ``GraphDef`` protocol buffer (:func:`.graph.graph_def`)."""
+        self._writer._get_file_writer().add_onnx_graph(graph)
 
     def flush(self) -> None:
         self._writer.flush()

@@ -16,6 +16,22 @@ pipeline's position, the per-epoch history and the logged scalars.  Running
 the latest checkpoint and ends with the same parameters, bit for bit, as a run
 that never stopped: every batch and every random key is a pure function of
 the seed and the step.  (Steps after the latest checkpoint are recomputed.)
+
+Across processes (``fit(..., distributed=True)`` under ``mpiexec -n P``):
+``batch_size`` is the global batch; rank ``r`` reads shard ``r`` of ``P``
+of every epoch (:meth:`tracejit.data.Pipeline.shard`, the same shuffle on
+every rank) in batches of ``batch_size / P``, and the step averages the
+gradients over the ranks (:mod:`tracejit.train.data_parallel`), so the run
+follows the one-process run with the same ``batch_size`` up to float
+rounding.  Only rank 0 writes checkpoints, TensorBoard events, the progress
+bar and the printed lines.  Resuming, rank 0 reads the checkpoint and sends
+it to the other ranks (only rank 0 needs the files).  "Exact" then means:
+with the same number of processes, bit for bit as a run that never stopped;
+with another number, the parameters, optimizer state, step, key and
+callback states continue exactly and the epoch continues after the same
+examples of its order (rounded down to a whole global batch), but the sums
+of the allreduce are grouped differently and dropout masks are drawn per
+rank, so the trajectory matches only up to rounding (and dropout).
 """
 from __future__ import annotations
 
@@ -26,9 +42,11 @@ import time
 import numpy as np
 
 from ..data import Pipeline
+from ..distributed import broadcast_object, init as init_world
 from ..tree import tree_flatten_with_path
 from .callbacks import EarlyStopping
-from .checkpoint import CheckpointError, latest_checkpoint
+from .checkpoint import CheckpointError, latest_checkpoint, remove_stale_files
+from .graph import training_graph
 from .logging import ProgressBar, SummaryWriter
 from .state import TrainState, restore_train_state, save_train_state
 from .steps import evaluate, init_train_state, make_eval_step, make_train_step
@@ -74,25 +92,50 @@ class FitResult:
     def params(self):
         return self.state.params
 
+    def __repr__(self):
+        # Short: the state's arrays would fill the screen.
+        parts = [f"step={int(np.asarray(self.state.step))}",
+                 f"epochs={len(next(iter(self.history.values()), []))}"]
+        parts += [f"{k}={v[-1]:.4g}" for k, v in self.history.items() if v]
+        parts.append(f"stopped_early={self.stopped_early}")
+        if self.checkpoint is not None:
+            parts.append(f"checkpoint={self.checkpoint!r}")
+        return f"FitResult({', '.join(parts)})"
 
-def _make_pipeline(train_data, batch_size, seed, augment) -> Pipeline:
+
+def _make_pipeline(train_data, batch_size, seed, augment, world=None) -> Pipeline:
+    """The training pipeline; with a ``world`` of several ranks, this rank's
+    shard, in batches of ``batch_size / world.size``."""
+    shards = 1 if world is None else world.size
     if isinstance(train_data, Pipeline):
+        if shards > 1 and train_data.num_shards == 1:
+            return train_data.shard(shards, world.rank)
         return train_data
-    pipeline = Pipeline(tuple(train_data)).shuffle(seed).batch(batch_size, drop_remainder=True)
+    if int(batch_size) % shards:
+        raise ValueError(f"batch_size {batch_size} (the global batch) does not split "
+                         f"evenly over {shards} processes")
+    pipeline = Pipeline(tuple(train_data)).shuffle(seed)
+    if shards > 1:
+        pipeline = pipeline.shard(shards, world.rank)
+    pipeline = pipeline.batch(int(batch_size) // shards, drop_remainder=True)
     if augment is not None:
         # augment(images, seed) -> images; the labels pass through.
         pipeline = pipeline.map(lambda x, y, s: (augment(x, s), y), with_seed=True).prefetch(2)
     return pipeline
 
 
-def _input_shape(pipeline: Pipeline) -> tuple:
-    """The shape of one batch of inputs, after the pipeline's maps."""
+def _first_batch(pipeline: Pipeline) -> tuple:
+    """The first batch ``(x, y)`` of epoch 0, after the pipeline's maps."""
     batches = pipeline.epoch(0)
     try:
-        x = next(batches)[0]
+        return tuple(next(batches))
     finally:
         batches.close()
-    return tuple(np.shape(x))
+
+
+def _input_shape(pipeline: Pipeline) -> tuple:
+    """The shape of one batch of inputs, after the pipeline's maps."""
+    return tuple(np.shape(_first_batch(pipeline)[0]))
 
 
 def _stateful(callbacks) -> dict:
@@ -119,12 +162,16 @@ def _callback_states(callbacks, run) -> dict:
 class _Checkpointer:
     """Saves the run with everything a resume needs; remembers the last save."""
 
-    def __init__(self, directory, keep, metadata, callbacks):
+    def __init__(self, directory, keep, metadata, callbacks, write=True):
         self.directory, self.keep = directory, keep
         self.metadata, self.callbacks = metadata, callbacks
+        self.write = write   # False on the ranks other than 0
         self.last_path, self.last_step = None, None
 
     def save(self, run: Run, epoch_sums, stopped_early=False):
+        if not self.write:
+            self.last_step = run.step
+            return None
         metadata = dict(self.metadata)
         metadata.update(pipeline=run.pipeline.state(), history=run.history,
                         epoch_sums=epoch_sums, stopped_early=stopped_early,
@@ -136,9 +183,30 @@ class _Checkpointer:
         return self.last_path
 
 
-def _resume(checkpointer, run, callbacks, verbose, source):
-    """Load checkpoint ``source`` (True: the latest in the checkpoint
-    directory) into ``run``; returns its metadata, or None if there is none."""
+def _changed_settings(saved: dict, current: dict) -> list[str]:
+    """What differs between the settings recorded in a checkpoint's metadata
+    (its ``config`` and ``fit`` sections) and this run's, except ``epochs``
+    (resuming to train longer is what resume is for)."""
+    changes = []
+    for section in ("config", "fit"):
+        old, new = saved.get(section), current.get(section)
+        if not isinstance(old, dict) or not isinstance(new, dict):
+            continue
+        for key in sorted(set(old) | set(new)):
+            if key != "epochs" and old.get(key) != new.get(key):
+                changes.append(f"{key}: checkpoint {old.get(key)!r}, now {new.get(key)!r}")
+    return changes
+
+
+def _load(checkpointer, run, callbacks, verbose, source, override=False):
+    """``(path, state, extra, metadata)`` of checkpoint ``source`` (True: the
+    latest in the checkpoint directory), or None if there is none.  Removes
+    what an interrupted save left first; refuses a checkpoint whose recorded
+    settings differ from this run's unless ``override``."""
+    removed = remove_stale_files(checkpointer.directory)
+    if removed and verbose:
+        print(f"removed {len(removed)} file(s) left by an interrupted save in "
+              f"{checkpointer.directory}")
     if source is True:
         path = latest_checkpoint(checkpointer.directory)
         if path is None:
@@ -154,6 +222,36 @@ def _resume(checkpointer, run, callbacks, verbose, source):
     if saved_model is not None and saved_model != checkpointer.metadata.get("model"):
         raise CheckpointError(f"{path}: checkpoint belongs to model {saved_model!r}, "
                               f"not {checkpointer.metadata.get('model')!r}")
+    changes = _changed_settings(metadata or {}, checkpointer.metadata)
+    if changes and not override:
+        raise CheckpointError(f"{path}: the checkpoint was saved with other settings "
+                              f"({'; '.join(changes)}); resuming would not continue that run. "
+                              f"Use the checkpoint's settings, or override them "
+                              f"(--override, fit(..., override=True))")
+    if changes and verbose:
+        print(f"resuming with changed settings: {'; '.join(changes)}")
+    return path, state, extra, metadata
+
+
+def _resume(checkpointer, run, callbacks, verbose, source, world=None, override=False):
+    """Load checkpoint ``source`` into ``run``; returns its metadata, or None
+    if there is none.  With a ``world`` of several ranks, rank 0 reads it and
+    sends it to the others (a failure there stops every rank)."""
+    if world is None or world.size == 1:
+        loaded = _load(checkpointer, run, callbacks, verbose, source, override)
+    else:
+        loaded = error = None
+        if world.rank == 0:
+            try:
+                loaded = _load(checkpointer, run, callbacks, verbose, source, override)
+            except CheckpointError as e:
+                error = e
+        loaded, error = broadcast_object((loaded, error))
+        if error is not None:
+            raise error
+    if loaded is None:
+        return None
+    path, state, extra, metadata = loaded
     run.state = state
     for name, cb in _stateful(callbacks).items():
         cb.load_state_dict(extra[name])
@@ -193,10 +291,11 @@ def fit(model, optimizer, train_data, *, epochs: int, batch_size: int = 32,
         validation_data=None, seed: int = 0, loss=None, regularizer=None, augment=None,
         callbacks=(), early_stopping=None, validation_every: int | None = None,
         eval_batch_size: int = 256, checkpoint_dir=None, checkpoint_every: int | None = None,
-        keep_checkpoints: int = 5, resume=False, metadata: dict | None = None,
+        keep_checkpoints: int = 5, resume=False, override: bool = False,
+        metadata: dict | None = None,
         logdir=None, log_every: int = 10, histogram_every: int | None = 100,
         init_params=None, backend=None, verbose: bool = True,
-        print_every: int | None = None) -> FitResult:
+        print_every: int | None = None, distributed: bool = False) -> FitResult:
     """Train ``model`` with ``optimizer`` on ``train_data`` for ``epochs`` epochs.
 
     ``train_data`` is ``(x, y)`` arrays -- shuffled every epoch from ``seed``
@@ -216,7 +315,10 @@ def fit(model, optimizer, train_data, *, epochs: int, batch_size: int = 32,
     ``metadata`` (JSON-able, e.g. the model's name and config) is stored in
     each.  With ``resume=True`` the run continues from the latest one there
     (from step 0 if there is none); ``resume`` may also be the path of one
-    checkpoint, e.g. an older one when the latest is damaged.
+    checkpoint, e.g. an older one when the latest is damaged.  A resume
+    refuses a checkpoint saved with other settings (``metadata['config']``,
+    the seed, the batch size; not ``epochs``) unless ``override=True``;
+    files left by an interrupted save are removed first.
 
     With ``logdir``: TensorBoard scalars (``train/loss``, ``train/accuracy``,
     ``learning_rate`` every ``log_every`` steps; ``valid/loss``,
@@ -227,6 +329,11 @@ def fit(model, optimizer, train_data, *, epochs: int, batch_size: int = 32,
     TensorFlow CIFAR-10 tutorial: ``step 120, loss = 1.234 (1520.3
     examples/sec; 0.021 sec/batch)`` (the step's loss; rates averaged over
     the steps since the previous line).
+
+    ``distributed=True`` trains data-parallel across the processes of
+    ``mpiexec`` (see the module docstring; a one-process world without
+    it): ``batch_size`` is then the global batch, split evenly over the
+    ranks, and only rank 0 writes and prints.
     """
     if int(epochs) < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
@@ -234,7 +341,11 @@ def fit(model, optimizer, train_data, *, epochs: int, batch_size: int = 32,
         raise ValueError(f"print_every must be >= 1, got {print_every}")
     if resume is not False and checkpoint_dir is None:
         raise ValueError("resume needs a checkpoint_dir (new checkpoints are written there)")
-    pipeline = _make_pipeline(train_data, batch_size, seed, augment)
+    world = init_world() if distributed else None
+    rank0 = world is None or world.rank == 0
+    shards = 1 if world is None else world.size
+    verbose = verbose and rank0
+    pipeline = _make_pipeline(train_data, batch_size, seed, augment, world)
     callbacks = list(callbacks)
     if early_stopping is not None:
         callbacks.append(early_stopping if isinstance(early_stopping, EarlyStopping)
@@ -245,23 +356,31 @@ def fit(model, optimizer, train_data, *, epochs: int, batch_size: int = 32,
     state = init_train_state(model, optimizer, _input_shape(pipeline)[1:], seed=seed,
                              params=init_params)
     train_step = make_train_step(model, optimizer, loss=loss, regularizer=regularizer,
-                                 backend=backend)
+                                 backend=backend, distributed=distributed)
     eval_step = make_eval_step(model, loss=loss, backend=backend) if validation_data else None
-    writer = SummaryWriter(logdir) if logdir is not None else None
+    writer = SummaryWriter(logdir) if logdir is not None and rank0 else None
     run = Run(state=state, pipeline=pipeline, epochs=int(epochs), writer=writer)
     metadata = dict(metadata or {})
-    metadata.setdefault("fit", {"epochs": int(epochs), "batch_size": pipeline.batch_size,
-                                "seed": pipeline.seed})
+    fit_info = {"epochs": int(epochs), "batch_size": pipeline.batch_size * shards,
+                "seed": pipeline.seed}
+    if distributed:
+        fit_info["processes"] = shards
+    metadata.setdefault("fit", fit_info)
     checkpointer = (_Checkpointer(os.fspath(checkpoint_dir), keep_checkpoints, metadata,
-                                  callbacks) if checkpoint_dir is not None else None)
+                                  callbacks, write=rank0)
+                    if checkpoint_dir is not None else None)
     epoch_sums = {"loss": 0.0, "accuracy": 0.0, "examples": 0}
     stopped_early = False
     try:
         if resume is not False:
-            saved = _resume(checkpointer, run, callbacks, verbose, resume)
+            saved = _resume(checkpointer, run, callbacks, verbose, resume, world, override)
             if saved is not None:
                 epoch_sums = saved.get("epoch_sums", epoch_sums)
                 stopped_early = run.stop_training = bool(saved.get("stopped_early", False))
+        if writer is not None and run.step == 0:   # the graph, once per run
+            writer.add_graph_def(training_graph(model, optimizer, run.state,
+                                                *_first_batch(pipeline)[:2], loss=loss,
+                                                regularizer=regularizer))
         for cb in callbacks:
             cb.on_train_begin(run)
 
@@ -274,7 +393,7 @@ def fit(model, optimizer, train_data, *, epochs: int, batch_size: int = 32,
 
         while not run.stop_training and run.epoch < run.epochs:
             epoch = run.epoch
-            bar = ProgressBar(pipeline.num_batches * pipeline.batch_size,
+            bar = ProgressBar(pipeline.num_batches * pipeline.batch_size * shards,
                               desc=f"epoch {epoch + 1}/{run.epochs}",
                               disable=None if verbose else True)
             started, seen = time.perf_counter(), 0
@@ -285,7 +404,7 @@ def fit(model, optimizer, train_data, *, epochs: int, batch_size: int = 32,
                 out = train_step(run.state, x, y, with_grads=with_grads)
                 run.state = out[0]
                 metrics = {k: float(v) for k, v in out[1].items()}
-                n = len(x)
+                n = len(x) * shards   # metrics are means over all ranks' examples
                 seen += n
                 epoch_sums["loss"] += metrics["loss"] * n
                 epoch_sums["accuracy"] += metrics["accuracy"] * n

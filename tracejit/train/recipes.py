@@ -77,11 +77,14 @@ def mnist_dnn(config: dict) -> Setup:
         (x, y), test = load_digits(test_fraction=0.2, seed=config["seed"], flatten=True)
         source = "the bundled 8x8 digits"
     train, valid = split_validation(*_limit((x, y), config.get("limit")), 0.1)
-    model = nn.Sequential([
+    dropout = config.get("dropout") or 0.0
+    layers = [
         nn.Dense(config["hidden1"], activation, kernel_initializer="he_normal", name="hidden1"),
         nn.Dense(config["hidden2"], activation, kernel_initializer="he_normal", name="hidden2"),
-        nn.Dense(10, name="outputs"),
-    ])
+    ]
+    if dropout:   # after each hidden layer (no parameters: checkpoints keep their names)
+        layers = [layers[0], nn.Dropout(dropout), layers[1], nn.Dropout(dropout)]
+    model = nn.Sequential(layers + [nn.Dense(10, name="outputs")])
     if config["optimizer"] == "adam":
         optimizer = optim.adam(config["learning_rate"])
     else:
@@ -156,7 +159,8 @@ COMMON = {"data": None, "seed": 0, "limit": None}
 #: name -> default config (``epochs`` and ``batch_size`` included).
 DEFAULTS = {
     "mlp": dict(epochs=30, batch_size=32, activation="relu", optimizer="adam",
-                learning_rate=0.002, hidden1=300, hidden2=100, patience=5),
+                learning_rate=0.002, hidden1=300, hidden2=100, patience=5,
+                dropout=0.0),
     "cnn": dict(epochs=8, batch_size=32, width=1.0, learning_rate=0.1, decay_epochs=350.0,
                 ema_decay=0.9999, synthetic_examples=1000),
     "rnn": dict(epochs=20, batch_size=32, units=64, learning_rate=0.01, patience=5),

@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 
 from ..tree import register_dataclass, tree_flatten, tree_flatten_with_path, tree_unflatten
-from .checkpoint import CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import (CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint,
+                         select_names)
 
-__all__ = ["TrainState", "save_train_state", "restore_train_state"]
+__all__ = ["TrainState", "save_train_state", "restore_train_state", "Restored"]
 
 
 @register_dataclass
@@ -98,14 +99,67 @@ def save_train_state(directory, state: TrainState, *, extra: dict | None = None,
                            metadata=metadata, keep=keep)
 
 
-def restore_train_state(path_or_directory, like: TrainState, *, extra_like: dict | None = None):
+class Restored(tuple):
+    """``(state, extra, metadata)`` from :func:`restore_train_state`, plus
+    ``restored`` (``{name in the state: name in the checkpoint}``, e.g.
+    ``{"params/hidden1/kernel": "params/hidden1/kernel", ...}``) and ``kept``
+    (the state's names that kept ``like``'s values)."""
+
+    def __new__(cls, state, extra, metadata, restored, kept):
+        self = super().__new__(cls, (state, extra, metadata))
+        self.restored, self.kept = restored, kept
+        return self
+
+    state = property(lambda self: self[0])
+    extra = property(lambda self: self[1])
+    metadata = property(lambda self: self[2])
+
+
+def _select(like, named: dict, path: str, include, exclude, rename):
+    """``like`` with the checkpoint entries that include/exclude select,
+    renamed; every one must fit a leaf of ``like``."""
+    want = _named(like)
+    mapping = select_names(named, include, exclude, rename)
+    if not mapping:
+        raise CheckpointError(f"{path}: include/exclude select nothing; the checkpoint's "
+                              f"state has {sorted(named)}")
+    problems = [f"state/{new}: not in this model's state (from checkpoint entry {old})"
+                for new, old in mapping.items() if new not in want]
+    problems += [f"state/{new}: checkpoint entry {old} has {_spec(named[old])}, expected "
+                 f"{_spec(want[new])}" for new, old in mapping.items()
+                 if new in want and _spec(named[old]) != _spec(want[new])]
+    if problems:
+        raise CheckpointError(f"{path}: the selected entries do not fit this model "
+                              f"({len(problems)} problem{'s' if len(problems) != 1 else ''}):"
+                              f"\n  " + "\n  ".join(problems))
+    merged = {**want, **{new: named[old] for new, old in mapping.items()}}
+    kept = [n for n in want if n not in mapping]
+    return _rebuild(like, merged, "state", path), mapping, kept
+
+
+def restore_train_state(path_or_directory, like: TrainState, *, extra_like: dict | None = None,
+                        include: str | None = None, exclude: str | None = None,
+                        rename: dict | None = None) -> Restored:
     """Load a checkpoint saved by :func:`save_train_state` into the structure of
     ``like`` (a freshly initialized state of the same model and optimizer).
 
-    Returns ``(state, extra, metadata)``, where ``extra`` has the sections named
-    in ``extra_like`` (others in the checkpoint are ignored).  Raises
-    :class:`CheckpointError` when the checkpoint is missing, corrupt or
-    belongs to a different model.
+    Returns ``(state, extra, metadata)`` (a :class:`Restored`, which also
+    says which names were ``restored`` and which ``kept``), where ``extra``
+    has the sections named in ``extra_like`` (others in the checkpoint are
+    ignored).  Raises :class:`CheckpointError` when the checkpoint is
+    missing, corrupt or belongs to a different model.
+
+    Partial and renamed restores (transfer learning): with ``include``,
+    ``exclude`` (regular expressions searched in the state's names,
+    ``"params/hidden1/kernel"``, ``"opt_state/..."``, ``"step"``) or
+    ``rename`` (``{pattern: replacement}``, ``re.sub`` in turn), only the
+    selected checkpoint entries are restored, under their new names, and
+    every other part of ``like`` (a new output layer, the optimizer state,
+    the step) keeps its value::
+
+        state = restore_train_state(ckpt, like, include=r"^params/hidden[123]/").state
+        restore_train_state(ckpt, like, include=r"^params/",
+                            rename={r"^params/dense(\\d)/": r"params/hidden\\1/"})
     """
     path = os.fspath(path_or_directory)
     _, tree, metadata = load_checkpoint(path)
@@ -116,7 +170,11 @@ def restore_train_state(path_or_directory, like: TrainState, *, extra_like: dict
     if missing:
         raise CheckpointError(f"{path}: not a training checkpoint (no section "
                               f"{', '.join(missing)}); was it saved by save_train_state?")
-    state = _rebuild(like, tree["state"], "state", path)
+    if include is not None or exclude is not None or rename:
+        state, restored, kept = _select(like, tree["state"], path, include, exclude, rename)
+    else:
+        state = _rebuild(like, tree["state"], "state", path)
+        restored, kept = {name: name for name in tree["state"]}, []
     extra = {key: _rebuild(value, tree[key], key, path)
              for key, value in (extra_like or {}).items()}
-    return state, extra, metadata
+    return Restored(state, extra, metadata, restored, kept)

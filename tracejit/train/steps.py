@@ -25,6 +25,7 @@ import numpy as np
 from .. import jit, random, tree_map, value_and_grad
 from .. import numpy as tnp
 from ..nn import add_n, sparse_softmax_cross_entropy_with_logits
+from .data_parallel import DataParallelStep
 from .state import TrainState
 
 __all__ = ["init_train_state", "make_train_step", "make_eval_step", "evaluate",
@@ -78,8 +79,55 @@ def _learning_rate(optimizer, step):
     return tnp.astype(tnp.asarray(0.0 if lr is None else lr), "float32")
 
 
+def step_functions(model, optimizer, loss, regularizer, towers):
+    """``(gradients, update)``: the two halves of a training step, as plain
+    functions to trace.  ``gradients(state, x, y, key) -> (grads,
+    model_state, metrics)`` and ``update(state, grads, model_state) ->
+    (state, learning_rate)``; :func:`make_train_step` compiles them as one
+    function, or as two around an allreduce when ``distributed``."""
+    loss = sparse_softmax_cross_entropy_with_logits if loss is None else loss
+
+    def objective(params, model_state, x, y, key):
+        logits, model_state = _apply(model, params, model_state, x, True, key)
+        total = tnp.mean(loss(y, logits))
+        if regularizer is not None:
+            total = total + regularizer(params)
+        return total, (logits, model_state)
+
+    def tower_mean(values):
+        return tree_map(lambda *v: add_n(v) / len(v), *values)
+
+    def gradients(state, x, y, key):
+        if towers == 1:
+            (total, (logits, model_state)), grads = value_and_grad(objective, has_aux=True)(
+                state.params, state.model_state, x, y, key)
+        else:
+            if tnp.shape(x)[0] % towers:
+                raise ValueError(f"a batch of {tnp.shape(x)[0]} examples does not split "
+                                 f"into {towers} equal tower shards")
+            shard = tnp.shape(x)[0] // towers
+            results = [value_and_grad(objective, has_aux=True)(
+                state.params, state.model_state, x[i * shard:(i + 1) * shard],
+                y[i * shard:(i + 1) * shard], random.fold_in(key, i)) for i in range(towers)]
+            total = add_n([r[0][0] for r in results]) / towers
+            logits = tnp.concatenate([r[0][1][0] for r in results])
+            model_state = (None if state.model_state is None
+                           else tower_mean([r[0][1][1] for r in results]))
+            grads = tower_mean([r[1] for r in results])
+        metrics = {"loss": total, "accuracy": tnp.mean(accuracy(y, logits))}
+        return grads, model_state, metrics
+
+    def update(state, grads, model_state):
+        params, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        new_state = state.replace(params=params, opt_state=opt_state,
+                                  model_state=model_state, step=state.step + 1)
+        return new_state, _learning_rate(optimizer, state.step)
+
+    return gradients, update
+
+
 def make_train_step(model, optimizer, *, loss=None, regularizer=None, backend=None,
-                    donate: bool = True, towers: int = 1):
+                    donate: bool = True, towers: int = 1, distributed: bool = False):
     """A jitted ``train_step(state, x, y) -> (state, metrics)``.
 
     One compiled function does the forward pass, ``value_and_grad``, the
@@ -99,44 +147,26 @@ def make_train_step(model, optimizer, *, loss=None, regularizer=None, backend=No
     statistics), the gradients and moving statistics are averaged, and one
     update is applied. Here the towers run in one compiled step; with mean
     losses and no batch norm the result equals the one-tower step's.
+
+    ``distributed=True`` is the same across processes (run under
+    ``mpiexec``; see :mod:`tracejit.distributed` and
+    :class:`tracejit.train.data_parallel.DataParallelStep`): each rank passes
+    its own shard of the batch; the gradients, the batch-norm moving
+    statistics and the metrics are averaged over all ranks between a
+    compiled gradient function and a compiled update, and the first call
+    broadcasts rank 0's state so every rank starts from the same parameters.
     """
     if towers < 1:
         raise ValueError(f"towers must be at least 1, got {towers}")
-    loss = sparse_softmax_cross_entropy_with_logits if loss is None else loss
-
-    def objective(params, model_state, x, y, key):
-        logits, model_state = _apply(model, params, model_state, x, True, key)
-        total = tnp.mean(loss(y, logits))
-        if regularizer is not None:
-            total = total + regularizer(params)
-        return total, (logits, model_state)
-
-    def tower_mean(values):
-        return tree_map(lambda *v: add_n(v) / len(v), *values)
+    gradients, update = step_functions(model, optimizer, loss, regularizer, towers)
+    if distributed:
+        return DataParallelStep(gradients, update, backend=backend, donate=donate)
 
     def train_step(state, x, y, with_grads=False):
         key = random.fold_in(state.key, state.step)
-        if towers == 1:
-            (total, (logits, model_state)), grads = value_and_grad(objective, has_aux=True)(
-                state.params, state.model_state, x, y, key)
-        else:
-            if tnp.shape(x)[0] % towers:
-                raise ValueError(f"a batch of {tnp.shape(x)[0]} examples does not split "
-                                 f"into {towers} equal tower shards")
-            shard = tnp.shape(x)[0] // towers
-            results = [value_and_grad(objective, has_aux=True)(
-                state.params, state.model_state, x[i * shard:(i + 1) * shard],
-                y[i * shard:(i + 1) * shard], random.fold_in(key, i)) for i in range(towers)]
-            total = add_n([r[0][0] for r in results]) / towers
-            logits = tnp.concatenate([r[0][1][0] for r in results])
-            model_state = (None if state.model_state is None
-                           else tower_mean([r[0][1][1] for r in results]))
-            grads = tower_mean([r[1] for r in results])
-        params, opt_state = optimizer.update(grads, state.opt_state, state.params)
-        new_state = state.replace(params=params, opt_state=opt_state,
-                                  model_state=model_state, step=state.step + 1)
-        metrics = {"loss": total, "accuracy": tnp.mean(accuracy(y, logits)),
-                   "learning_rate": _learning_rate(optimizer, state.step)}
+        grads, model_state, metrics = gradients(state, x, y, key)
+        new_state, learning_rate = update(state, grads, model_state)
+        metrics = dict(metrics, learning_rate=learning_rate)
         if with_grads:
             return new_state, metrics, grads
         return new_state, metrics

@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir.core import Instr
-from ..ir.types import FLOATS
+from ..ir.core import Function, Instr, Var
+from ..ir.types import FLOATS, TensorType
+from ..kernel.index import Loop, ValueAt
+from ..kernel.ranges import Facts
 
 RULES: dict = {}
 
@@ -209,3 +211,108 @@ def _select(ins, ctx):
     if p is not None:
         return _same(on_true if p else on_false, ins)
     return None
+
+
+# --- rewrites of whole bodies that help the backends (run by fusion) ------------------------
+
+def absorb_transposes(body, producer):
+    """dot_general reads a transposed operand directly (new dimension numbers)."""
+    out = []
+    for ins in body:
+        if ins.prim == "dot_general":
+            (lc, rc), (lb, rb) = ins.attrs["dimension_numbers"]
+            ops = list(ins.operands)
+            dims = [[lc, lb], [rc, rb]]
+            for k in range(2):
+                t = producer.get(ops[k])
+                if t is not None and t.prim == "transpose":
+                    perm = t.attrs["permutation"]
+                    ops[k] = t.operands[0]
+                    dims[k] = [tuple(perm[d] for d in ds) for ds in dims[k]]
+            if ops != ins.operands:
+                dn = ((tuple(dims[0][0]), tuple(dims[1][0])), (tuple(dims[0][1]), tuple(dims[1][1])))
+                ins = Instr("dot_general", ops, dict(ins.attrs, dimension_numbers=dn), ins.results)
+        out.append(ins)
+    return out
+
+
+def swap_transposed_dots(body, results):
+    """``transpose(dot_general(a, b))`` that swaps the two free-dim groups of
+    a dot used nowhere else becomes ``dot_general(b, a)``: BLAS writes the
+    transposed layout directly (weight gradients ``x.T @ dy``)."""
+    uses = {}
+    for ins in body:
+        for x in ins.operands:
+            uses[x] = uses.get(x, 0) + 1
+    for v in results:
+        uses[v] = uses.get(v, 0) + 1
+    producer = {r: ins for ins in body for r in ins.results}
+    out = []
+    for ins in body:
+        d = producer.get(ins.operands[0]) if ins.prim == "transpose" else None
+        if d is not None and d.prim == "dot_general" and uses[d.results[0]] == 1:
+            (lc, rc), (lb, rb) = d.attrs["dimension_numbers"]
+            a, b = d.operands
+            nl = len(a.shape) - len(lc) - len(lb)
+            nr = len(b.shape) - len(rc) - len(rb)
+            nb = len(lb)
+            want = tuple(range(nb)) + tuple(range(nb + nl, nb + nl + nr)) + \
+                tuple(range(nb, nb + nl))
+            if tuple(ins.attrs["permutation"]) == want:
+                ins = Instr("dot_general", [b, a],
+                            dict(d.attrs, dimension_numbers=((rc, lc), (rb, lb))), ins.results)
+        out.append(ins)
+    return out
+
+
+def one_hot_scatters(body, fn):
+    """``scatter_add(x, i * n + q, u)`` on a flattened ``[m * n]`` array, with
+    ``i`` the position in the index array and ``q`` in ``[0, n)``, adds ``u[i]``
+    at column ``q[i]`` of row ``i``: it is ``x + select(iota == q, u, 0)`` on
+    the ``[m, n]`` view, an elementwise computation that fuses (the gradient
+    of picking ``logp[arange(m), labels]``)."""
+    facts = Facts(Function(fn.params, body, fn.results))
+    out = []
+    for ins in body:
+        x = ins.operands[0] if ins.prim == "scatter_add" else None
+        if x is None or len(x.shape) != 1 or len(ins.operands[1].shape) != 1:
+            out.append(ins)
+            continue
+        idx, upd = ins.operands[1], ins.operands[2]
+        m = idx.shape[0]
+        if m == 0 or x.shape[0] % m:
+            out.append(ins)
+            continue
+        n = x.shape[0] // m
+        split = facts.split_linear(idx, (Loop(0),), (m, n))
+        q = split[1] if split is not None and split[0] == Loop(0) else None
+        if not isinstance(q, ValueAt) or q.comps != (Loop(0),) or q.var.shape != (m,):
+            out.append(ins)
+            continue
+        q = q.var
+        t = x.type
+        new = []
+
+        def emit(prim, operands, attrs, type_):
+            r = Var(type_)
+            new.append(Instr(prim, operands, attrs, [r]))
+            return r
+        shape = (m, n)
+        x2 = emit("reshape", [x], {"new_shape": shape}, TensorType(shape, t.dtype))
+        qb = emit("broadcast_in_dim", [q], {"shape": shape, "broadcast_dimensions": (0,)},
+                  TensorType(shape, q.dtype))
+        col = emit("iota", [], {"shape": shape, "dimension": 1, "dtype": q.dtype},
+                   TensorType(shape, q.dtype))
+        hit = emit("eq", [col, qb], {}, TensorType(shape, "bool"))
+        ub = emit("broadcast_in_dim", [upd], {"shape": shape, "broadcast_dimensions": (0,)},
+                  TensorType(shape, t.dtype))
+        zero = emit("constant", [], {"value": False if t.dtype == "bool" else
+                                     0.0 if t.dtype.startswith("float") else 0,
+                                     "dtype": t.dtype, "weak": False}, TensorType((), t.dtype))
+        zb = emit("broadcast_in_dim", [zero], {"shape": shape, "broadcast_dimensions": ()},
+                  TensorType(shape, t.dtype))
+        added = emit("add", [x2, emit("select", [hit, ub, zb], {}, TensorType(shape, t.dtype))],
+                     {}, TensorType(shape, t.dtype))
+        new.append(Instr("reshape", [added], {"new_shape": x.shape}, ins.results))
+        out.extend(new)
+    return out

@@ -67,7 +67,7 @@ _local = threading.local()
 #: Primitives that only exist while a function is being differentiated
 #: (tracejit.stop_gradient and tracejit.custom_vjp): every interpreter here
 #: removes them, so compiled programs never contain them.
-MARKERS = ("stop_gradient", "custom_vjp_call")
+MARKERS = ("stop_gradient", "custom_vjp_call", "custom_jvp_call")
 
 
 @contextlib.contextmanager
@@ -115,7 +115,7 @@ def bind_plain(name, vals, attrs):
     """Bind primitive ``name``, removing differentiation markers."""
     if name == "stop_gradient":
         return [vals[0]]
-    if name == "custom_vjp_call":
+    if name in ("custom_vjp_call", "custom_jvp_call"):
         return eval_plain(attrs["fun"], vals)
     attrs = {k: strip(v) if isinstance(v, Function) else v for k, v in attrs.items()}
     return PRIMITIVES[name].bind(*vals, **attrs)

@@ -125,3 +125,83 @@ def _arg_cotangents(name, cts, args, in_tree, leaves):
                                  f"the argument has {aval(x).shape}")
             out.append(tnp.astype(c, aval(x).dtype))
     return out
+
+
+class custom_jvp:
+    """A function with a hand-written forward-mode derivative, as in JAX::
+
+        @tracejit.custom_jvp
+        def f(x): ...
+
+        @f.defjvp
+        def f_jvp(primals, tangents):      # tuples, one entry per argument
+            x, = primals
+            t, = tangents
+            return f(x), t * fprime(x)     # (output, output tangent)
+
+    The tangent output must be linear in ``tangents``. Forward mode
+    (``jvp``, ``jacfwd``) calls the rule; reverse mode (``grad``, ``vjp``,
+    ``jacrev``) *transposes* it: because the rule is linear in the tangents,
+    its reverse-mode derivative with respect to them is its transpose, so
+    one rule serves both modes (JAX does the same with its linear
+    transpose rules). Higher-order derivatives differentiate the rule's own
+    operations. Tangents of integer arguments are integer zeros. Values the
+    functions close over get no derivative through them: pass them as
+    arguments (differentiation raises if a closed-over value needs one).
+    """
+
+    def __init__(self, fun):
+        functools.update_wrapper(self, fun)
+        self.fun = fun
+        self.jvp = None
+        self._tracing = False
+
+    def defjvp(self, jvp):
+        self.jvp = jvp
+        return jvp
+
+    def __call__(self, *args):
+        if self.jvp is None:
+            raise TypeError(f"custom_jvp function {self.__name__}: call defjvp(jvp) "
+                            f"before using it")
+        if not is_differentiating() or self._tracing:
+            return self.fun(*args)   # the rule may call the function itself: its primal
+        self._tracing = True
+        try:
+            return self._bind(args)
+        finally:
+            self._tracing = False
+
+    def _bind(self, args):
+        from ..control import _leaf_types, _trace, _tree_fun
+        name = getattr(self.fun, "__name__", "f")
+        leaves, in_tree = tree_flatten(args)
+        in_types = _leaf_types(leaves)
+        n = len(leaves)
+        fun_fn, fun_cap, out_tree = _trace(_tree_fun(self.fun, in_tree), in_types, name)
+
+        def jvp_flat(*xs):
+            res = self.jvp(tree_unflatten(in_tree, xs[:n]), tree_unflatten(in_tree, xs[n:]))
+            if not (isinstance(res, (tuple, list)) and len(res) == 2):
+                raise ShapeError(f"{name}: the jvp rule must return a pair (output, "
+                                 f"output tangent)")
+            o_leaves, o_tree = tree_flatten(res[0])
+            t_leaves, t_tree = tree_flatten(res[1])
+            if o_tree != out_tree or t_tree != out_tree:
+                raise ShapeError(f"{name}: the jvp rule returns {o_tree} and {t_tree}, but "
+                                 f"the function returns {out_tree}")
+            for o, t in zip(fun_fn.out_types, t_leaves):
+                if aval(t).shape != o.shape:
+                    raise ShapeError(f"{name}: the jvp rule's tangent has shape "
+                                     f"{aval(t).shape}, the output has {o.shape}")
+            return o_leaves + [_astype(t, o.dtype) for t, o in zip(t_leaves, fun_fn.out_types)], None
+        jvp_fn, jvp_cap, _ = _trace(jvp_flat, in_types + in_types, name + "_jvp")
+        (fun_fn, jvp_fn), consts = _ctl.close_over([(fun_fn, fun_cap, n), (jvp_fn, jvp_cap, 2 * n)])
+        outs = _ctl.custom_jvp_call.bind(*consts, *leaves, fun=fun_fn, jvp=jvp_fn,
+                                         num_consts=len(consts))
+        return tree_unflatten(out_tree, outs)
+
+
+def _astype(x, dtype):
+    from .. import numpy as tnp
+    return tnp.astype(x, dtype)

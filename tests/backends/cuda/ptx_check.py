@@ -86,6 +86,7 @@ def kernels(fn):
 
 def main():
     from numba import config, cuda
+    from tracejit.backends import cache_store
     from tracejit.backends.cuda import cache, codegen
     if config.ENABLE_CUDASIM:
         sys.exit("run without NUMBA_ENABLE_CUDASIM: this compiles for a real GPU")
@@ -102,8 +103,8 @@ def main():
             ks = codegen.generate(body, kind, 256)
             text = f"# ptx check\n{ks.source}"
             key = hashlib.sha256(text.encode()).hexdigest()[:24]
-            path = cache.cache_dir() / "cuda-ptx-check" / f"k_{key}.py"
-            cache._write(path, text)
+            path = cache_store.cache_dir() / "cuda-ptx-check" / f"k_{key}.py"
+            cache_store.write_file(path, text.encode())
             module = cache._import(path, f"tracejit_ptx_check_{key}")
             try:
                 cuda.compile_ptx(module.kernel, cache.signature(ks.arg_types).args, cc=(8, 0))

@@ -371,6 +371,8 @@ def test_fallback_list():
     """Every primitive has a kernel, a library or a sub-plan lowering except
     these, which run their NumPy implementation on the host: argsort, the
     matrix decompositions and solves (LAPACK through NumPy and SciPy), and
-    custom_vjp_call, which autodiff removes before a backend sees a Function."""
+    custom_vjp_call and custom_jvp_call, which autodiff removes before a
+    backend sees a Function."""
     fallback = sorted(p for p in PRIMITIVES if cuda.lowering(p).startswith("NumPy"))
-    assert fallback == sorted(["argsort", "custom_vjp_call", *linalg_lapack.NAMES])
+    assert fallback == sorted(["argsort", "custom_jvp_call", "custom_vjp_call",
+                               *linalg_lapack.NAMES])

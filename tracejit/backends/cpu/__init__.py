@@ -30,7 +30,7 @@ def available() -> bool:
 def lowering(prim: str) -> str:
     """How this backend runs a primitive (the test of the fallback list
     enumerates every primitive with this)."""
-    from ...transforms.fusion import is_fusible
+    from ...kernel.index import is_fusible
     if is_fusible(prim) or prim == "fusion":   # fusion: a kernel the plan compiles
         return "fused kernel"
     return {"dot_general": "BLAS", "conv_general": "im2col kernel + BLAS",

@@ -15,21 +15,22 @@ Numba's own ``cache=True`` is not used: it does not work for generated
 source (numba issue 3501) and, where it works, loading from it initializes
 Numba's typing and target contexts, about a second per process.
 
-Files are written once, to a temporary name and linked into place, so
+Entries are written once, to a temporary name and linked into place, so
 concurrent processes can share a cache directory.
 """
 from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import os
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 from ... import log
+from ..cache_store import EntryStore, cache_dir
 from . import loader
+
+__all__ = ["cache_dir", "load", "stats"]
 
 #: Counters since the process started (see :func:`stats`).
 STATS = {"kernels": 0, "memory_hits": 0, "disk_hits": 0, "compiled": 0,
@@ -37,14 +38,6 @@ STATS = {"kernels": 0, "memory_hits": 0, "disk_hits": 0, "compiled": 0,
 _loaded: dict = {}
 _lock = threading.RLock()
 _stamp = None
-
-
-def cache_dir() -> Path:
-    env = os.environ.get("TRACEJIT_CACHE_DIR")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "tracejit"
 
 
 def _runtime_stamp() -> str:
@@ -63,23 +56,24 @@ def _runtime_stamp() -> str:
     return _stamp
 
 
-def _write_once(path: Path, data: bytes):
-    if path.exists():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+_store = EntryStore("kernels", ".o")
+
+
+def _load_entry(key: str, nargs: int, what: str):
+    """The function of ``key``'s verified cache entry, or None (no entry, or
+    one that failed verification or loading: discarded)."""
+    payload = _store.read(key, what)
+    if payload is None:
+        return None
+    symbol, newline, obj = payload.partition(b"\n")
+    if not newline or f"k_{key}".encode() not in symbol or not symbol.isascii():
+        _store.discard(key, what, f"entry names symbol {symbol[:80]!r}, not k_{key}")
+        return None
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        try:
-            os.link(tmp, path)   # fails if another process got there first
-        except FileExistsError:
-            pass
-        except OSError:           # no hard links here: rename (atomic, may repeat)
-            os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        return loader.load(obj, symbol.decode(), nargs)
+    except loader.LoadError as e:
+        _store.discard(key, what, f"loader refused it: {e}")
+        return None
 
 
 def load(source: str, arg_dtypes: tuple, what: str = "kernel"):
@@ -96,11 +90,9 @@ def load(source: str, arg_dtypes: tuple, what: str = "kernel"):
             STATS["memory_hits"] += 1
             log.log("cache", f"{what}: k_{key} already loaded in this process")
             return fn
-        path = cache_dir() / "kernels" / f"k_{key}.o"
         start = time.perf_counter()
-        if path.exists():
-            symbol, _, obj = path.read_bytes().partition(b"\n")
-            fn = loader.load(obj, symbol.decode(), 1 + len(arg_dtypes))
+        fn = _load_entry(key, 1 + len(arg_dtypes), what)
+        if fn is not None:
             elapsed = time.perf_counter() - start
             STATS["disk_hits"] += 1
             STATS["load_seconds"] += elapsed
@@ -110,8 +102,8 @@ def load(source: str, arg_dtypes: tuple, what: str = "kernel"):
         else:
             from .compiler import compile_object
             obj, symbol = compile_object(source, f"k_{key}", arg_dtypes)
-            _write_once(path.with_suffix(".py"), text.encode())
-            _write_once(path, symbol.encode() + b"\n" + obj)
+            _store.write_beside(f"k_{key}.py", text.encode())
+            _store.write(key, symbol.encode() + b"\n" + obj)
             fn = loader.load(obj, symbol, 1 + len(arg_dtypes))
             elapsed = time.perf_counter() - start
             STATS["compiled"] += 1

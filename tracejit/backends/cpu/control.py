@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...kernel.control import Cond
 
-class Cond:
-    def __init__(self, true_plan, false_plan):
-        self.true_plan, self.false_plan = true_plan, false_plan
-
-    def __call__(self, pred, *ops):
-        return (self.true_plan if bool(pred) else self.false_plan)(list(ops))
+__all__ = ["Cond", "While", "Scan"]
 
 
 class While:

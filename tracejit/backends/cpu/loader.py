@@ -40,24 +40,50 @@ def _init():
     _ready = True
 
 
+class LoadError(RuntimeError):
+    """Object code this loader will not hand to LLVM (not a well-formed
+    relocatable ELF object of this machine, or lacking the entry point)."""
+
+
+def _check(condition, what):
+    if not condition:
+        raise LoadError(what)
+
+
 def undefined_symbols(obj: bytes) -> list[str]:
-    """Names of the undefined symbols of a 64-bit little-endian ELF object."""
-    if obj[:4] != b"\x7fELF" or obj[4] != 2 or obj[5] != 1:
-        raise RuntimeError("kernel objects are expected in 64-bit little-endian ELF")
+    """Names of the undefined symbols of a 64-bit little-endian ELF object.
+
+    Every offset is checked against the object's size first: LLVM's object
+    loader aborts the process on malformed input (the kernel cache verifies
+    entries before they get here; this is the second line)."""
+    _check(len(obj) >= 64 and obj[:4] == b"\x7fELF" and obj[4] == 2 and obj[5] == 1,
+           "kernel objects are expected in 64-bit little-endian ELF")
+    e_type, = struct.unpack_from("<H", obj, 0x10)
+    _check(e_type == 1, f"ELF type {e_type} is not a relocatable object")
     shoff, = struct.unpack_from("<Q", obj, 0x28)
     shentsize, shnum = struct.unpack_from("<HH", obj, 0x3A)
+    _check(shentsize >= 64 and 0 < shnum and shoff + shnum * shentsize <= len(obj),
+           "section header table out of bounds")
     sections = [struct.unpack_from("<IIQQQQIIQQ", obj, shoff + k * shentsize)
                 for k in range(shnum)]
+    for _, kind, _, _, offset, size, _, _, _, _ in sections:
+        _check(kind == 8 or offset + size <= len(obj), "section out of bounds")   # 8: NOBITS
     names = []
     for _, kind, _, _, offset, size, link, _, _, entsize in sections:
         if kind != 2:   # SHT_SYMTAB
             continue
-        stroff = sections[link][4]
+        _check(entsize >= 24 and link < shnum, "malformed symbol table")
+        stroff, strsize = sections[link][4], sections[link][5]
         for k in range(1, size // entsize):
-            name, info, _, shndx, _, _ = struct.unpack_from("<IBBHQQ", obj, offset + k * entsize)
+            name, _, _, shndx, _, _ = struct.unpack_from("<IBBHQQ", obj, offset + k * entsize)
             if shndx == 0 and name:   # SHN_UNDEF
-                end = obj.index(b"\0", stroff + name)
-                names.append(obj[stroff + name:end].decode())
+                _check(name < strsize, "symbol name out of bounds")
+                end = obj.find(b"\0", stroff + name, stroff + strsize)
+                _check(end >= 0, "unterminated symbol name")
+                try:
+                    names.append(obj[stroff + name:end].decode("ascii"))
+                except UnicodeDecodeError:
+                    raise LoadError("symbol name is not ASCII") from None
     return names
 
 
@@ -69,7 +95,7 @@ def _bind(names):
             if func is None and name.startswith(("numba_", "NRT_")):
                 func = process.abort   # Numba's runtime, on an error path (see above)
             if func is None:
-                raise RuntimeError(f"kernel needs symbol {name}, not found in this process")
+                raise LoadError(f"kernel needs symbol {name}, not found in this process")
             _llvm.add_symbol(name, ctypes.cast(func, ctypes.c_void_p).value)
 
 
@@ -86,7 +112,7 @@ def load(obj: bytes, symbol: str, nargs: int):
         engine.finalize_object()
         address = engine.get_function_address(symbol)
         if not address:
-            raise RuntimeError(f"kernel object has no symbol {symbol}")
+            raise LoadError(f"kernel object has no symbol {symbol}")
         _engines.append(engine)
     proto = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, *([ctypes.c_void_p] * nargs))
     return proto(address)

@@ -38,6 +38,8 @@ import numpy as np
 from ... import log
 from ...errors import at_location
 from ...ir.core import Function, Var
+from ...kernel.control import loop_over_plans
+from ...kernel.liveness import Buffer, BufferPlan
 from ...primitives.core import PRIMITIVES
 from ...tracing import eval_function
 from . import cache, codegen, control, kernels, library
@@ -79,24 +81,13 @@ def _address(x, _from=ctypes.c_char.from_buffer, _of=ctypes.addressof):
         return x.ctypes.data
 
 
-class _Buffer:
-    __slots__ = ("kind", "refs", "nbytes", "data", "param", "type")
+class PlanBuilder(BufferPlan):
+    RESULT_OVER = ("ext", "param")
 
-    def __init__(self, kind, nbytes=0, data=None, param=None, type=None):
-        self.kind = kind          # 'arena', 'param', 'fresh', 'ext'
-        self.refs = 0
-        self.nbytes = nbytes
-        self.data = data
-        self.param = param        # the donated parameter's name
-        self.type = type
-
-
-class PlanBuilder:
     def __init__(self, fn: Function, donate=(), name="plan", top=True):
-        self.fn = fn
+        super().__init__(fn, donate)
         self.name = name
         self.top = top   # sub-plans run inside their parent's lock and BLAS setting
-        self.donate = {fn.params[i] for i in donate if i < len(fn.params)}
         self.g = {"np": np, "empty": np.empty, "par": pool().run,
                   "parallel_matmul": library.parallel_matmul, "blas_threads": blas_threads,
                   "_c": _contiguous, "_w": _writeable, "_address": _address, "_unalias": _unalias, "keep": [], "getrefcount": sys.getrefcount}
@@ -104,9 +95,7 @@ class PlanBuilder:
             self.g[ctor if ctor != "bool" else "bool_"] = np.dtype(dtype).type
         self.lines: list[str] = []
         self.names: dict[Var, str] = {}
-        self.buf: dict[Var, _Buffer] = {}
-        self.free: list[_Buffer] = []          # arena buffers free for reuse
-        self.donated_free: dict[tuple, list] = {}
+        self.free: list[Buffer] = []          # arena buffers free for reuse
         self.addr: dict[str, str] = {}   # array name -> name of its address
         self.n = 0
         self.arena_bytes = 0
@@ -134,31 +123,25 @@ class PlanBuilder:
             self.free.remove(best)
             return best
         self.arena_bytes += nbytes
-        return _Buffer("arena", nbytes, np.empty(max(nbytes, 1), np.uint8))
+        return Buffer("pooled", np.empty(max(nbytes, 1), np.uint8), nbytes=nbytes)
 
     def _bind(self, v, buf, name):
         self.names[v] = name
-        self.buf[v] = buf
-        buf.refs += 1
+        self.bind(v, buf)
 
     def alloc(self, v: Var, step: int, inplace=()):
         """Give ``v`` (an output of instruction ``step``) a buffer; ``inplace``
         lists inputs whose buffers may be written over if they die here."""
         nbytes = int(np.prod(v.shape, dtype=np.int64)) * np.dtype(v.dtype).itemsize
-        for x in inplace:
-            b = self.buf.get(x)
-            if b is not None and b.refs == 1 and self.last[x] == step and \
-                    x.type.strong() == v.type.strong() and \
-                    (b.kind in ("ext", "param") if v in self.must_fresh else b.kind == "arena") and \
-                    (b.kind != "param" or b.param is not None):
-                self._bind(v, b, self.names[x])
-                return self.names[v]
+        x = self.in_place(v, step, inplace)
+        if x is not None:
+            self._bind(v, self.buf[x], self.names[x])
+            return self.names[v]
         if v in self.must_fresh:
-            pool_ = self.donated_free.get((v.shape, v.dtype))
-            if pool_:
-                b = pool_.pop()
-                self._bind(v, b, b.param)
-                return b.param
+            b = self.donated(v)
+            if b is not None:
+                self._bind(v, b, b.donor)
+                return b.donor
             # Reuse the array this output got on the previous call if the
             # caller has dropped it (only this plan's list refers to it).
             name = self.fresh_name("r")
@@ -167,23 +150,15 @@ class PlanBuilder:
             self.lines += [f"{name} = keep[{slot}]",
                            f"if {name} is None or getrefcount({name}) > 3:",
                            f"    {name} = keep[{slot}] = empty({v.shape}, {self.dtype(v)})"]
-            self._bind(v, _Buffer("fresh"), name)
+            self._bind(v, Buffer("fresh"), name)
             return name
         b = self._arena(nbytes)
         view = b.data[:nbytes].view(np.dtype(v.dtype)).reshape(v.shape)
         self._bind(v, b, self.glob("B", view))
         return self.names[v]
 
-    def release(self, v: Var):
-        b = self.buf.pop(v, None)
-        if b is None:
-            return
-        b.refs -= 1
-        if b.refs == 0:
-            if b.kind == "arena":
-                self.free.append(b)
-            elif b.kind == "param" and b.param is not None:
-                self.donated_free.setdefault((b.type.shape, b.type.dtype), []).append(b)
+    def recycle(self, b):
+        self.free.append(b)
 
     def address(self, name: str) -> str:
         """The data address of array ``name``: a constant for persistent
@@ -207,45 +182,19 @@ class PlanBuilder:
     # --- the plan ------------------------------------------------------------------------
     def build(self):
         fn = self.fn
-        body = fn.body
-        self.last = {}
-        for i, ins in enumerate(body):
-            for x in ins.operands:
-                self.last[x] = i
-        for v in fn.results:
-            self.last[v] = len(body)
-        # A view (reshape) keeps its base alive, and the base of a result's
-        # view must be an array of its own, not an arena buffer.
-        self.must_fresh = set(fn.results)
-        for i, ins in reversed(list(enumerate(body))):
-            if ins.prim == "reshape":
-                base, view = ins.operands[0], ins.results[0]
-                self.last[base] = max(self.last.get(base, i), self.last.get(view, i))
-                if view in self.must_fresh:
-                    self.must_fresh.add(base)
-
+        self.liveness()
         params = []
         for k, p in enumerate(fn.params):
             name = f"v{k}"
             params.append(name)
             donated = p in self.donate
-            self._bind(p, _Buffer("param", param=name if donated else None, type=p.type), name)
+            self._bind(p, Buffer("param", donor=name if donated else None, type=p.type), name)
             self.lines.append(f"{name} = _c({name})" if not donated else f"{name} = _w(_c({name}))")
         donated = tuple(k for k, p in enumerate(fn.params) if p in self.donate)
         if donated and len(params) > 1:
             names = ", ".join(params)
             self.lines.append(f"{names}, = _unalias([{names}], {donated})")
-        for k, p in enumerate(fn.params):
-            if p not in self.last:
-                self.release(p)
-        for i, ins in enumerate(body):
-            self.step(i, ins)
-            for x in dict.fromkeys(ins.operands):
-                if self.last.get(x) == i:
-                    self.release(x)
-            for r in ins.results:
-                if r not in self.last:
-                    self.release(r)
+        self.walk()
         results = ", ".join(self.result_name(v) for v in fn.results)
         head = f"def run(args):\n    {', '.join(params)}{',' if len(params) == 1 else ''} = args\n" \
             if params else "def run(args):\n"
@@ -266,7 +215,7 @@ class PlanBuilder:
         over the result (a loop over its donated carries, a later kernel in
         place), which must not change the operand it came from."""
         b = self.buf[v]
-        if not self.top and b.kind == "param" and b.param is None:
+        if not self.top and b.kind == "param" and b.donor is None:
             return f"{self.names[v]}.copy()"
         return self.names[v]
 
@@ -382,19 +331,9 @@ class PlanBuilder:
                   [self.address(args[0]), self.address(pos), self.address(out)])
 
     def control(self, i, ins, args):
-        a = ins.attrs
         def sub(f, donate=()):
             return PlanBuilder(f, donate, f"{self.name}/{f.name}", top=False).build()
-        if ins.prim == "cond":
-            obj = control.Cond(sub(a["true_fun"]), sub(a["false_fun"]))
-        elif ins.prim == "while":
-            k = a["num_consts"]
-            carries = range(k, len(a["body"].params))
-            obj = control.While(sub(a["cond_fun"]), sub(a["body"], carries), k)
-        else:
-            k, nc = a["num_consts"], a["num_carry"]
-            obj = control.Scan(sub(a["body"], range(k, k + nc)), k, nc, a["length"],
-                               a["reverse"], [t for t in a["body"].out_types[nc:]])
+        obj = loop_over_plans(ins, sub, control)
         self._call_python(i, ins, args, obj, copy=False)
 
     def fallback(self, i, ins, args):
@@ -418,4 +357,4 @@ class PlanBuilder:
         lhs = ", ".join(outs) + ("," if len(outs) == 1 else "")
         self.lines.append(f"{lhs} = {name}({', '.join(args)})")
         for r, n in zip(ins.results, outs):
-            self._bind(r, _Buffer("ext"), n)
+            self._bind(r, Buffer("ext"), n)

@@ -47,7 +47,7 @@ def simulator() -> bool:
 
 def lowering(prim: str) -> str:
     """How this backend runs a primitive."""
-    from ...transforms.fusion import is_fusible
+    from ...kernel.index import is_fusible
     from .plan import library_lowerings
     if is_fusible(prim) or prim == "fusion":
         return "fused kernel"

@@ -8,9 +8,14 @@ calls). The module is imported with importlib and its ``kernel`` compiled
 by ``cuda.jit(signature, cache=True)``, so Numba caches the compiled code
 beside the file (``__pycache__``) and a later process loads it instead of
 compiling: Numba's cache needs a function defined in a file, which source
-``exec``'d from a string is not (numba issue 3501). Files are written to a
-temporary name and ``os.replace``d into place, so concurrent writers are
-safe. Identical kernels of one process are compiled once.
+``exec``'d from a string is not (numba issue 3501). The module file is a
+verified entry (``../cache_store.py``): its header carries its key and
+checksum, and it is imported only when its text is exactly the kernel's; a
+damaged or foreign file is logged, removed (with Numba's cached code for it)
+and written again. Files are written to a temporary name and linked into
+place, so concurrent writers are safe. Where the cache directory cannot be
+written, the kernel is compiled in memory (one warning). Identical kernels
+of one process are compiled once.
 
 Kernels are compiled eagerly for their one signature (C-contiguous arrays
 of fixed rank and dtype, int64 counts and dims), so a launch never looks
@@ -20,16 +25,17 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 import sys
-import tempfile
 import threading
 import time
+import types
 from pathlib import Path
 
 from ... import log
-from ..cpu.cache import cache_dir
+from ..cache_store import EntryStore
 from .snippets import SIMULATOR
+
+__all__ = ["load", "signature", "stats"]
 
 STATS = {"kernels": 0, "memory_hits": 0, "disk_hits": 0, "compiled": 0,
          "compile_seconds": 0.0}
@@ -72,18 +78,34 @@ def signature(arg_types):
     return types.void(*args)
 
 
-def _write(path: Path, text: str):
-    if path.exists():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".py")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+_store = EntryStore("cuda", ".py")
+
+
+def _purge_compiled(path: Path, key: str):
+    """Remove Numba's cached code for a module file that was discarded."""
+    for f in (path.parent / "__pycache__").glob(f"k_{key}.*"):
+        try:
+            f.unlink()
+        except OSError:
+            pass
+
+
+def _module_file(key: str, text: str, what: str) -> tuple[Path | None, bool]:
+    """(path of ``key``'s verified module file, whether it was there), or
+    (None, False) when the cache directory cannot be written."""
+    payload = _store.read(key, what)
+    if payload == text.encode():
+        return _store.path(key), True
+    if payload is not None:   # verified but not this kernel's text: a hash collision or a forgery
+        _store.discard(key, what, "the entry holds other source text")
+    _purge_compiled(_store.path(key), key)
+    return _store.write(key, text.encode()), False
+
+
+def _module_in_memory(text: str, name: str):
+    module = types.ModuleType(name)
+    exec(compile(text, f"<tracejit {name}>", "exec"), module.__dict__)
+    return module
 
 
 def _import(path: Path, name: str):
@@ -108,15 +130,15 @@ def load(source: str, arg_types: tuple, what: str = "kernel"):
             STATS["memory_hits"] += 1
             log.log("cache", f"{what}: cuda k_{key} already compiled in this process")
             return fn
-        path = cache_dir() / "cuda" / f"k_{key}.py"
-        hit = path.exists() and any((path.parent / "__pycache__").glob(f"k_{key}.*"))
-        _write(path, text)
         start = time.perf_counter()
-        module = _import(path, f"tracejit_cuda_k_{key}")
+        path, hit = _module_file(key, text, what)
+        hit = hit and any((path.parent / "__pycache__").glob(f"k_{key}.*"))
+        name = f"tracejit_cuda_k_{key}"
+        module = _import(path, name) if path is not None else _module_in_memory(text, name)
         if SIMULATOR:
             fn = cuda.jit(module.kernel)
         else:
-            fn = cuda.jit(signature(arg_types), cache=True)(module.kernel)
+            fn = cuda.jit(signature(arg_types), cache=path is not None)(module.kernel)
         elapsed = time.perf_counter() - start
         STATS["disk_hits" if hit else "compiled"] += 1
         STATS["compile_seconds"] += elapsed

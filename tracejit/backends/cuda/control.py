@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...kernel import control
+
 
 def _copy(a):
     from numba import cuda
@@ -27,12 +29,8 @@ def _truth(pred) -> bool:
     return bool(pred.copy_to_host().reshape(-1)[0])
 
 
-class Cond:
-    def __init__(self, true_plan, false_plan):
-        self.true_plan, self.false_plan = true_plan, false_plan
-
-    def __call__(self, pred, *ops):
-        return (self.true_plan if _truth(pred) else self.false_plan)(list(ops))
+class Cond(control.Cond):
+    truth = staticmethod(_truth)
 
 
 class While:

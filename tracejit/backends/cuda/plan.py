@@ -35,6 +35,8 @@ import numpy as np
 from ... import log
 from ...errors import at_location
 from ...ir.core import Function, Var
+from ...kernel.control import loop_over_plans
+from ...kernel.liveness import Buffer, BufferPlan
 from ...primitives.core import PRIMITIVES
 from ...tracing import eval_function
 from . import cache, codegen, control
@@ -92,27 +94,13 @@ def launcher(dispatcher, grid: int, block: int):
     return launch
 
 
-class _Buffer:
-    __slots__ = ("kind", "refs", "data", "slot", "type")
-
-    def __init__(self, kind, data=None, slot=None, type=None):
-        self.kind = kind      # 'persistent', 'param', 'fresh', 'ext'
-        self.refs = 0
-        self.data = data      # the device array of a persistent buffer
-        self.slot = slot      # the env slot of a donated parameter
-        self.type = type
-
-
-class PlanBuilder:
+class PlanBuilder(BufferPlan):
     def __init__(self, fn: Function, donate=(), name="plan", top=True):
-        self.fn = fn
+        super().__init__(fn, donate)
         self.name = name
         self.top = top
-        self.donate = {fn.params[i] for i in donate if i < len(fn.params)}
         self.slot: dict[Var, int] = {}
-        self.buf: dict[Var, _Buffer] = {}
-        self.free: dict[tuple, list] = {}          # (shape, dtype) -> persistent buffers
-        self.donated_free: dict[tuple, list] = {}  # (shape, dtype) -> donated param buffers
+        self.free: dict[tuple, list] = {}          # (shape, dtype) -> free device buffers
         self.steps: list = []
         self.describe: list[str] = []
         self.device_bytes = 0
@@ -125,93 +113,55 @@ class PlanBuilder:
             self.slot[v] = len(self.slot)
         return self.slot[v]
 
-    def _bind(self, v, buf):
-        self.buf[v] = buf
-        buf.refs += 1
+    def key(self, t):
+        return (kernel_shape(t.shape), t.dtype)
 
-    def release(self, v: Var):
-        b = self.buf.pop(v, None)
-        if b is None:
-            return
-        b.refs -= 1
-        if b.refs == 0:
-            key = (kernel_shape(b.type.shape), b.type.dtype)
-            if b.kind == "persistent":
-                self.free.setdefault(key, []).append(b)
-            elif b.kind == "param" and b.slot is not None:
-                self.donated_free.setdefault(key, []).append(b)
+    def recycle(self, b):
+        self.free.setdefault(self.key(b.type), []).append(b)
 
     def output(self, v: Var, step: int, inplace=()):
         """How step ``step`` gets the array for its output ``v``: a callable
         env -> device array; ``inplace`` lists inputs it may write over."""
-        key = (kernel_shape(v.shape), v.dtype)
-        for x in inplace:
-            b = self.buf.get(x)
-            if b is not None and b.refs == 1 and self.last.get(x) == step and \
-                    x.type.strong() == v.type.strong() and \
-                    (b.kind == "param" and b.slot is not None if v in self.must_fresh
-                     else b.kind == "persistent"):
-                self._bind(v, b)
-                return self._getter(b, x)
+        key = self.key(v.type)
+        x = self.in_place(v, step, inplace)
+        if x is not None:
+            b = self.buf[x]
+            self.bind(v, b)
+            return self._getter(b, x)
         if v in self.must_fresh:
-            pool = self.donated_free.get(key)
-            if pool:
-                b = pool.pop()
-                self._bind(v, b)
+            b = self.donated(v)
+            if b is not None:
+                self.bind(v, b)
                 return self._getter(b, None)
-            self._bind(v, _Buffer("fresh", type=v.type))
+            self.bind(v, Buffer("fresh", type=v.type))
             shape, dtype = key
             return lambda env: _empty(shape, dtype)
         pool = self.free.get(key)
         if pool:
             b = pool.pop()
         else:
-            b = _Buffer("persistent", _empty(*key), type=v.type)
+            b = Buffer("pooled", _empty(*key), type=v.type)
             self.device_bytes += int(np.prod(key[0])) * np.dtype(v.dtype).itemsize
         b.type = v.type
-        self._bind(v, b)
+        self.bind(v, b)
         return self._getter(b, None)
 
     @staticmethod
     def _getter(b, x):
-        if b.kind == "persistent":
+        if b.kind == "pooled":
             data = b.data
             return lambda env: data
-        slot = b.slot
+        slot = b.donor
         return lambda env: env[slot]
 
     # --- the plan ------------------------------------------------------------------------
     def build(self):
         fn = self.fn
-        body = fn.body
-        self.last = {}
-        for i, ins in enumerate(body):
-            for x in ins.operands:
-                self.last[x] = i
-        for v in fn.results:
-            self.last[v] = len(body)
-        # A view keeps its base alive; the base of a result's view is fresh.
-        self.must_fresh = set(fn.results)
-        for i, ins in reversed(list(enumerate(body))):
-            if ins.prim == "reshape":
-                base, view = ins.operands[0], ins.results[0]
-                self.last[base] = max(self.last.get(base, i), self.last.get(view, i))
-                if view in self.must_fresh:
-                    self.must_fresh.add(base)
+        self.liveness()
         for p in fn.params:
             s = self.slot_of(p)
-            self._bind(p, _Buffer("param", slot=s if p in self.donate else None, type=p.type))
-        for p in fn.params:
-            if p not in self.last:
-                self.release(p)
-        for i, ins in enumerate(body):
-            self.step(i, ins)
-            for x in dict.fromkeys(ins.operands):
-                if self.last.get(x) == i:
-                    self.release(x)
-            for r in ins.results:
-                if r not in self.last:
-                    self.release(r)
+            self.bind(p, Buffer("param", donor=s if p in self.donate else None, type=p.type))
+        self.walk()
         return self._runner()
 
     def _runner(self):
@@ -305,7 +255,7 @@ class PlanBuilder:
         v, x = ins.results[0], ins.operands[0]
         src, dst = self.slot_of(x), self.slot_of(v)
         shape = kernel_shape(v.shape)
-        self._bind(v, self.buf[x])
+        self.bind(v, self.buf[x])
 
         def step(env):
             a = env[src]
@@ -319,7 +269,7 @@ class PlanBuilder:
         out_slots = [self.slot_of(r) for r in ins.results]
         out_shapes = [kernel_shape(r.shape) for r in ins.results]
         for r in ins.results:
-            self._bind(r, _Buffer("ext", type=r.type))
+            self.bind(r, Buffer("ext", type=r.type))
 
         def step(env):
             ops = []
@@ -332,24 +282,13 @@ class PlanBuilder:
         self._add(step, f"{ins.prim} (library)")
 
     def control(self, i, ins):
-        a = ins.attrs
-
         def sub(f, donate=()):
             return PlanBuilder(f, donate, f"{self.name}/{f.name}", top=False).build()
-        if ins.prim == "cond":
-            obj = control.Cond(sub(a["true_fun"]), sub(a["false_fun"]))
-        elif ins.prim == "while":
-            k = a["num_consts"]
-            carries = range(k, len(a["body"].params))
-            obj = control.While(sub(a["cond_fun"]), sub(a["body"], carries), k)
-        else:
-            k, nc = a["num_consts"], a["num_carry"]
-            obj = control.Scan(sub(a["body"], range(k, k + nc)), k, nc, a["length"],
-                               a["reverse"], list(a["body"].out_types[nc:]))
+        obj = loop_over_plans(ins, sub, control)
         in_slots = [self.slot_of(x) for x in ins.operands]
         out_slots = [self.slot_of(r) for r in ins.results]
         for r in ins.results:
-            self._bind(r, _Buffer("ext", type=r.type))
+            self.bind(r, Buffer("ext", type=r.type))
 
         def step(env):
             outs = obj(*[env[s] for s in in_slots])
@@ -374,7 +313,7 @@ class PlanBuilder:
         out_slots = [self.slot_of(r) for r in ins.results]
         outs_t = [(kernel_shape(r.shape), np.dtype(r.dtype)) for r in ins.results]
         for r in ins.results:
-            self._bind(r, _Buffer("ext", type=r.type))
+            self.bind(r, Buffer("ext", type=r.type))
 
         def step(env):
             ops = [env[s].copy_to_host().reshape(shape) for s, shape in zip(in_slots, in_shapes)]

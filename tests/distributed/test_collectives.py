@@ -1,0 +1,21 @@
+from mpi_helpers import mpirun, needs_mpi
+
+
+@needs_mpi
+def test_collectives_on_pytrees_two_ranks():
+    out = mpirun(2, ["collectives.py"]).stdout
+    assert "rank 0: OK" in out and "rank 1: OK" in out
+
+
+def test_one_process_world_without_mpiexec():
+    import numpy as np
+    import tracejit.distributed as dist
+    world = dist.init()
+    assert (world.rank, world.size, dist.rank(), dist.size()) == (0, 1, 0, 1)
+    tree = {"a": np.arange(3.0), "b": (np.int32(4),)}
+    assert np.array_equal(dist.allreduce(tree, "sum")["a"], tree["a"])
+    assert dist.allreduce({"a": np.float32(2)})["a"] == 2
+    assert dist.allgather(tree)["a"].shape == (1, 3)
+    assert int(dist.broadcast(tree)["b"][0]) == 4
+    assert dist.allgather_object("x") == ["x"]
+    dist.barrier()
