@@ -530,3 +530,10 @@ svd.def_vjp(_svd_vjp)
 
 #: This family, run on the host by every backend (their fallback lists name it).
 NAMES = ("cholesky", "triangular_solve", "solve", "slogdet", "eigh", "qr", "svd")
+
+
+# --- batching rules (vmap): leading dims are already a batch ------------------------
+from . import batch_util as bu  # noqa: E402
+
+for _prim in (cholesky, triangular_solve, solve, slogdet, eigh, qr, svd):
+    _prim.def_batch(bu.all_batched(_prim.name))
