@@ -68,7 +68,7 @@ def check(got, want, rtol=None, atol=0.0):
 
 UNARY_FLOAT = ["neg", "exp", "log", "log1p", "expm1", "tanh", "logistic", "sqrt", "rsqrt",
                "sin", "cos", "erf", "abs", "sign", "floor", "ceil", "round", "is_finite"]
-BINARY_FLOAT = ["add", "sub", "mul", "div", "rem", "pow", "max", "min",
+BINARY_FLOAT = ["add", "sub", "mul", "div", "rem", "pow", "atan2", "max", "min",
                 "eq", "ne", "lt", "le", "gt", "ge"]
 UNARY_INT = ["neg", "abs", "sign", "not"]
 BINARY_INT = ["add", "sub", "mul", "div", "rem", "max", "min", "and", "or", "xor",

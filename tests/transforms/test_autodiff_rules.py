@@ -76,6 +76,7 @@ BINARY_DOMAIN = {
     "div": lambda r, s: [r.randn(*s), _away(r, s, 0.5, 2.0)],
     "rem": _rem_args,
     "pow": lambda r, s: [r.uniform(0.2, 2, s), r.uniform(-2, 2, s)],
+    "atan2": lambda r, s: [r.randn(*s), r.uniform(0.5, 2, s)],   # x > 0: away from the cut
     "max": _max_args, "min": _max_args,
 }
 

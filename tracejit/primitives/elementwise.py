@@ -41,9 +41,11 @@ def unary(name, impl, floats_only=False, out_dtype=None):
     return Primitive(name, "elementwise", rule, _errstate(run))
 
 
-def binary(name, impl, out_dtype=None):
+def binary(name, impl, out_dtype=None, floats_only=False):
     def rule(x, y):
         t = _same(name, x, y)
+        if floats_only and t.dtype not in FLOATS:
+            raise DTypeError(f"{name} needs float operands, got {x}, {y}")
         return TensorType(t.shape, out_dtype or t.dtype, t.weak and out_dtype is None)
 
     def run(x, y):
@@ -109,6 +111,7 @@ mul = binary("mul", np.multiply)
 div = binary("div", _floor_div)   # true division on floats, floor division on ints
 rem = binary("rem", np.remainder)   # NumPy's sign convention (follows divisor)
 pow = binary("pow", _pow)
+atan2 = binary("atan2", np.arctan2, floats_only=True)   # arctan(y / x) in x's quadrant
 max = binary("max", np.maximum)   # NaN-propagating, as np.maximum
 min = binary("min", np.minimum)
 and_ = binary("and", np.bitwise_and)
@@ -161,7 +164,7 @@ constant = Primitive("constant", "elementwise", _constant_rule,
 
 UNARY = ("neg", "exp", "log", "log1p", "expm1", "tanh", "logistic", "sqrt", "rsqrt",
          "sin", "cos", "erf", "abs", "sign", "floor", "ceil", "round", "is_finite", "not")
-BINARY = ("add", "sub", "mul", "div", "rem", "pow", "max", "min", "and", "or", "xor",
+BINARY = ("add", "sub", "mul", "div", "rem", "pow", "atan2", "max", "min", "and", "or", "xor",
           "eq", "ne", "lt", "le", "gt", "ge")
 
 
@@ -246,6 +249,16 @@ _def_binary(mul, lambda g, x, y, o: mul(g, y), lambda g, x, y, o: mul(g, x))
 _def_binary(div, lambda g, x, y, o: div(g, y), lambda g, x, y, o: neg(div(mul(g, o), y)))
 _def_binary(rem, lambda g, x, y, o: g, lambda g, x, y, o: neg(mul(g, floor(div(x, y)))))
 _def_binary(pow, _pow_dx, _pow_dy)
+
+
+def _atan2_scale(g, x, y):
+    """g / (x**2 + y**2): atan2's partials are x and -y over it."""
+    return div(g, add(mul(x, x), mul(y, y)))
+
+
+# atan2(y, x) with y the first operand: d/dy = x / r2, d/dx = -y / r2
+_def_binary(atan2, lambda g, y, x, o: mul(_atan2_scale(g, x, y), x),
+            lambda g, y, x, o: neg(mul(_atan2_scale(g, x, y), y)))
 _def_binary(max, lambda g, x, y, o: mul(g, _tie_weight(gt(x, y), eq(x, y), x)),
             lambda g, x, y, o: mul(g, _tie_weight(gt(y, x), eq(x, y), x)))
 _def_binary(min, lambda g, x, y, o: mul(g, _tie_weight(lt(x, y), eq(x, y), x)),
@@ -285,6 +298,6 @@ convert.def_jvp(_convert_jvp)
 from . import batch_util as bu  # noqa: E402
 
 for _p in (neg, exp, log, log1p, expm1, tanh, logistic, sqrt, rsqrt, sin, cos, erf, abs, sign,
-           floor, ceil, round, is_finite, not_, add, sub, mul, div, rem, pow, max, min, and_,
+           floor, ceil, round, is_finite, not_, add, sub, mul, div, rem, pow, atan2, max, min, and_,
            or_, xor, eq, ne, lt, le, gt, ge, select, convert):
     _p.def_batch(bu.all_batched(_p.name))
