@@ -210,8 +210,9 @@ def svdvals(x, /):
 
 
 def _cutoff(s, rcond):
-    """``rcond`` times the largest singular value, per matrix, kept as (..., 1)."""
-    return tnp.max(s, axis=-1, keepdims=True) * rcond
+    """``rcond`` times the largest singular value (the first: they are sorted
+    in descending order), per matrix, kept as (..., 1)."""
+    return s[..., :1] * rcond
 
 
 def _inv_singular(s, cutoff):
@@ -272,7 +273,7 @@ def matrix_rank(A, tol=None, hermitian=False, *, rtol=None):
     if tol is None:
         if rtol is None:
             rtol = builtins.max(A.shape[-2:]) * np.finfo(A.dtype).eps
-        tol = tnp.max(s, axis=-1, keepdims=True) * rtol
+        tol = s[..., :1] * rtol
     else:
         tol = tnp.asarray(tol)[..., None]
     return tnp.astype(tnp.sum(s > tol, axis=-1), np.int64)
@@ -327,7 +328,8 @@ def _matrix_norm2(x, axes, ord, keepdims):
     row, col = axes
     moved = tnp.moveaxis(x, (row, col), (-2, -1))
     s = svd(moved, compute_uv=False)
-    r = tnp.max(s, -1) if ord == 2 else tnp.min(s, -1) if ord == -2 else tnp.sum(s, -1)
+    # singular values come sorted in descending order
+    r = s[..., 0] if ord == 2 else s[..., -1] if ord == -2 else tnp.sum(s, -1)
     if keepdims:
         for d in sorted((row % x.ndim, col % x.ndim)):
             r = tnp.expand_dims(r, d)
@@ -371,7 +373,7 @@ def cond(x, p=None):
     x = _matrices("cond", x, square=p in (None, 2, -2))
     if p in (None, 2, -2):
         s = svd(x, compute_uv=False)
-        return tnp.max(s, -1) / tnp.min(s, -1) if p != -2 else tnp.min(s, -1) / tnp.max(s, -1)
+        return s[..., 0] / s[..., -1] if p != -2 else s[..., -1] / s[..., 0]
     return norm(x, p, axis=(-2, -1)) * norm(inv(x), p, axis=(-2, -1))
 
 

@@ -349,7 +349,7 @@ class PlanBuilder(BufferPlan):
         dtypes = [np.dtype(r.dtype) for r in ins.results]
         if copy:
             def call(*a, _fn=fn, _dt=dtypes):
-                return [np.array(o, dtype=d) for o, d in zip(_fn(*a), _dt)]
+                return [np.array(o, dtype=d, order="C") for o, d in zip(_fn(*a), _dt)]
         else:
             call = fn
         name = self.glob("py", call)
