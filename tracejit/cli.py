@@ -24,8 +24,12 @@ from typing import Callable
 
 import numpy as np
 
+from .errors import ShapeError
 from .ir.types import SHORT, parse_type
+from .data.datasets import DatasetError
+from .train.checkpoint import CheckpointError
 from .train.cli import add_eval_command, add_train_command
+from .train.options import OptionError
 from .train.tune import add_tune_command
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -119,6 +123,8 @@ def parse_arg(text: str):
             f"{text!r}: weak types come from Python scalars; write float, int or bool")
     try:
         t = parse_type(spec)
+    except ShapeError as e:
+        raise argparse.ArgumentTypeError(f"{text!r}: {e.detail}") from None
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: expected {_TYPE_HELP}") from None
     return name, np.zeros(t.shape, t.dtype)
@@ -382,8 +388,11 @@ def main(argv=None) -> int:
         return 2
     try:
         return args.run(args)
-    except UsageError as e:
+    except (UsageError, OptionError) as e:
         parser.exit(2, f"tracejit {args.command}: error: {e}\n")
+    except (DatasetError, CheckpointError) as e:   # a bad file: one line, no traceback
+        sys.stderr.write(f"tracejit {args.command}: error: {e}\n")
+        return 1
     except Exception as e:   # raised in the user's code, or a TracejitError
         report_user_error(e)
         return 1

@@ -66,6 +66,15 @@ class ArgumentTypeError(TracejitError, TypeError):
     """An argument to a jitted function that is not an array, scalar or pytree."""
 
 
+class TreeStructureError(TracejitError, ValueError):
+    """Pytrees that should have the same structure but do not."""
+
+
+class ScalarOverflowError(TracejitError, OverflowError):
+    """A Python integer that does not fit the dtype it meets (NumPy 2 raises
+    OverflowError there too)."""
+
+
 class TracerBoolConversionError(TracejitError, TypeError):
     """Python control flow (``if``, ``while``, ``and``, ``bool()``) on a traced value."""
 

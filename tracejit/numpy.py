@@ -36,17 +36,17 @@ import types
 
 import numpy as np
 
-from .errors import DTypeError, ShapeError
-from .slicing import apply_traced_slices
+from .core import Tracer, current_trace
+from .errors import DTypeError, ScalarOverflowError, ShapeError
 from .ir.types import FLOATS, TensorType, canonical_dtype
 from .ir.types import result_type as _result_type
 from .primitives import conv as _cv
 from .primitives import elementwise as _ew
 from .primitives import linalg as _la
-from .primitives import reduce as _rd
 from .primitives import random as _rp
+from .primitives import reduce as _rd
 from .primitives import shape as _sh
-from .tracing import Tracer, current_trace
+from .slicing import apply_traced_slices
 
 # dtype names, so ``tnp.float32`` works as in NumPy
 float32, float64, int32, int64, uint32 = np.float32, np.float64, np.int32, np.int64, np.uint32
@@ -59,9 +59,18 @@ ndarray = (np.ndarray, Tracer)
 def _type(x) -> TensorType:
     if isinstance(x, Tracer):
         return x.aval
-    if isinstance(x, (list, tuple)):
-        return TensorType.of(np.asarray(x))
-    return TensorType.of(x)
+    try:
+        if isinstance(x, (list, tuple)):
+            return TensorType.of(np.asarray(x))
+        return TensorType.of(x)
+    except (TypeError, ValueError) as e:   # None, a string, a ragged list, complex
+        raise DTypeError(f"operand {_brief(x)} ({type(x).__name__}) is not an array or a "
+                         f"number tracejit supports: {e}") from None
+
+
+def _brief(x) -> str:
+    text = repr(x)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def shape(x):
@@ -110,7 +119,11 @@ def _lift(x, dtype: str, weak: bool = False):
     function), so weak values always have a Python scalar's dtype."""
     if _is_scalar_literal(x):
         with np.errstate(all="ignore"):
-            return np.asarray(x, dtype=dtype)
+            try:
+                return np.asarray(x, dtype=dtype)
+            except OverflowError:   # NumPy 2: a Python int that does not fit
+                raise ScalarOverflowError(f"Python integer {x} out of bounds for "
+                                          f"{dtype}") from None
     t = _type(x)
     if t.dtype == dtype:
         return x if isinstance(x, Tracer) else asarray(x)
@@ -135,8 +148,17 @@ def broadcast_shapes(*shapes):
                          + " ".join(str(tuple(s)) for s in shapes)) from None
 
 
+def _new_shape(shape) -> tuple:
+    """A shape for a new array: ints, none negative (refused here, where the
+    array is created, not later by whatever uses it)."""
+    shape = _int_tuple(shape)
+    if builtins.any(d < 0 for d in shape):
+        raise ShapeError(f"negative dimensions are not allowed: shape {shape}")
+    return shape
+
+
 def broadcast_to(x, shape):
-    shape = (shape,) if isinstance(shape, int) else tuple(int(d) for d in shape)
+    shape = _new_shape(shape)
     x = asarray(x)
     xs = _type(x).shape
     if xs == shape:
@@ -1015,7 +1037,7 @@ def _natural_dtype(value):
 
 
 def full(shape, fill_value, dtype=None):
-    shape = _int_tuple(shape)
+    shape = _new_shape(shape)
     dtype = _natural_dtype(fill_value) if dtype is None else canonical_dtype(dtype)
     return broadcast_to(astype(fill_value, dtype), shape)
 
@@ -1648,6 +1670,49 @@ class _IndexUpdate:
 
 def is_tracing() -> bool:
     return current_trace() is not None
+
+
+# --- the Tracer's operators and array methods ---------------------------------------
+# tracejit.core defines Tracer without them, so that tracing never imports this
+# module; they are NumPy's functions, installed here.
+_TRACER_METHODS = (
+    "sum", "mean", "max", "min", "argmax", "argmin", "var", "std", "prod",
+    "reshape", "transpose", "astype", "squeeze", "clip", "dot", "swapaxes",
+    "ravel", "flatten", "any", "all", "cumsum", "round", "repeat", "take", "diagonal",
+    "trace")
+
+
+def _tracer_getattr(self, name):
+    if name not in _TRACER_METHODS:
+        raise AttributeError(f"traced array has no attribute {name!r}")
+    fn = globals()[name]
+    return lambda *a, **k: fn(self, *a, **k)
+
+
+def _binop(fn, reflected=False):
+    if reflected:
+        return lambda self, other: fn(other, self)
+    return lambda self, other: fn(self, other)
+
+
+Tracer.__getattr__ = _tracer_getattr
+Tracer.__getitem__ = _getitem
+Tracer.T = property(transpose)
+Tracer.at = property(_IndexUpdateHelper)
+for _dunder, _fn in [("add", add), ("sub", subtract), ("mul", multiply),
+                     ("truediv", true_divide), ("floordiv", floor_divide),
+                     ("mod", remainder), ("pow", power), ("matmul", matmul),
+                     ("and", bitwise_and), ("or", bitwise_or), ("xor", bitwise_xor)]:
+    setattr(Tracer, f"__{_dunder}__", _binop(_fn))
+    setattr(Tracer, f"__r{_dunder}__", _binop(_fn, reflected=True))
+for _dunder, _fn in [("lt", less), ("le", less_equal), ("gt", greater),
+                     ("ge", greater_equal), ("eq", equal), ("ne", not_equal)]:
+    setattr(Tracer, f"__{_dunder}__", _binop(_fn))
+Tracer.__neg__ = lambda self: negative(self)
+Tracer.__pos__ = lambda self: self
+Tracer.__abs__ = lambda self: abs(self)
+Tracer.__invert__ = lambda self: invert(self)
+del _dunder, _fn
 
 
 #: What ``from tracejit.numpy import *`` brings in: NumPy's names and the

@@ -7,6 +7,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, NamedTuple
 
+from .errors import TreeStructureError
+
 _REGISTRY: dict[type, tuple[Callable, Callable]] = {}
 
 
@@ -122,12 +124,42 @@ def tree_structure(tree):
     return tree_flatten(tree)[1]
 
 
+def _shape_of(td: TreeDef):
+    """``td`` with list, tuple and namedtuple alike (tree_map pairs their
+    children by position, so they may stand for each other)."""
+    if td.kind is None:
+        return None
+    kind = "sequence" if td.kind in (list, tuple) or hasattr(td.kind, "_fields") else td.kind
+    aux = None if kind == "sequence" else td.aux
+    return kind, aux, tuple(_shape_of(c) for c in td.children)
+
+
+def _describe(td: TreeDef) -> str:
+    """Like ``repr(td)``, with dict keys and field names shown."""
+    if td.kind is None:
+        return "*"
+    name = getattr(td.kind, "__name__", str(td.kind))
+    if isinstance(td.aux, tuple) and len(td.aux) == len(td.children):
+        inner = ", ".join(f"{k!r}: {_describe(c)}" for k, c in zip(td.aux, td.children))
+    else:
+        inner = ", ".join(_describe(c) for c in td.children)
+    return f"{name}({inner})"
+
+
 def tree_map(fn, tree, *rest, is_leaf=None):
+    """``fn`` applied to the leaves of ``tree`` and the corresponding leaves of
+    each tree in ``rest``, which must have the same structure (lists, tuples
+    and namedtuples of one length count as alike)."""
     leaves, td = tree_flatten(tree, is_leaf)
-    others = [tree_flatten(r, is_leaf)[0] for r in rest]
-    for o in others:
-        if len(o) != len(leaves):
-            raise ValueError(f"tree_map: trees have different structures ({td} vs {len(o)} leaves)")
+    others = []
+    for k, r in enumerate(rest, 1):
+        other, other_td = tree_flatten(r, is_leaf)
+        if len(other) != len(leaves) or _shape_of(other_td) != _shape_of(td):
+            raise TreeStructureError(
+                f"tree_map: tree {k} does not have the structure of the first tree: "
+                f"the first is {_describe(td)} ({len(leaves)} leaves), tree {k} is "
+                f"{_describe(other_td)} ({len(other)} leaves)")
+        others.append(other)
     return tree_unflatten(td, [fn(*xs) for xs in zip(leaves, *others)])
 
 

@@ -229,6 +229,10 @@ MNIST_FILES = {
 }
 
 
+#: Classes of MNIST and the datasets in its layout (labels 0..9).
+MNIST_CLASSES = 10
+
+
 def _find_mnist_file(directory: Path, name: str):
     for candidate in (directory / name, directory / (name + ".gz")):
         if candidate.is_file():
@@ -248,10 +252,22 @@ def _check_images_labels(images, labels, images_path, labels_path):
         raise DatasetError(
             f"{labels_path}: expected a 1-D label array, got shape {labels.shape}"
         )
+    if labels.dtype != np.uint8:
+        raise DatasetError(f"{labels_path}: expected uint8 labels, got {labels.dtype}")
     if labels.shape[0] != images.shape[0]:
         raise DatasetError(
             f"{labels_path}: {labels.shape[0]} labels but {images_path} has "
             f"{images.shape[0]} images"
+        )
+    if images.shape[0] < 1:
+        raise DatasetError(f"{images_path}: the file holds no images (the header says 0)")
+    if min(images.shape[1:]) < 1:
+        raise DatasetError(f"{images_path}: images of size {images.shape[1:]} are empty")
+    if labels.max() >= MNIST_CLASSES:
+        bad = int(np.argmax(labels >= MNIST_CLASSES))
+        raise DatasetError(
+            f"{labels_path}: label {int(labels[bad])} (example {bad}) is out of range "
+            f"0..{MNIST_CLASSES - 1}: a corrupt file, or not a 10-class dataset"
         )
 
 
@@ -323,8 +339,9 @@ def _read_cifar10_batch(path: Path):
     records = np.frombuffer(raw, dtype=np.uint8).reshape(-1, _CIFAR_RECORD)
     labels = records[:, 0].astype(np.int32)
     if labels.max() >= 10:
+        bad = int(np.argmax(labels >= 10))
         raise DatasetError(
-            f"{path}: label value {int(labels.max())} out of range 0..9 "
+            f"{path}: label value {int(labels[bad])} (record {bad}) out of range 0..9 "
             "(corrupt file or CIFAR-100 data?)"
         )
     images = records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)

@@ -11,10 +11,11 @@ hostfile -n 8 python train.py`` (several).  Without mpi4py or without
 ``mpiexec`` every function works on a one-process world.
 """
 from .world import World, init, world, rank, size, barrier, is_distributed, launched_by_mpi
-from .collectives import (FlatTree, allreduce, iallreduce, broadcast, allgather, broadcast_object,
-                          allgather_object, stats, reset_stats, Pending)
+from .collectives import (FlatTree, allreduce, iallreduce, broadcast, allgather,
+                          broadcast_object, allgather_object, stats, reset_stats, Pending)
 from .p2p import send, recv, probe, ANY_SOURCE, ANY_TAG
 
 __all__ = ["World", "init", "world", "rank", "size", "barrier", "is_distributed",
            "launched_by_mpi", "allreduce", "iallreduce", "broadcast", "allgather",
-           "broadcast_object", "allgather_object", "stats", "reset_stats", "Pending"]
+           "broadcast_object", "allgather_object", "stats", "reset_stats", "Pending",
+           "FlatTree", "send", "recv", "probe", "ANY_SOURCE", "ANY_TAG"]

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import ShapeError
+
 #: Short names used in the text form, in promotion order within each kind.
 SHORT = {
     "bool": "bool",
@@ -46,7 +48,10 @@ class TensorType:
     weak: bool = False
 
     def __post_init__(self):
-        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
+        shape = tuple(int(d) for d in self.shape)
+        if any(d < 0 for d in shape):
+            raise ShapeError(f"negative dimensions are not allowed: shape {shape}")
+        object.__setattr__(self, "shape", shape)
 
     @property
     def ndim(self) -> int:
@@ -58,9 +63,6 @@ class TensorType:
 
     def strong(self) -> "TensorType":
         return TensorType(self.shape, self.dtype) if self.weak else self
-
-    def with_dtype(self, dtype: str) -> "TensorType":
-        return TensorType(self.shape, dtype, self.weak)
 
     def __str__(self):
         dims = ",".join(str(d) for d in self.shape)

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir.core import Instr, Var
-from ..primitives.core import PRIMITIVES
+from ..core import PRIMITIVES
 
 REDUCTIONS = frozenset({"reduce_sum", "reduce_prod", "reduce_max", "reduce_min",
                         "argmax", "argmin"})
@@ -105,21 +105,69 @@ class Window(Component):
         return self.name, frozenset([self.name])
 
 
-@dataclass(frozen=True, slots=True)
-class Affine(Component):
-    c: Component
-    m: int
-    a: int
+class _OfOne(Component):
+    """A function of one component ``c``: ``wrap`` renders it around the
+    code of ``c``."""
+    __slots__ = ()
 
     def parts(self):
         return (self.c,)
 
     def render(self, w):
         x, d = self.c.render(w)
+        return self.wrap(x, w), d
+
+
+@dataclass(frozen=True, slots=True)
+class Affine(_OfOne):
+    c: Component
+    m: int
+    a: int
+
+    def wrap(self, x, w):
         code = x if self.m == 1 else f"{x} * {self.m}"
         if self.a:
             code = f"{code} + {self.a}" if self.a > 0 else f"{code} - {-self.a}"
-        return f"({code})", d
+        return f"({code})"
+
+
+@dataclass(frozen=True, slots=True)
+class Rev(_OfOne):
+    c: Component
+    n: int
+
+    def wrap(self, x, w):
+        return f"({w.dim(self.n)} - 1 - {x})"
+
+
+@dataclass(frozen=True, slots=True)
+class Clamp(_OfOne):
+    c: Component
+    n: int
+
+    def wrap(self, x, w):
+        return f"min(max({x}, 0), {w.dim(self.n)} - 1)"
+
+
+@dataclass(frozen=True, slots=True)
+class FloorDiv(_OfOne):
+    c: Component
+    k: int
+
+    def wrap(self, x, w):
+        return f"({x} // {w.dim(self.k)})"
+
+
+@dataclass(frozen=True, slots=True)
+class DivMod(_OfOne):
+    c: Component
+    s: int
+    n: int
+
+    def wrap(self, x, w):
+        if self.s == 1:
+            return f"({x} % {w.dim(self.n)})"
+        return f"(({x} // {w.dim(self.s)}) % {w.dim(self.n)})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,61 +181,6 @@ class Add(Component):
     def render(self, w):
         (x, dx), (y, dy) = self.c1.render(w), self.c2.render(w)
         return f"({x} + {y})", dx | dy
-
-
-@dataclass(frozen=True, slots=True)
-class Rev(Component):
-    c: Component
-    n: int
-
-    def parts(self):
-        return (self.c,)
-
-    def render(self, w):
-        x, d = self.c.render(w)
-        return f"({w.dim(self.n)} - 1 - {x})", d
-
-
-@dataclass(frozen=True, slots=True)
-class Clamp(Component):
-    c: Component
-    n: int
-
-    def parts(self):
-        return (self.c,)
-
-    def render(self, w):
-        x, d = self.c.render(w)
-        return f"min(max({x}, 0), {w.dim(self.n)} - 1)", d
-
-
-@dataclass(frozen=True, slots=True)
-class FloorDiv(Component):
-    c: Component
-    k: int
-
-    def parts(self):
-        return (self.c,)
-
-    def render(self, w):
-        x, d = self.c.render(w)
-        return f"({x} // {w.dim(self.k)})", d
-
-
-@dataclass(frozen=True, slots=True)
-class DivMod(Component):
-    c: Component
-    s: int
-    n: int
-
-    def parts(self):
-        return (self.c,)
-
-    def render(self, w):
-        x, d = self.c.render(w)
-        if self.s == 1:
-            return f"({x} % {w.dim(self.n)})", d
-        return f"(({x} // {w.dim(self.s)}) % {w.dim(self.n)})", d
 
 
 @dataclass(frozen=True, slots=True)

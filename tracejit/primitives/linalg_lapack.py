@@ -30,10 +30,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
+from ..core import Primitive
 from ..errors import DTypeError, LinAlgError, ShapeError
 from ..ir.types import FLOATS, TensorType
 from . import ad_util as ad
-from .core import Primitive
 
 
 def _check_float(name, *xs):

@@ -19,9 +19,18 @@ import os
 
 from ..nn import count_params
 from . import recipes
+from ..data.datasets import DatasetError
 from .checkpoint import CheckpointError, latest_checkpoint, load_checkpoint
 from ..distributed import init as init_world
 from .loop import fit
+from .options import (
+    OptionError,
+    fraction,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+    writable_directory,
+)
 from .ensemble import train_ensemble
 from .parameter_server import fit_async
 from .state import restore_train_state
@@ -37,27 +46,27 @@ _MODEL_OPTIONS = {
     "mlp": [
         (("--activation",), dict(choices=("elu", "relu"), help="hidden activation")),
         (("--optimizer",), dict(choices=("adam", "momentum"), help="Adam, or momentum 0.9")),
-        (("--learning-rate",), dict(type=float)),
-        (("--hidden1",), dict(type=int, help="units of the first hidden layer")),
-        (("--hidden2",), dict(type=int, help="units of the second hidden layer")),
-        (("--dropout",), dict(type=float, help="dropout rate after each hidden layer")),
-        (("--patience",), dict(type=int, help="early stopping: epochs without a lower "
+        (("--learning-rate",), dict(type=positive_float)),
+        (("--hidden1",), dict(type=positive_int, help="units of the first hidden layer")),
+        (("--hidden2",), dict(type=positive_int, help="units of the second hidden layer")),
+        (("--dropout",), dict(type=fraction, help="dropout rate after each hidden layer")),
+        (("--patience",), dict(type=positive_int, help="early stopping: epochs without a lower "
                                               "validation loss")),
     ],
     "cnn": [
-        (("--width",), dict(type=float, help="scales every layer; 1.0 is the tutorial's "
+        (("--width",), dict(type=positive_float, help="scales every layer; 1.0 is the tutorial's "
                                              "1,068,298-parameter model")),
-        (("--learning-rate",), dict(type=float, help="initial learning rate (plain SGD)")),
-        (("--decay-epochs",), dict(type=float, help="epochs per 10x learning-rate decay "
+        (("--learning-rate",), dict(type=positive_float, help="initial learning rate (plain SGD)")),
+        (("--decay-epochs",), dict(type=positive_float, help="epochs per 10x learning-rate decay "
                                                     "(staircase)")),
-        (("--ema-decay",), dict(type=float, help="decay of the parameters' moving averages "
+        (("--ema-decay",), dict(type=fraction, help="decay of the parameters' moving averages "
                                                  "used for evaluation (0: none)")),
-        (("--synthetic-examples",), dict(type=int, help="training images when no --data")),
+        (("--synthetic-examples",), dict(type=positive_int, help="training images when no --data")),
     ],
     "rnn": [
-        (("--units",), dict(type=int, help="LSTM units")),
-        (("--learning-rate",), dict(type=float)),
-        (("--patience",), dict(type=int, help="early stopping: epochs without a lower "
+        (("--units",), dict(type=positive_int, help="LSTM units")),
+        (("--learning-rate",), dict(type=positive_float)),
+        (("--patience",), dict(type=positive_int, help="early stopping: epochs without a lower "
                                               "validation loss")),
     ],
 }
@@ -82,11 +91,11 @@ def _add_model_arguments(parser, name):
     common = parser.add_argument_group("training")
     common.add_argument("--data", metavar="DIR",
                         help="dataset directory (default: the bundled/synthetic data)")
-    common.add_argument("--epochs", type=int, help=f"default {defaults['epochs']}")
-    common.add_argument("--batch-size", type=int, help=f"default {defaults['batch_size']}")
-    common.add_argument("--seed", type=int, help="seed of initialization, shuffling and "
+    common.add_argument("--epochs", type=positive_int, help=f"default {defaults['epochs']}")
+    common.add_argument("--batch-size", type=positive_int, help=f"default {defaults['batch_size']}")
+    common.add_argument("--seed", type=nonnegative_int, help="seed of initialization, shuffling and "
                                                  "augmentation (default 0)")
-    common.add_argument("--limit", type=int, metavar="N",
+    common.add_argument("--limit", type=positive_int, metavar="N",
                         help="use only the first N training and N test examples")
     common.add_argument("--backend", choices=_BACKENDS,
                         help="where the training step runs (default: $TRACEJIT_BACKEND, "
@@ -96,7 +105,7 @@ def _add_model_arguments(parser, name):
                      help=f"TensorBoard logs and curves.png (default runs/{name})")
     out.add_argument("--checkpoint-dir", metavar="DIR",
                      help="checkpoints (default LOGDIR/checkpoints)")
-    out.add_argument("--checkpoint-every", type=int, metavar="STEPS",
+    out.add_argument("--checkpoint-every", type=positive_int, metavar="STEPS",
                      help="save every STEPS steps (default: every epoch) and at the end")
     out.add_argument("--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
                      help="continue from the latest checkpoint (or the one given)")
@@ -114,11 +123,11 @@ def _add_model_arguments(parser, name):
                                "parameters and applies the gradients of the P-1 workers "
                                "as they arrive; --batch-size is each worker's batch; no "
                                "checkpoints")
-    parallel.add_argument("--ensemble", type=int, metavar="K",
+    parallel.add_argument("--ensemble", type=positive_int, metavar="K",
                           help="train K members (seeds SEED..SEED+K-1) in parallel, one per "
                                "process (per rank under mpiexec), and report the accuracy of "
                                "their averaged prediction beside each member's")
-    parallel.add_argument("--max-staleness", type=int, metavar="S",
+    parallel.add_argument("--max-staleness", type=nonnegative_int, metavar="S",
                           help="with --parameter-server: drop gradients computed more than "
                                "S updates ago (default: the number of workers)")
     model = parser.add_argument_group(f"{name} model")
@@ -158,6 +167,9 @@ def run_train(name: str, args) -> dict:
     verbose = not args.quiet and rank0
     logdir = args.logdir or os.path.join("runs", name)
     checkpoint_dir = args.checkpoint_dir or os.path.join(logdir, "checkpoints")
+    if rank0:
+        writable_directory(logdir, "--logdir")
+        writable_directory(checkpoint_dir, "--checkpoint-dir")
     if verbose:
         print(setup.description)
         print(f"{len(setup.train[0])} training, "
@@ -268,8 +280,17 @@ def run_eval(args) -> dict:
 
 
 def main_for(name: str, argv=None, prog: str | None = None) -> int:
-    """``main`` of an example script: ``tracejit train NAME`` with ``argv``."""
-    run_train(name, train_parser(name, prog).parse_args(argv))
+    """``main`` of an example script: ``tracejit train NAME`` with ``argv``.
+    A bad option, data file or checkpoint is one line on stderr and exit
+    status 2 (options) or 1."""
+    parser = train_parser(name, prog)
+    args = parser.parse_args(argv)
+    try:
+        run_train(name, args)
+    except OptionError as e:
+        parser.error(str(e))
+    except (DatasetError, CheckpointError) as e:
+        parser.exit(1, f"{parser.prog}: error: {e}\n")
     return 0
 
 

@@ -22,8 +22,10 @@ the communication share, which bounds what an overlap could save).
 """
 from __future__ import annotations
 
+import time
+
 from ..api import jit
-from .. import random
+from ..random import fold_in
 from ..distributed import allreduce, broadcast, init
 
 __all__ = ["DataParallelStep"]
@@ -32,7 +34,11 @@ __all__ = ["DataParallelStep"]
 class DataParallelStep:
     """``step(state, x, y, with_grads=False) -> (state, metrics[, grads])``,
     averaging over every MPI rank; built by ``make_train_step(...,
-    distributed=True)``."""
+    distributed=True)``.
+
+    ``seconds`` accumulates the wall time of the three phases
+    (``gradients``, ``allreduce`` -- which includes waiting for the slowest
+    rank --, ``update``); ``reset_timings()`` zeroes it."""
 
     def __init__(self, gradients, update, *, backend=None, donate=True):
         world = init()
@@ -40,14 +46,18 @@ class DataParallelStep:
         rank, size = self.rank, self.size
 
         def grad_step(state, x, y):
-            key = random.fold_in(state.key, state.step)
+            key = fold_in(state.key, state.step)
             if size > 1:
-                key = random.fold_in(key, rank)
+                key = fold_in(key, rank)
             return gradients(state, x, y, key)
 
         self._gradients = jit(grad_step, backend=backend)
         self._update = jit(update, backend=backend, donate_argnums=(0,) if donate else ())
         self._synced = False
+        self.reset_timings()
+
+    def reset_timings(self):
+        self.seconds = {"gradients": 0.0, "allreduce": 0.0, "update": 0.0}
 
     def sync(self, state):
         """Rank 0's ``state`` on every rank (done by the first call)."""
@@ -57,10 +67,17 @@ class DataParallelStep:
     def __call__(self, state, x, y, with_grads=False):
         if not self._synced:
             state = self.sync(state)
+        t0 = time.perf_counter()
         grads, model_state, metrics = self._gradients(state, x, y)
+        t1 = time.perf_counter()
         if self.size > 1:
             grads, model_state, metrics = allreduce((grads, model_state, metrics), "mean")
+        t2 = time.perf_counter()
         new_state, learning_rate = self._update(state, grads, model_state)
+        t3 = time.perf_counter()
+        self.seconds["gradients"] += t1 - t0
+        self.seconds["allreduce"] += t2 - t1
+        self.seconds["update"] += t3 - t2
         metrics = dict(metrics, learning_rate=learning_rate)
         if with_grads:
             return new_state, metrics, grads

@@ -42,6 +42,7 @@ import time
 import numpy as np
 
 from ..data import Pipeline
+from ..data.pipeline import batch_seed
 from ..distributed import broadcast_object, init as init_world
 from ..tree import tree_flatten_with_path
 from .callbacks import EarlyStopping
@@ -118,7 +119,13 @@ def _make_pipeline(train_data, batch_size, seed, augment, world=None) -> Pipelin
     if shards > 1:
         pipeline = pipeline.shard(shards, world.rank)
     pipeline = pipeline.batch(int(batch_size) // shards, drop_remainder=True)
-    if augment is not None:
+    if augment is not None and shards > 1:
+        # Each rank's shard of batch k gets its own draws (else every rank
+        # would crop and flip its images alike).
+        rank = world.rank
+        pipeline = pipeline.map(lambda x, y, s: (augment(x, batch_seed(s, rank, 0)), y),
+                                with_seed=True).prefetch(2)
+    elif augment is not None:
         # augment(images, seed) -> images; the labels pass through.
         pipeline = pipeline.map(lambda x, y, s: (augment(x, s), y), with_seed=True).prefetch(2)
     return pipeline
@@ -186,14 +193,15 @@ class _Checkpointer:
 def _changed_settings(saved: dict, current: dict) -> list[str]:
     """What differs between the settings recorded in a checkpoint's metadata
     (its ``config`` and ``fit`` sections) and this run's, except ``epochs``
-    (resuming to train longer is what resume is for)."""
+    (resuming to train longer is what resume is for) and ``processes`` (a
+    distributed run may resume on another number of processes)."""
     changes = []
     for section in ("config", "fit"):
         old, new = saved.get(section), current.get(section)
         if not isinstance(old, dict) or not isinstance(new, dict):
             continue
         for key in sorted(set(old) | set(new)):
-            if key != "epochs" and old.get(key) != new.get(key):
+            if key not in ("epochs", "processes") and old.get(key) != new.get(key):
                 changes.append(f"{key}: checkpoint {old.get(key)!r}, now {new.get(key)!r}")
     return changes
 

@@ -29,8 +29,8 @@ import time
 
 import numpy as np
 
-from .. import distributed as dist
-from .. import random
+from ..distributed import broadcast, broadcast_object, init as init_world, probe, recv, send
+from ..random import fold_in
 from ..api import jit
 from ..data import Pipeline
 from ..tree import tree_map
@@ -82,7 +82,7 @@ def fit_async(model, optimizer, train_data, *, epochs: int, batch_size: int = 32
     docstring.  ``batch_size`` is each worker's batch; ``max_staleness``
     (default: the number of workers) is the largest staleness of a gradient
     the server still applies."""
-    world = dist.init()
+    world = init_world()
     if int(epochs) < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     workers = max(world.size - 1, 1)
@@ -99,7 +99,7 @@ def fit_async(model, optimizer, train_data, *, epochs: int, batch_size: int = 32
     rank = world.rank
 
     def grad_step(state, x, y):
-        key = random.fold_in(random.fold_in(state.key, state.step), rank)
+        key = fold_in(fold_in(state.key, state.step), rank)
         return gradients(state, x, y, key)
 
     verbose = verbose and rank == 0
@@ -119,8 +119,8 @@ def fit_async(model, optimizer, train_data, *, epochs: int, batch_size: int = 32
     else:
         _work(state, pipeline, jit(grad_step, backend=backend), int(epochs))
         result = None
-    state = dist.broadcast(state)
-    summary = dist.broadcast_object(None if result is None else dataclasses.replace(
+    state = broadcast(state)
+    summary = broadcast_object(None if result is None else dataclasses.replace(
         result, state=None))
     return dataclasses.replace(summary, state=state)
 
@@ -128,17 +128,17 @@ def fit_async(model, optimizer, train_data, *, epochs: int, batch_size: int = 32
 def _work(state, pipeline, grad_step, epochs):
     """A worker: pull, compute, push, until its shard's epochs are done."""
     like = (state.params, state.model_state, np.int64(0))
-    params, model_state, version = dist.recv(like, 0, _PARAMETERS)
+    params, model_state, version = recv(like, 0, _PARAMETERS)
     for _ in range(epochs):
         for x, y in pipeline:
             state = state.replace(params=params, model_state=model_state,
                                   step=np.asarray(version, np.int64))
             grads, new_model_state, metrics = grad_step(state, x, y)
-            dist.send((_cast_like(grads, state.params),
+            send((_cast_like(grads, state.params),
                        _cast_like(new_model_state, state.model_state),
                        _metrics32(metrics), np.int64(version)), 0, _GRADIENTS)
-            params, model_state, version = dist.recv(like, 0, _PARAMETERS)
-    dist.send(np.zeros(1, np.int8), 0, _DONE)
+            params, model_state, version = recv(like, 0, _PARAMETERS)
+    send(np.zeros(1, np.int8), 0, _DONE)
 
 
 class _Server:
@@ -157,7 +157,7 @@ class _Server:
         self.staleness: dict = {}
 
     def _reply(self, worker):
-        dist.send((self.state.params, self.state.model_state, np.int64(self.version)),
+        send((self.state.params, self.state.model_state, np.int64(self.version)),
                   worker, _PARAMETERS)
 
     def serve(self) -> AsyncResult:
@@ -170,12 +170,12 @@ class _Server:
         received = applied = dropped = 0
         epoch = {"loss": 0.0, "accuracy": 0.0, "staleness": [], "dropped": 0}
         while active:
-            source, tag = dist.probe()
+            source, tag = probe()
             if tag == _DONE:
-                dist.recv(np.zeros(1, np.int8), source, _DONE)
+                recv(np.zeros(1, np.int8), source, _DONE)
                 active.discard(source)
                 continue
-            grads, model_state, metrics, version = dist.recv(like, source, _GRADIENTS)
+            grads, model_state, metrics, version = recv(like, source, _GRADIENTS)
             stale = self.version - int(version)
             self.staleness[stale] = self.staleness.get(stale, 0) + 1
             if stale <= self.max_staleness:
