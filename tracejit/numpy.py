@@ -454,7 +454,8 @@ def logaddexp(x, y):
     """``log(exp(x) + exp(y))`` without overflow, as NumPy computes it."""
     a, b = _promote(x, y, float_only=True)
     big = add(maximum(a, b), log1p(exp(negative(abs(subtract(a, b))))))
-    return where(equal(a, b), add(a, math.log(2.0)), big)
+    # at a tie (infinities included) the mean keeps the derivative symmetric: 1/2 each
+    return where(equal(a, b), add(multiply(add(a, b), 0.5), math.log(2.0)), big)
 
 
 def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):

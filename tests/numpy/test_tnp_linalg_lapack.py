@@ -2,6 +2,8 @@
 SciPy (eager and jitted), derivatives against finite differences in both
 modes to order 2, on well-conditioned drawn matrices; singular and
 non-square input raise tracejit errors naming the user's line."""
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -9,14 +11,28 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tracejit
-import tracejit.numpy as tnp
+import tracejit.numpy as _tnp
+import tracejit.numpy_linalg
 import tracejit.scipy.linalg as tsl
 from tracejit.errors import LinAlgError, ShapeError
 from tracejit.testing import check_grads
 
-from tnp_check import check
-import tracejit.numpy_linalg
-tnp.linalg = tracejit.numpy_linalg  # TEMP until the numpy package split
+from tnp_check import assert_same, run_numpy
+
+# tracejit.numpy with numpy_linalg.py as its linalg (it moves into the
+# tracejit.numpy package when that is split into NumPy's sections)
+tnp = SimpleNamespace(**vars(_tnp))
+tnp.linalg = tracejit.numpy_linalg
+
+
+def check(f, *args, rtol=None, atol=0.0):
+    """``f(np, ...)`` against tracejit.numpy eagerly and jitted on the
+    reference and cpu backends."""
+    want = run_numpy(f, args)
+    assert_same(want, f(tnp, *args), rtol, atol, "eager")
+    for backend in ("reference", "cpu"):
+        got = tracejit.jit(lambda *a: f(tnp, *a), backend=backend)(*args)
+        assert_same(want, got, rtol, atol, backend)
 
 SETTINGS = settings(max_examples=15, deadline=None)
 GRAD_SETTINGS = settings(max_examples=4, deadline=None)

@@ -9,11 +9,15 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tracejit
-import tracejit.numpy as tnp
+import tracejit.numpy as _tnp
+import tracejit.numpy_linalg
 import tracejit.numpy_more
-for _n in dir(tracejit.numpy_more):  # TEMP until the numpy package split
-    if not _n.startswith("_") and not hasattr(tnp, _n):
-        setattr(tnp, _n, getattr(tracejit.numpy_more, _n))
+from types import SimpleNamespace
+# tracejit.numpy with the functions of numpy_more.py and numpy_linalg.py, which
+# move into the tracejit.numpy package when it is split into NumPy's sections
+tnp = SimpleNamespace(**{**vars(_tnp), **{n: getattr(tracejit.numpy_more, n)
+                                          for n in dir(tracejit.numpy_more) if not n.startswith("_")}})
+tnp.linalg = tracejit.numpy_linalg
 from tracejit.testing import check_grads
 
 from tnp_check import assert_same, run_numpy
