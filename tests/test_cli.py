@@ -12,7 +12,7 @@ import pytest
 import tracejit
 from tracejit import cli
 from tracejit.ir import parse, verify
-from tracejit.tracing import eval_function
+from tracejit.core import eval_function
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MLP = ROOT / "examples" / "mlp.py"

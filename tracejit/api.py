@@ -8,36 +8,13 @@ import time
 import numpy as np
 
 from . import arguments, log
-from .backends.cuda.array import Array
-from .errors import ArgumentTypeError, DTypeError, api_boundary
-from .ir.types import TensorType, canonical_dtype
+from .backends import default_backend, get_backend
+from .core import current_trace, leaf_type, trace_pytree
+from .device import Array, device_put
+from .errors import ArgumentTypeError, api_boundary
+from .pipeline import optimize
 from .tiered import TieredExecutable, enabled_by_default
-from .tracing import Tracer, current_trace, trace_function
 from .tree import tree_flatten, tree_unflatten
-
-
-def _leaf_type(x, path) -> TensorType:
-    if isinstance(x, Tracer):
-        return x.aval
-    if isinstance(x, Array):
-        try:
-            return TensorType(x.shape, canonical_dtype(x.dtype))
-        except TypeError as e:
-            raise DTypeError(f"argument {path}: {e}") from None
-    if arguments.is_big_int(x):
-        return arguments.BIG_INT_TYPE
-    if isinstance(x, (bool, int, float, np.ndarray, np.generic)):
-        try:
-            return TensorType.of(x)
-        except TypeError as e:
-            raise DTypeError(f"argument {path}: {e}; convert it first, "
-                             f"e.g. x.astype(np.float32)") from None
-    raise ArgumentTypeError(
-        f"argument {path} has type {type(x).__name__}; jitted functions take "
-        f"NumPy arrays, device arrays (tracejit.device_put), Python scalars and "
-        f"pytrees (dict, list, tuple, namedtuple, registered dataclass) of them; "
-        f"pass other values with "
-        f"static_argnums/static_argnames")
 
 
 class _Signature:
@@ -94,19 +71,13 @@ def _trace(fun, sig, statics, dyn, name, int_probe=()):
     """Trace ``fun`` for this call; returns (Function, captured, out_treedef).
     Leaves at ``int_probe`` positions are traced as weak int64."""
     leaves, treedef = tree_flatten(dyn)
-    in_types = [arguments.INT_TYPE if i in int_probe else _leaf_type(x, f"#{i}")
+    in_types = [arguments.INT_TYPE if i in int_probe else leaf_type(x, f"#{i}")
                 for i, x in enumerate(leaves)]
-    out_tree = []
 
-    def flat_fun(*tracers):
-        dyn_args, dyn_kwargs = tree_unflatten(treedef, tracers)
+    def call(dyn_args, dyn_kwargs):
         args, kwargs = sig.merge(statics, dyn_args, dyn_kwargs)
-        out = fun(*args, **kwargs)
-        out_leaves, out_def = tree_flatten(out)
-        out_tree.append(out_def)
-        return out_leaves
-    fn, captured = trace_function(flat_fun, in_types, name)
-    return fn, captured, out_tree[0]
+        return fun(*args, **kwargs)
+    return trace_pytree(call, in_types, treedef, name)
 
 
 def make_ir(fun, static_argnums=(), static_argnames=()):
@@ -156,7 +127,6 @@ class JitFunction:
     def _backend_name(self, leaves=()):
         """The explicit backend, else cuda when an argument is on the GPU,
         else the default (tracejit.backends.default_backend)."""
-        from .backends import default_backend
         if self.backend:
             return self.backend
         if any(isinstance(x, Array) for x in leaves):
@@ -172,8 +142,8 @@ class JitFunction:
     def _call(self, args, kwargs):
         statics, dyn = self._sig.split(args, kwargs)
         leaves, treedef = tree_flatten(dyn)
-        types = tuple(("Python int beyond int64", _leaf_type(x, f"#{i}"))
-                      if arguments.is_big_int(x) else _leaf_type(x, f"#{i}")
+        types = tuple(("Python int beyond int64", leaf_type(x, f"#{i}"))
+                      if arguments.is_big_int(x) else leaf_type(x, f"#{i}")
                       for i, x in enumerate(leaves))
         backend = self._backend_name(leaves)
         key = (treedef, types, statics, backend)
@@ -213,8 +183,6 @@ class JitFunction:
         return tuple(donated)
 
     def _compile(self, statics, dyn, backend, leaves):
-        from .backends import get_backend
-        from .pipeline import optimize
         self.trace_count += 1
         ints = [i for i, x in enumerate(leaves) if arguments.is_python_int(x)]
         big = tuple(i for i in ints if arguments.is_big_int(leaves[i]))
@@ -235,7 +203,6 @@ class JitFunction:
                 executable = get_backend(backend).compile(fn, donate=donate)
         captured = [arguments.native(np.asarray(c)) for c in captured]
         if backend == "cuda":   # uploaded once per compiled entry, not per call
-            from .device import device_put
             captured = device_put(captured, "cuda")
         return (executable, captured, out_tree), int_targets
 

@@ -36,17 +36,17 @@ import types
 
 import numpy as np
 
+from .core import Tracer, current_trace
 from .errors import DTypeError, ScalarOverflowError, ShapeError
-from .slicing import apply_traced_slices
 from .ir.types import FLOATS, TensorType, canonical_dtype
 from .ir.types import result_type as _result_type
 from .primitives import conv as _cv
 from .primitives import elementwise as _ew
 from .primitives import linalg as _la
-from .primitives import reduce as _rd
 from .primitives import random as _rp
+from .primitives import reduce as _rd
 from .primitives import shape as _sh
-from .tracing import Tracer, current_trace
+from .slicing import apply_traced_slices
 
 # dtype names, so ``tnp.float32`` works as in NumPy
 float32, float64, int32, int64, uint32 = np.float32, np.float64, np.int32, np.int64, np.uint32
@@ -1670,6 +1670,49 @@ class _IndexUpdate:
 
 def is_tracing() -> bool:
     return current_trace() is not None
+
+
+# --- the Tracer's operators and array methods ---------------------------------------
+# tracejit.core defines Tracer without them, so that tracing never imports this
+# module; they are NumPy's functions, installed here.
+_TRACER_METHODS = (
+    "sum", "mean", "max", "min", "argmax", "argmin", "var", "std", "prod",
+    "reshape", "transpose", "astype", "squeeze", "clip", "dot", "swapaxes",
+    "ravel", "flatten", "any", "all", "cumsum", "round", "repeat", "take", "diagonal",
+    "trace")
+
+
+def _tracer_getattr(self, name):
+    if name not in _TRACER_METHODS:
+        raise AttributeError(f"traced array has no attribute {name!r}")
+    fn = globals()[name]
+    return lambda *a, **k: fn(self, *a, **k)
+
+
+def _binop(fn, reflected=False):
+    if reflected:
+        return lambda self, other: fn(other, self)
+    return lambda self, other: fn(self, other)
+
+
+Tracer.__getattr__ = _tracer_getattr
+Tracer.__getitem__ = _getitem
+Tracer.T = property(transpose)
+Tracer.at = property(_IndexUpdateHelper)
+for _dunder, _fn in [("add", add), ("sub", subtract), ("mul", multiply),
+                     ("truediv", true_divide), ("floordiv", floor_divide),
+                     ("mod", remainder), ("pow", power), ("matmul", matmul),
+                     ("and", bitwise_and), ("or", bitwise_or), ("xor", bitwise_xor)]:
+    setattr(Tracer, f"__{_dunder}__", _binop(_fn))
+    setattr(Tracer, f"__r{_dunder}__", _binop(_fn, reflected=True))
+for _dunder, _fn in [("lt", less), ("le", less_equal), ("gt", greater),
+                     ("ge", greater_equal), ("eq", equal), ("ne", not_equal)]:
+    setattr(Tracer, f"__{_dunder}__", _binop(_fn))
+Tracer.__neg__ = lambda self: negative(self)
+Tracer.__pos__ = lambda self: self
+Tracer.__abs__ = lambda self: abs(self)
+Tracer.__invert__ = lambda self: invert(self)
+del _dunder, _fn
 
 
 #: What ``from tracejit.numpy import *`` brings in: NumPy's names and the

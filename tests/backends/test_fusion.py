@@ -9,7 +9,7 @@ import tracejit
 import tracejit.numpy as tnp
 from tracejit.nn import functional as F
 from tracejit.pipeline import optimize
-from tracejit.tracing import eval_function
+from tracejit.core import eval_function
 from tracejit.transforms.fusion import fuse
 
 

@@ -435,7 +435,7 @@ def test_tnp_functions(name):
 def test_fusion_kernel_gradients_are_its_bodys():
     """A fused kernel (tracejit.transforms.fusion) differentiates as its body."""
     from tracejit.pipeline import optimize
-    from tracejit.tracing import eval_function
+    from tracejit.core import eval_function
     from tracejit.transforms.fusion import fuse
 
     def softmax_and_sum(x, y):

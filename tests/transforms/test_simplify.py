@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 import tracejit
 import tracejit.numpy as tnp
 from tracejit.ir import Function, Instr, TensorType, Var, parse, verify
-from tracejit.tracing import eval_function
+from tracejit.core import eval_function
 from tracejit.transforms.simplify import (algebraic_simplify, cse, dce, fold_constants,
                                           simplify)
 

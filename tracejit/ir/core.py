@@ -7,6 +7,8 @@ which are closed too (everything they use is passed in as an operand).
 """
 from __future__ import annotations
 
+from .primitive import PRIMITIVES, PrimitiveDef
+from .printer import format_function
 from .types import TensorType
 
 
@@ -44,6 +46,12 @@ class Instr:
         self.attrs = dict(attrs)
         self.results = list(results)
 
+    @property
+    def primitive(self) -> PrimitiveDef:
+        """The registered primitive this instruction applies (its facts and
+        rules); KeyError for a name no primitive has."""
+        return PRIMITIVES[self.prim]
+
     def subfunctions(self):
         return {k: v for k, v in self.attrs.items() if isinstance(v, Function)}
 
@@ -67,7 +75,6 @@ class Function:
         return [v.type for v in self.results]
 
     def __str__(self):
-        from .printer import format_function
         return format_function(self)
 
     def __repr__(self):

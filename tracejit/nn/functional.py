@@ -4,13 +4,13 @@ tracejit primitives, so they work eagerly, under ``jit`` and under ``grad``.
 """
 from __future__ import annotations
 
-
 import numpy as np
 
 from .. import lax, random
 from .. import numpy as tnp
 from ..errors import ShapeError
 from ..transforms.custom_derivatives import stop_gradient
+
 
 # --- basic ops with TensorFlow's names ---------------------------------------------
 def add_n(inputs):

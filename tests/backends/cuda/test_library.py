@@ -23,7 +23,7 @@ from tracejit.backends.cuda import kernels  # noqa: E402
 from tracejit.backends.cuda.library import LOWERINGS, HostFallback  # noqa: E402
 from tracejit.ir.core import Instr, Var  # noqa: E402
 from tracejit.ir.types import TensorType  # noqa: E402
-from tracejit.primitives.core import PRIMITIVES, out_types  # noqa: E402
+from tracejit.core import PRIMITIVES  # noqa: E402
 from tracejit.kernel.index import is_fusible  # noqa: E402
 
 FEW = settings(max_examples=15, deadline=None, derandomize=True,
@@ -32,7 +32,7 @@ FEW = settings(max_examples=15, deadline=None, derandomize=True,
 
 def lower(prim, arrays, **attrs):
     ins_t = [TensorType.of(np.asarray(a)) for a in arrays]
-    outs = out_types(PRIMITIVES[prim], ins_t, attrs)
+    outs = PRIMITIVES[prim].out_types(ins_t, attrs)
     ins = Instr(prim, [Var(t) for t in ins_t], attrs, [Var(t) for t in outs])
     return LOWERINGS[prim](ins)
 

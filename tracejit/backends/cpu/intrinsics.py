@@ -63,6 +63,26 @@ def fminimum(typingctx, a, b):
     return _float_binary(_llvm_binary("minimum"))(typingctx, a, b)
 
 
+@intrinsic
+def select(typingctx, c, a, b):
+    """``a if c else b`` as one LLVM ``select``: both operands are computed
+    (snippets use it only where that is safe) and no branch is made. A
+    kernel of a few thousand ternaries otherwise has thousands of basic
+    blocks, and Numba's SSA reconstruction and rewrite passes grow faster
+    than linearly with their number (a 100-iteration unrolled scalar loop
+    took minutes to compile)."""
+    ty = typingctx.unify_types(types.unliteral(a), types.unliteral(b))
+    if ty is None or not isinstance(c, (types.Boolean, types.Integer)):
+        return None
+
+    def codegen(ctx, builder, sig, args):
+        cond = ctx.cast(builder, args[0], sig.args[0], types.boolean)
+        x = ctx.cast(builder, args[1], sig.args[1], sig.return_type)
+        y = ctx.cast(builder, args[2], sig.args[2], sig.return_type)
+        return builder.select(cond, x, y)
+    return ty(c, a, b), codegen
+
+
 # --- calls for generated kernels ------------------------------------------------------
 # vmath's functions are ``inline="always"``: Numba would inline their IR into
 # every kernel at every call site, and type and lower it again each time,

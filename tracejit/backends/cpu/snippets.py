@@ -14,6 +14,12 @@ with what differs for ``numba.njit`` kernels compiled ahead of time.
   only), float max/min LLVM's NaN-propagating maximum/minimum.
 - Float results are not wrapped in their constructor (Numba keeps float32
   arithmetic in float32) except for the snippets in ``RETYPED``.
+- Choices without side effects are branch-free: ``select`` (intrinsics.py,
+  an LLVM select) instead of ``a if c else b``, ``&``/``|`` instead of
+  ``and``/``or``. Each Python conditional is a basic block for Numba, whose
+  front end grows faster than linearly in their number; LLVM would turn
+  most of them back into selects anyway. Integer ``// -1`` stays a branch
+  (computing ``MIN // -1`` would trap).
 """
 from __future__ import annotations
 
@@ -30,17 +36,32 @@ HEADER = base.HEADER + """\
 from numba import carray
 from tracejit.backends.cpu.intrinsics import {intrinsics}
 """
-INTRINSICS = ("radd", "rmul", "fmaximum", "fminimum", "random_bits_at", "ipow")
+INTRINSICS = ("radd", "rmul", "fmaximum", "fminimum", "random_bits_at", "ipow", "select")
 #: Float snippets whose Numba result type may differ from the operands'.
 RETYPED = frozenset({"erf", "pow"})
 _FLOAT_REDUCE = {"reduce_sum": "radd", "reduce_prod": "rmul", "reduce_max": "fmaximum",
                  "reduce_min": "fminimum"}
 
 
+_SIGN = "select({0} > 0, {T}(1), select({0} < 0, {T}(-1), {T}(0)))"
+
+
 class CpuSnippets(base.Snippets):
+    FLOAT = dict(base.FLOAT, sign=f"select({{0}} != {{0}}, {{0}}, {_SIGN})",
+                 max="select(({0} > {1}) | ({0} != {0}), {0}, {1})",
+                 min="select(({0} < {1}) | ({0} != {0}), {0}, {1})")
     INT = dict(base.INT, div="(-{0} if {1} == -1 else {0} // {1})",
-               rem="(0 if {1} == -1 else {0} % {1})")
-    UINT = dict(base.UINT, div="{0} // {1}", rem="{0} % {1}")
+               rem="(0 if {1} == -1 else {0} % {1})", sign=_SIGN,
+               max="select({0} > {1}, {0}, {1})", min="select({0} < {1}, {0}, {1})")
+    UINT = dict(base.UINT, div="{0} // {1}", rem="{0} % {1}", sign="select({0} > 0, {T}(1), {T}(0))",
+                max="select({0} > {1}, {0}, {1})", min="select({0} < {1}, {0}, {1})")
+    BOOL = dict(base.BOOL, **{"and": "{0} & {1}", "or": "{0} | {1}", "add": "{0} | {1}",
+                              "mul": "{0} & {1}", "max": "{0} | {1}", "min": "{0} & {1}"})
+
+    def elementwise(self, prim, in_dtype, out_dtype, args):
+        if prim == "select":
+            return f"select({args[0]}, {args[1]}, {args[2]})"
+        return super().elementwise(prim, in_dtype, out_dtype, args)
 
     def float_op(self, prim, dtype, args):
         if (prim, dtype) in VMATH:
@@ -57,6 +78,12 @@ class CpuSnippets(base.Snippets):
     def reduction_combine(self, prim, dtype, acc, x):
         if dtype in base.FLOATS and prim in _FLOAT_REDUCE:
             return f"{_FLOAT_REDUCE[prim]}({acc}, {x})"
+        if dtype == "bool":
+            return f"{acc} | {x}" if prim in ("reduce_sum", "reduce_max") else f"{acc} & {x}"
+        if prim == "reduce_max":
+            return f"select({x} > {acc}, {x}, {acc})"
+        if prim == "reduce_min":
+            return f"select({x} < {acc}, {x}, {acc})"
         return super().reduction_combine(prim, dtype, acc, x)
 
 
