@@ -137,3 +137,12 @@ def test_bad_names():
             pass
     with pytest.raises(ValueError, match="not a valid name"):
         tracejit.make_ir(lambda x: tnp.exp(x, name="a b"))(X)
+
+
+def test_layer_names_that_are_not_scope_names_still_work():
+    model = nn.Sequential([nn.Dense(2, name="1st layer"), nn.Dense(1, name="out")])
+    params = model.init(random.key(0), (3,))
+    names = defined(tracejit.make_ir(model.apply)(params, X))
+    assert "%_1st_layer/linear" in names and "%out/linear" in names
+    np.testing.assert_allclose(tracejit.jit(model.apply)(params, X), model.apply(params, X),
+                               rtol=1e-6)

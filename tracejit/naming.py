@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import threading
 import types
 
-from .ir.names import check_name, unique_name
+from .ir.names import check_name, scope_of, unique_name
 from .tree import tree_leaves
 
-__all__ = ["name_scope", "current_scope", "naming_context", "name_results", "keep_names",
+__all__ = ["name_scope", "valid_scope_name", "current_scope", "naming_context", "name_results", "keep_names",
            "with_name", "name_outputs", "add_name_keyword"]
 
 _local = threading.local()
@@ -50,6 +51,16 @@ def current_scope() -> str:
 def _used():
     contexts = _state()["contexts"]
     return contexts[-1] if contexts else None
+
+
+def valid_scope_name(name: str) -> str:
+    """``name`` made a valid scope name: characters other than letters,
+    digits, ``_``, ``.``, ``-`` and ``/`` become ``_``, and a leading digit
+    or ``-`` gets a ``_`` before it (for names chosen elsewhere, such as a
+    layer's, that need not follow the rule)."""
+    clean = re.sub(r"[^A-Za-z0-9_.\-/]", "_", str(name)).strip("/") or "_"
+    clean = re.sub(r"/+", "/", clean)
+    return re.sub(r"(^|/)(?=[0-9-])", r"\1_", clean)
 
 
 def _join(scope: str, name: str) -> str:
@@ -119,6 +130,9 @@ def name_results(prim: str, results, implicit: bool = False) -> None:
                 var.name = unique_name(_join(current_scope(), name), used)
         return
     scope = current_scope()
+    if forced is not None and implicit:   # a constant of a re-bound instruction:
+        kept = next((n for n in forced if n), "")   # in that instruction's scope
+        scope = _join(scope, scope_of(kept)) if scope_of(kept) else scope
     if scope and results:
         results[0].name = unique_name(_join(scope, prim), used)
 

@@ -43,7 +43,7 @@ from .. import numpy as tnp
 from .. import random
 from ..api import make_ir
 from ..errors import ShapeError
-from ..naming import name_scope
+from ..naming import name_scope, valid_scope_name
 from ..transforms.custom_derivatives import stop_gradient
 from ..tree import tree_leaves
 from . import functional as F
@@ -129,7 +129,7 @@ class Layer:
                              f"pass state=... (the second value init returned); apply "
                              f"then returns (y, new_state)")
         scope = self.name or (self.default_name if self.scoped else None)
-        with name_scope(scope) if scope else contextlib.nullcontext():   # "layer/..." names
+        with name_scope(valid_scope_name(scope)) if scope else contextlib.nullcontext():
             y, new_state = self.call(params, {} if state is None else state, x, bool(train), key)
         return y if state is None else (y, new_state)
 
