@@ -38,6 +38,7 @@ import numpy as np
 
 from .core import Tracer, current_trace
 from .errors import DTypeError, ScalarOverflowError, ShapeError
+from .naming import add_name_keyword
 from .ir.types import FLOATS, TensorType, canonical_dtype
 from .ir.types import result_type as _result_type
 from .primitives import conv as _cv
@@ -1727,3 +1728,6 @@ __all__ = sorted(
     if not name.startswith("_") and not isinstance(value, types.ModuleType)
     and name not in {"annotations", "DTypeError", "ShapeError", "FLOATS", "TensorType",
                      "canonical_dtype", "Tracer", "current_trace", "promote_dtypes", "unary_op"})
+
+# ``name=`` on every function (tracejit.naming): ``tnp.dot(x, w, name="linear")``.
+add_name_keyword(globals(), __all__)

@@ -294,7 +294,7 @@ def _scan_vjp_fwd(primals, active, *, body, num_consts, num_carry, length, rever
 def _scan_vjp(cts, residuals, outs, *, body, num_consts, num_carry, length, reverse):
     primals, saved, active = residuals
     nc, nk = num_consts, num_carry
-    consts, init, xs = primals[:nc], primals[nc:nc + nk], primals[nc + nk:]
+    consts, xs = primals[:nc], primals[nc + nk:]
     c_act, x_act = list(active[:nc]), list(active[nc + nk:])
     k_act = list(active[nc:nc + nk])
     while True:   # carries that may depend on active inputs

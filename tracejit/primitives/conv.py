@@ -102,7 +102,7 @@ def _lowest(dtype):
 def _reduce_window_impl(x, *, computation="max", window_dimensions, window_strides, padding):
     fill = _lowest(x.dtype) if computation == "max" else 0
     out = None
-    for _, view, out_shape in _windows(x, window_dimensions, window_strides, padding, fill):
+    for _, view, out_shape in _windows(x, window_dimensions, window_strides, padding, fill):  # noqa: B007
         if out is None:
             out = view.copy()
         elif computation == "max":
@@ -131,7 +131,7 @@ def _sas_impl(source, operand, *, window_dimensions, window_strides, padding):
     best = best_off = None
     views = list(_windows(operand, window_dimensions, window_strides, padding,
                           _lowest(operand.dtype)))
-    for k, (offs, view, _) in enumerate(views):
+    for k, (_, view, _) in enumerate(views):
         if best is None:
             best, best_off = view.copy(), np.zeros(view.shape, np.int64)
         else:
