@@ -36,10 +36,10 @@ import time
 import numpy as np
 
 from ... import log
+from ...core import PRIMITIVES, eval_function
 from ...ir.core import Function, Var
 from ...kernel.control import loop_over_plans
 from ...kernel.liveness import Buffer, BufferPlan
-from ...core import PRIMITIVES, eval_function
 from . import cache, codegen, control, kernels, library
 from .snippets import CTOR
 from .threads import MIN_PARALLEL_WORK, blas_threads, pool
