@@ -15,6 +15,7 @@ from .device import Array, device_put, devices
 from .errors import (ArgumentTypeError, ConcretizationError, DTypeError, NonDifferentiableError,
                      ShapeError, TracejitError, TracerBoolConversionError, UnexpectedTracerError)
 from .memory import memory_estimate
+from .naming import name_scope
 from .transforms.autodiff import grad, jvp, value_and_grad, vjp
 from .transforms.batching import vmap
 from .transforms.checkpoint import checkpoint, remat
@@ -36,4 +37,4 @@ __all__ = ["jit", "make_ir", "JitFunction", "device_put", "devices", "Array",
            "jacfwd", "jacrev", "hessian", "linearize", "eval_shape", "ShapeDtypeStruct",
            "checkpoint", "remat",
            "cond", "while_loop", "fori_loop", "scan", "nn", "optim", "data", "train",
-           "memory_estimate"]
+           "memory_estimate", "name_scope"]

@@ -8,11 +8,11 @@ import time
 import numpy as np
 
 from . import arguments, log
+from . import stages
 from .backends import default_backend, get_backend
-from .core import current_trace, leaf_type, trace_pytree
+from .core import current_trace, leaf_type
 from .device import Array, device_put
 from .errors import ArgumentTypeError, api_boundary
-from .pipeline import optimize
 from .tiered import TieredExecutable, enabled_by_default
 from .tree import tree_flatten, tree_unflatten
 
@@ -77,7 +77,7 @@ def _trace(fun, sig, statics, dyn, name, int_probe=()):
     def call(dyn_args, dyn_kwargs):
         args, kwargs = sig.merge(statics, dyn_args, dyn_kwargs)
         return fun(*args, **kwargs)
-    return trace_pytree(call, in_types, treedef, name)
+    return stages.trace(call, in_types, treedef, name)
 
 
 def make_ir(fun, static_argnums=(), static_argnames=()):
@@ -193,18 +193,18 @@ class JitFunction:
         if big:   # beyond int64: allowed only where every use makes it a float
             probe = _trace(self.fun, self._sig, statics, dyn, self.__name__, int_probe=big)[0]
             arguments.check_big_int_uses(leaves, arguments.int_targets(probe, big))
-        with log.timed("compile", f"{self.__name__}: trace"):
+        with stages.timed(stages.TRACE, self.__name__):
             fn, captured, out_tree = _trace(self.fun, self._sig, statics, dyn, self.__name__)
         int_targets = arguments.int_targets(fn, [i for i in ints if i not in big])
-        with log.timed("compile", f"{self.__name__}: simplify"):
-            fn = optimize(fn)
+        with stages.timed(stages.SIMPLIFY, self.__name__):
+            fn = stages.simplify(fn)
         donate = self._donated_leaves(statics, dyn)
         tiered = self.tiered if self.tiered is not None else enabled_by_default()
         if tiered and backend != "reference":
             executable = TieredExecutable(fn, get_backend(backend).compile, donate, self.__name__)
         else:
-            with log.timed("compile", f"{self.__name__}: compile for {backend}"):
-                executable = get_backend(backend).compile(fn, donate=donate)
+            with stages.timed(stages.COMPILE, self.__name__, f" for {backend}"):
+                executable = stages.compile(fn, backend, donate)
         captured = [arguments.native(np.asarray(c)) for c in captured]
         if backend == "cuda":   # uploaded once per compiled entry, not per call
             captured = device_put(captured, "cuda")

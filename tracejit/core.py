@@ -31,6 +31,7 @@ from .errors import (ArgumentTypeError, ConcretizationError, DTypeError,
 from .ir.core import Function, Instr, Var
 from .ir.primitive import PRIMITIVES, PrimitiveDef
 from .ir.types import TensorType, canonical_dtype
+from .naming import name_results, naming_context
 from .tree import tree_flatten, tree_unflatten
 
 __all__ = ["PRIMITIVES", "Primitive", "Trace", "Tracer", "bind", "constant_value", "current_trace",
@@ -125,6 +126,7 @@ class Trace:
         else:
             value = int(value)
         v = Var(t, user_location())
+        name_results("constant", [v], implicit=True)
         self.body.append(Instr("constant", [], {"value": value, "dtype": t.dtype, "weak": t.weak}, [v]))
         return v
 
@@ -133,6 +135,7 @@ class Trace:
         types = prim.out_types([v.type for v in operands], attrs)
         src = user_location()
         results = [Var(t, src) for t in types]
+        name_results(prim.name, results)
         self.body.append(Instr(prim.name, operands, attrs, results))
         return [Tracer(self, r) for r in results]
 
@@ -165,9 +168,10 @@ def trace_function(fun, in_types, name="f"):
     trace = Trace(name)
     _stack().append(trace)
     try:
-        tracers = [trace.new_param(t) for t in in_types]
-        outs = fun(*tracers)
-        out_vars = [trace.to_var(o) for o in outs]
+        with naming_context():
+            tracers = [trace.new_param(t) for t in in_types]
+            outs = fun(*tracers)
+            out_vars = [trace.to_var(o) for o in outs]
     finally:
         _stack().pop()
         trace.active = False

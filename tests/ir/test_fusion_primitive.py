@@ -8,7 +8,7 @@ import tracejit
 import tracejit.numpy as tnp
 from tracejit.errors import IRVerifyError
 from tracejit.ir import Function, Instr, Var, parse, verify
-from tracejit.pipeline import optimize
+from tracejit.stages import simplify as optimize
 from tracejit.core import PRIMITIVES
 from tracejit.core import eval_function
 from tracejit.transforms.fusion import fuse

@@ -255,3 +255,21 @@ def test_cuda_module_entry_damage_is_repaired(cache, capfd, monkeypatch):
     assert "discarding cache entry" in capfd.readouterr().err
     for path in files:
         assert_intact(path)
+
+
+@pytest.mark.skipif(os.environ.get("TRACEJIT_SOAK") != "1", reason="soak: TRACEJIT_SOAK=1")
+def test_soak_every_header_byte_and_sampled_payload_bytes(cache, capfd):
+    """Every byte of the entry's header and 100 payload bytes, each flipped."""
+    run()
+    (path,) = entries(cache)
+    original = path.read_bytes()
+    end = header_end(original)
+    rng = np.random.default_rng(0)
+    positions = list(range(end)) + sorted(rng.choice(np.arange(end, len(original)), 100,
+                                                     replace=False).tolist())
+    for i in positions:
+        path.write_bytes(original[:i] + bytes([original[i] ^ 0x20]) + original[i + 1:])
+        run()
+        assert "discarding cache entry" in capfd.readouterr().err, i
+        assert path.read_bytes() == original or cache_store.decode(path.stem[2:],
+                                                                   path.read_bytes())

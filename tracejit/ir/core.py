@@ -15,13 +15,16 @@ from .types import TensorType
 class Var:
     """An SSA value. Identity is the object; names are given when printing.
 
-    ``src`` is the user's ``file:line`` that created the value (for errors).
+    ``src`` is the user's ``file:line`` that created the value (for errors);
+    ``name`` its scoped name (``"hidden1/linear"``, see tracejit/naming.py)
+    or None (printed ``%N``).
     """
-    __slots__ = ("type", "src")
+    __slots__ = ("type", "src", "name")
 
-    def __init__(self, type: TensorType, src: str | None = None):
+    def __init__(self, type: TensorType, src: str | None = None, name: str | None = None):
         self.type = type
         self.src = src
+        self.name = name
 
     @property
     def shape(self):

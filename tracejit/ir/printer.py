@@ -7,7 +7,9 @@
     }
 
 Values are numbered in order of definition, separately in each Function
-(sub-Functions are closed, so their numbering starts again at %0).
+(sub-Functions are closed, so their numbering starts again at %0); a value
+with a name (``tracejit.name_scope``, ``name=``) prints as that name,
+``%hidden1/linear``, made unique within its Function (``%relu_1/max``).
 Attributes that hold a sub-Function are printed after the instruction, in a
 ``{ name = func ... }`` block. ``constant`` leaves out its ``dtype`` and
 ``weak`` attributes when they repeat its result type. ``parser.parse`` reads
@@ -19,6 +21,8 @@ import math
 import re
 
 import numpy as np
+
+from .names import value_names
 
 #: Function names printed bare after ``@``; any other name is quoted.
 NAME_RE = re.compile(r"[A-Za-z0-9_.<>$-]+")
@@ -72,12 +76,9 @@ class _Printer:
         self.line_of: dict[int, int] = {}   # id(Instr) -> line number
 
     def function(self, fn, indent: str, head: str = ""):
-        names = {}
-        for v in fn.params:
-            names.setdefault(v, f"%{len(names)}")
-        for ins in fn.body:
-            for r in ins.results:
-                names.setdefault(r, f"%{len(names)}")
+        # %N by position, or %scope/name for a named value (made unique)
+        names = {v: n if n.startswith("%") else "%" + n
+                 for v, n in value_names(fn, lambda v, i, ins: f"%{i}").items()}
 
         def ref(v):
             return names.get(v) or f"%<undefined {v.type}>"

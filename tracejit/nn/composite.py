@@ -15,7 +15,7 @@ from __future__ import annotations
 import operator
 
 from .. import numpy as tnp
-from ..naming import name_scope
+from ..naming import name_scope, valid_scope_name
 from . import functional as F
 from .layers import Activation, BatchNorm, Conv2D, Layer, MaxPool2D, split_key
 
@@ -67,7 +67,7 @@ class Composite(Layer):
 
     @staticmethod
     def _call_child(name, layer, params, state, new_state, x, train, key):
-        with name_scope(name):   # the child's values are named "name/..."
+        with name_scope(valid_scope_name(name)):   # the child's values are named "name/..."
             y, s = layer.call(params.get(name, {}), state.get(name, {}), x, train, key)
         if s:
             new_state[name] = s

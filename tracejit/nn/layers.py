@@ -43,7 +43,7 @@ from .. import numpy as tnp
 from .. import random
 from ..api import make_ir
 from ..errors import ShapeError
-from ..naming import name_scope
+from ..naming import name_scope, valid_scope_name
 from ..transforms.custom_derivatives import stop_gradient
 from ..tree import tree_leaves
 from . import functional as F
@@ -129,7 +129,7 @@ class Layer:
                              f"pass state=... (the second value init returned); apply "
                              f"then returns (y, new_state)")
         scope = self.name or (self.default_name if self.scoped else None)
-        with name_scope(scope) if scope else contextlib.nullcontext():   # "layer/..." names
+        with name_scope(valid_scope_name(scope)) if scope else contextlib.nullcontext():
             y, new_state = self.call(params, {} if state is None else state, x, bool(train), key)
         return y if state is None else (y, new_state)
 
@@ -219,9 +219,9 @@ class Dense(Layer):
         return params, {}
 
     def call(self, params, state, x, train, key):
-        y = tnp.matmul(x, params["kernel"])
+        y = tnp.matmul(x, params["kernel"], name="linear")
         if self.use_bias:
-            y = y + params["bias"]
+            y = tnp.add(y, params["bias"], name="bias_add")
         return (self.activation(y) if self.activation else y), state
 
 
@@ -260,7 +260,7 @@ class Conv2D(Layer):
     def call(self, params, state, x, train, key):
         y = F.conv2d(x, params["kernel"], self.strides, self.padding, self.dilation_rate)
         if self.use_bias:
-            y = y + params["bias"]
+            y = tnp.add(y, params["bias"], name="bias_add")
         return (self.activation(y) if self.activation else y), state
 
 

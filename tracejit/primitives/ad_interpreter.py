@@ -17,6 +17,7 @@ import threading
 from ..core import PRIMITIVES, constant_value, current_trace, eval_function, trace_function
 from ..errors import NonDifferentiableError
 from ..ir.core import Function
+from ..naming import keep_names, name_scope
 from . import ad_util as ad
 from .ad_util import is_float_type
 
@@ -69,12 +70,27 @@ def bind_plain(name, vals, attrs):
     return PRIMITIVES[name].bind(*vals, **attrs)
 
 
+# Primitives that may record several instructions (or none) when bound.
+_NOT_ONE_INSTRUCTION = ("stop_gradient", "custom_vjp_call", "custom_jvp_call")
+
+
+def bind_named(ins, vals):
+    """``bind_plain`` of instruction ``ins`` on ``vals``, its results keeping
+    the names of ``ins``'s (tracejit.naming)."""
+    names = [r.name for r in ins.results]
+    if not any(names) or ins.prim in _NOT_ONE_INSTRUCTION or \
+            PRIMITIVES[ins.prim].kind == "control":
+        return bind_plain(ins.prim, vals, ins.attrs)
+    with keep_names(names):
+        return bind_plain(ins.prim, vals, ins.attrs)
+
+
 def eval_plain(fn: Function, args):
     """Like core.eval_function, with differentiation markers removed."""
     env = dict(zip(fn.params, args))
     for ins in fn.body:
-        outs = [constant_value(ins)] if ins.prim == "constant" else bind_plain(
-            ins.prim, [env[v] for v in ins.operands], ins.attrs)
+        outs = [constant_value(ins)] if ins.prim == "constant" else bind_named(
+            ins, [env[v] for v in ins.operands])
         env.update(zip(ins.results, outs))
     return [env[v] for v in fn.results]
 
@@ -121,12 +137,12 @@ def forward(fn: Function, args, active_in):
         act = [v in tape.active for v in ins.operands]
         prim = ins.primitive
         if not (any(act) and prim.differentiable):
-            outs = bind_plain(ins.prim, vals, ins.attrs)
+            outs = bind_named(ins, vals)
         else:
             if prim.vjp_fwd is not None:
                 outs, res = prim.vjp_fwd(vals, act, **ins.attrs)
             else:
-                outs, res = bind_plain(ins.prim, vals, ins.attrs), vals
+                outs, res = bind_named(ins, vals), vals
             tape.entries.append((ins, act, res, outs))
             tape.active.update(r for r in ins.results if is_float_type(r.type))
         env.update(zip(ins.results, outs))
@@ -145,7 +161,14 @@ def _fit(ct, var, prim_name):
 
 def backward(tape: Tape, cts_out):
     """Cotangents of the params of ``tape.fn`` (None = zero) given cotangents
-    of its results."""
+    of its results. The values it computes are named under ``gradients/``,
+    each rule's under ``gradients/<forward value's name>_grad`` (TensorFlow's
+    names, tracejit.naming)."""
+    with name_scope("gradients"):
+        return _backward(tape, cts_out)
+
+
+def _backward(tape: Tape, cts_out):
     ct = {}
 
     def accumulate(v, c, prim_name):
@@ -162,10 +185,11 @@ def backward(tape: Tape, cts_out):
         if prim.vjp is None:
             raise NonDifferentiableError(f"reverse-mode differentiation of {ins.prim} "
                                          f"is not implemented")
-        in_cts = prim.vjp(cts, res, outs, **ins.attrs)
-        for v, a, c in zip(ins.operands, act, in_cts):
-            if a and c is not None:
-                accumulate(v, c() if callable(c) else c, ins.prim)
+        with name_scope((ins.results[0].name or ins.prim) + "_grad"):
+            in_cts = prim.vjp(cts, res, outs, **ins.attrs)
+            for v, a, c in zip(ins.operands, act, in_cts):
+                if a and c is not None:
+                    accumulate(v, c() if callable(c) else c, ins.prim)
     return [ct.get(p) for p in tape.fn.params]
 
 
@@ -183,14 +207,14 @@ def jvp_eval(fn: Function, args, tangents):
         ts = [tan.get(v) for v in ins.operands]
         prim = ins.primitive
         if all(t is None for t in ts) or not prim.differentiable:
-            outs, touts = bind_plain(ins.prim, vals, ins.attrs), []
+            outs, touts = bind_named(ins, vals), []
         elif prim.jvp is None:
             raise NonDifferentiableError(f"forward-mode differentiation of {ins.prim} "
                                          f"is not implemented")
         elif prim.kind == "control":
             outs, touts = prim.jvp(vals, ts, None, **ins.attrs)
         else:
-            outs = bind_plain(ins.prim, vals, ins.attrs)
+            outs = bind_named(ins, vals)
             touts = prim.jvp(vals, ts, outs, **ins.attrs)
         env.update(zip(ins.results, outs))
         for r, t in zip(ins.results, touts):

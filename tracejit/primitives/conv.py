@@ -21,6 +21,8 @@ from ..core import Primitive
 from ..errors import DTypeError, ShapeError
 from ..ir.types import TensorType
 from .shape import pad_impl
+from . import ad_util as ad
+from . import batch_util as bu
 
 
 def _window_out(n, k, stride, lo, hi, lhs_dil=1, rhs_dil=1):
@@ -102,7 +104,7 @@ def _lowest(dtype):
 def _reduce_window_impl(x, *, computation="max", window_dimensions, window_strides, padding):
     fill = _lowest(x.dtype) if computation == "max" else 0
     out = None
-    for _, view, out_shape in _windows(x, window_dimensions, window_strides, padding, fill):
+    for _, view, out_shape in _windows(x, window_dimensions, window_strides, padding, fill):  # noqa: B007
         if out is None:
             out = view.copy()
         elif computation == "max":
@@ -131,7 +133,7 @@ def _sas_impl(source, operand, *, window_dimensions, window_strides, padding):
     best = best_off = None
     views = list(_windows(operand, window_dimensions, window_strides, padding,
                           _lowest(operand.dtype)))
-    for k, (offs, view, _) in enumerate(views):
+    for k, (_, view, _) in enumerate(views):
         if best is None:
             best, best_off = view.copy(), np.zeros(view.shape, np.int64)
         else:
@@ -160,7 +162,6 @@ select_and_scatter_add = Primitive("select_and_scatter_add", "conv", _sas_rule, 
 # convolution of the input with the output cotangent as the window (batch
 # and channels swapped, groups carried by the feature_group_count trick
 # below). Paddings as in JAX's _conv_general_vjp_{lhs,rhs}_padding.
-from . import ad_util as ad  # noqa: E402
 
 
 def _dilate(n, d):
@@ -309,7 +310,6 @@ select_and_scatter_add.def_jvp(lambda primals, tangents, outs, **window: [
 # becomes more feature groups (B * groups), input channels ordered (batch,
 # channel) and kernel outputs (batch, group, feature), so group (b, g) of
 # the input meets group (b, g) of the kernel.
-from . import batch_util as bu  # noqa: E402
 
 
 def _conv_batch(vals, batched, **attrs):

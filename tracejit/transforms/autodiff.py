@@ -3,10 +3,11 @@
 How it works
 ------------
 ``vjp(f, *primals)`` traces ``f`` into a closed Function ``F`` and then
-*interprets* ``F`` (the interpreters are in tracejit/primitives/ad_interpreter.py,
-below the primitives whose sub-Functions they differentiate): the forward pass binds every instruction again (so it
-records into whatever trace is active, or runs eagerly on NumPy arrays), and
-the backward pass walks the recorded instructions in reverse, calling each
+*interprets* ``F`` (with the interpreters of
+tracejit/primitives/ad_interpreter.py, which sit below the primitives whose
+sub-Functions they differentiate): the forward pass binds every instruction
+again (so it records into whatever trace is active, or runs eagerly on NumPy
+arrays), and the backward pass walks the recorded instructions in reverse, calling each
 primitive's ``vjp`` rule. Rules are written with primitive binds too, so the
 backward pass is ordinary IR that is simplified, fused and compiled with the
 forward pass, works eagerly, inside ``jit``, and composes: ``grad(grad(f))``

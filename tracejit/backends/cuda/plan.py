@@ -33,11 +33,11 @@ import warnings
 import numpy as np
 
 from ... import log
+from ...core import PRIMITIVES, eval_function
 from ...errors import at_location
 from ...ir.core import Function, Var
 from ...kernel.control import loop_over_plans
 from ...kernel.liveness import Buffer, BufferPlan
-from ...core import PRIMITIVES, eval_function
 from . import cache, codegen, control
 from .codegen import kernel_shape
 from .snippets import SIMULATOR
