@@ -47,6 +47,7 @@ from ..ir.types import FLOATS, TensorType
 from . import ad_interpreter as A
 from . import batch_interpreter as B
 from . import ad_util as ad
+from . import batch_util as bu
 
 
 def _fmt(types):
@@ -607,7 +608,6 @@ custom_jvp_call.def_jvp(_custom_jvp_jvp)
 # A batched predicate runs every example's path: cond evaluates both
 # branches and selects; while loops until no example's predicate holds,
 # freezing (by select) the carries of the examples that are done.
-from . import batch_util as bu  # noqa: E402
 
 
 def _select_batched(pred, on_true, on_false):

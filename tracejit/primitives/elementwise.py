@@ -8,6 +8,8 @@ import numpy as np
 from ..core import Primitive
 from ..errors import DTypeError, ShapeError
 from ..ir.types import FLOATS, TensorType
+from . import ad_util as ad
+from . import batch_util as bu
 
 
 def _same(name, *types):
@@ -29,6 +31,13 @@ def _errstate(fn):
     return run
 
 
+def _batched(prim):
+    """Elementwise batching (vmap): broadcast the unbatched operands and apply
+    the op as it is."""
+    prim.def_batch(bu.all_batched(prim.name))
+    return prim
+
+
 def unary(name, impl, floats_only=False, out_dtype=None, **facts):
     def rule(x):
         if floats_only and x.dtype not in FLOATS:
@@ -38,7 +47,7 @@ def unary(name, impl, floats_only=False, out_dtype=None, **facts):
     def run(x):
         r = impl(x)
         return np.asarray(r, dtype=out_dtype or x.dtype)
-    return Primitive(name, "elementwise", rule, _errstate(run), **facts)
+    return _batched(Primitive(name, "elementwise", rule, _errstate(run), **facts))
 
 
 def binary(name, impl, out_dtype=None, **facts):
@@ -48,7 +57,7 @@ def binary(name, impl, out_dtype=None, **facts):
 
     def run(x, y):
         return np.asarray(impl(x, y), dtype=out_dtype or x.dtype)
-    return Primitive(name, "elementwise", rule, _errstate(run), **facts)
+    return _batched(Primitive(name, "elementwise", rule, _errstate(run), **facts))
 
 
 def _expit(x):
@@ -171,7 +180,6 @@ BINARY = ("add", "sub", "mul", "div", "rem", "pow", "max", "min", "and", "or", "
 # an elementwise map the derivative is diagonal). ``ad.guard`` keeps an
 # exactly-zero ``g`` exactly zero where ``f'`` is inf or NaN (the NaN policy
 # of tracejit/transforms/autodiff.py).
-from . import ad_util as ad  # noqa: E402
 
 
 def _def_unary(prim, chain):
@@ -281,10 +289,6 @@ convert.def_jvp(_convert_jvp)
 
 
 # --- batching rules (vmap) ------------------------------------------------------
-# Elementwise: broadcast the unbatched operands and apply the op as it is.
-from . import batch_util as bu  # noqa: E402
-
-for _p in (neg, exp, log, log1p, expm1, tanh, logistic, sqrt, rsqrt, sin, cos, erf, abs, sign,
-           floor, ceil, round, is_finite, not_, add, sub, mul, div, rem, pow, max, min, and_,
-           or_, xor, eq, ne, lt, le, gt, ge, select, convert):
-    _p.def_batch(bu.all_batched(_p.name))
+# unary() and binary() give theirs; select and convert batch the same way.
+_batched(select)
+_batched(convert)
