@@ -287,3 +287,15 @@ def test_cuda_cache_under_a_regular_file_compiles_in_memory(tmp_path, monkeypatc
         out = tracejit.jit(program, backend="cuda")(X)
     np.testing.assert_allclose(np.asarray(out), expected(), rtol=1e-6)
     assert len([w for w in record if "cannot be written" in str(w.message)]) == 1
+
+
+def test_temporary_files_of_killed_writers_are_swept(cache, monkeypatch):
+    monkeypatch.setattr(cache_store, "_swept", set())
+    (cache / "kernels").mkdir()
+    old = cache / "kernels" / ".tmp-killed"
+    old.write_bytes(b"half an entry")
+    os.utime(old, (1, 1))
+    fresh = cache / "kernels" / ".tmp-writing"
+    fresh.write_bytes(b"another process, writing now")
+    run()
+    assert not old.exists() and fresh.exists()
