@@ -70,15 +70,6 @@ def _exp_half(a):
     return tnp.exp(a - _c(a, _LN2))
 
 
-def sinh(x):
-    """(e^x - e^-x) / 2 from expm1 (accurate near 0), exp(|x| - ln 2) far out."""
-    x = _float(x)
-    a = tnp.abs(x)
-    s = tnp.expm1(tnp.minimum(a, _c(a, 20)))
-    near = _c(a, 0.5) * (s + s / (s + _c(a, 1)))
-    return tnp.sign(x) * tnp.where(a > _c(a, 20), _exp_half(a), near)
-
-
 def cosh(x):
     x = _float(x)
     a = tnp.abs(x)

@@ -67,7 +67,7 @@ def check(got, want, rtol=None, atol=0.0):
 # --- elementwise ---------------------------------------------------------------------
 
 UNARY_FLOAT = ["neg", "exp", "log", "log1p", "expm1", "tanh", "logistic", "sqrt", "rsqrt",
-               "sin", "cos", "erf", "abs", "sign", "floor", "ceil", "round", "is_finite"]
+               "sin", "cos", "sinh", "erf", "abs", "sign", "floor", "ceil", "round", "is_finite"]
 BINARY_FLOAT = ["add", "sub", "mul", "div", "rem", "pow", "atan2", "max", "min",
                 "eq", "ne", "lt", "le", "gt", "ge"]
 UNARY_INT = ["neg", "abs", "sign", "not"]

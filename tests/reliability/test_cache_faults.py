@@ -273,3 +273,29 @@ def test_soak_every_header_byte_and_sampled_payload_bytes(cache, capfd):
         assert "discarding cache entry" in capfd.readouterr().err, i
         assert path.read_bytes() == original or cache_store.decode(path.stem[2:],
                                                                    path.read_bytes())
+
+
+def test_cuda_cache_under_a_regular_file_compiles_in_memory(tmp_path, monkeypatch):
+    if not cuda.available():
+        pytest.skip("numba-cuda finds no GPU and the simulator is off")
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("TRACEJIT_CACHE_DIR", str(blocker / "cache"))
+    monkeypatch.setattr(cache_store, "_warned", set())
+    monkeypatch.setattr(cuda_cache, "_loaded", {})
+    with pytest.warns(RuntimeWarning, match="cannot be written") as record:
+        out = tracejit.jit(program, backend="cuda")(X)
+    np.testing.assert_allclose(np.asarray(out), expected(), rtol=1e-6)
+    assert len([w for w in record if "cannot be written" in str(w.message)]) == 1
+
+
+def test_temporary_files_of_killed_writers_are_swept(cache, monkeypatch):
+    monkeypatch.setattr(cache_store, "_swept", set())
+    (cache / "kernels").mkdir()
+    old = cache / "kernels" / ".tmp-killed"
+    old.write_bytes(b"half an entry")
+    os.utime(old, (1, 1))
+    fresh = cache / "kernels" / ".tmp-writing"
+    fresh.write_bytes(b"another process, writing now")
+    run()
+    assert not old.exists() and fresh.exists()

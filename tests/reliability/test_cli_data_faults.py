@@ -165,3 +165,12 @@ def test_cli_resume_with_another_learning_rate_needs_override(tmp_path, capsys):
     status, _ = run_cli([*base, "--epochs", "2", "--resume", "--learning-rate", "0.5",
                          "--override"], capsys)
     assert status == 0
+
+
+@pytest.mark.parametrize("argv", [["tune", "mlp", "--trials", "0"], ["tune", "mlp", "--parallel", "0"],
+                                  ["tune", "mlp", "--epochs", "-1"],
+                                  ["ir", "x.py:f", "--dot-depth", "-2"]])
+def test_other_commands_refuse_nonsense(argv, capsys):
+    status, err = run_cli(argv, capsys)
+    assert status == 2 and "argument --" in err and ("positive" in err or "0 or more" in err)
+    assert "Traceback" not in err

@@ -41,7 +41,8 @@ UNARY_DOMAIN = {
     "expm1": lambda r, s: r.uniform(-2, 2, s), "tanh": lambda r, s: r.uniform(-2, 2, s),
     "logistic": lambda r, s: r.uniform(-4, 4, s), "sqrt": lambda r, s: r.uniform(0.1, 3, s),
     "rsqrt": lambda r, s: r.uniform(0.2, 3, s), "sin": lambda r, s: r.uniform(-4, 4, s),
-    "cos": lambda r, s: r.uniform(-4, 4, s), "erf": lambda r, s: r.uniform(-2, 2, s),
+    "cos": lambda r, s: r.uniform(-4, 4, s), "sinh": lambda r, s: r.uniform(-3, 3, s),
+    "erf": lambda r, s: r.uniform(-2, 2, s),
     "abs": _away, "sign": _away,
     # piecewise constant: keep away from the integers and half-integers
     "floor": lambda r, s: r.randint(-3, 3, s) + r.uniform(0.1, 0.4, s),

@@ -49,6 +49,7 @@ MATH = {
     "tanh": ("np.tanh", "tanh"),
     "sin": ("np.sin", "sin"),
     "cos": ("np.cos", "cos"),
+    "sinh": ("np.sinh", "sinh"),
     "sqrt": ("np.sqrt", "sqrt"),
     "floor": ("np.floor", "floor"),
     "ceil": ("np.ceil", "ceil"),

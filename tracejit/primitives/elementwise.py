@@ -98,6 +98,7 @@ sqrt = unary("sqrt", np.sqrt, floats_only=True)
 rsqrt = unary("rsqrt", _rsqrt, floats_only=True)
 sin = unary("sin", np.sin, floats_only=True, expensive=True)
 cos = unary("cos", np.cos, floats_only=True, expensive=True)
+sinh = unary("sinh", np.sinh, floats_only=True, expensive=True)
 erf = unary("erf", _erf, floats_only=True, expensive=True)
 abs = unary("abs", np.abs)
 sign = unary("sign", np.sign)
@@ -172,7 +173,7 @@ constant = Primitive("constant", "elementwise", _constant_rule,
                      differentiable=False)
 
 UNARY = ("neg", "exp", "log", "log1p", "expm1", "tanh", "logistic", "sqrt", "rsqrt",
-         "sin", "cos", "erf", "abs", "sign", "floor", "ceil", "round", "is_finite", "not")
+         "sin", "cos", "sinh", "erf", "abs", "sign", "floor", "ceil", "round", "is_finite", "not")
 BINARY = ("add", "sub", "mul", "div", "rem", "pow", "atan2", "max", "min", "and", "or", "xor",
           "eq", "ne", "lt", "le", "gt", "ge")
 
@@ -208,6 +209,7 @@ _def_unary(sqrt, lambda g, x, y: div(mul(g, _c(y, 0.5)), y))
 _def_unary(rsqrt, lambda g, x, y: div(mul(g, mul(y, _c(y, -0.5))), x))
 _def_unary(sin, lambda g, x, y: mul(g, cos(x)))
 _def_unary(cos, lambda g, x, y: neg(mul(g, sin(x))))
+_def_unary(sinh, lambda g, x, y: mul(g, mul(_c(x, 0.5), add(exp(x), exp(neg(x))))))
 _def_unary(erf, lambda g, x, y: mul(g, mul(_c(x, 2 / np.sqrt(np.pi)), exp(neg(mul(x, x))))))
 _def_unary(abs, lambda g, x, y: mul(g, sign(x)))   # abs'(0) = 0
 for _p in (sign, floor, ceil, round, is_finite, not_, and_, or_, xor, eq, ne, lt, le, gt, ge):

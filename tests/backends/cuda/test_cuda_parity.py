@@ -73,7 +73,7 @@ def _apply(names, *xs):
 # --- elementwise ---------------------------------------------------------------------
 
 UNARY_FLOAT = ["neg", "exp", "log", "log1p", "expm1", "tanh", "logistic", "sqrt", "rsqrt",
-               "sin", "cos", "erf", "abs", "sign", "floor", "ceil", "round", "is_finite"]
+               "sin", "cos", "sinh", "erf", "abs", "sign", "floor", "ceil", "round", "is_finite"]
 BINARY_FLOAT = ["add", "sub", "mul", "div", "rem", "pow", "max", "min",
                 "eq", "ne", "lt", "le", "gt", "ge"]
 UNARY_INT = ["neg", "abs", "sign", "not"]
