@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...ir.core import Function
-from ...kernel.index import REDUCTIONS, deep_recursion
+from ...kernel.index import deep_recursion
 from ...kernel.writer import LoweringError, ScopedWriter
 from .snippets import CTOR, HEADER, NBTYPE, SNIPPETS, arg_combine
 
@@ -117,7 +117,7 @@ class KernelWriter(ScopedWriter):
         sp = self.space
         phase, reds_of = self._phases()
         npass = max(phase.values())
-        reductions = [ins for ins in self.fn.body if ins.prim in REDUCTIONS]
+        reductions = [ins for ins in self.fn.body if ins.primitive.reduction]
         f_roots, k_roots = self._roots(outs, phase, reds_of)
         if self.strategy != "rows" and (npass > 1 or f_roots):
             raise LoweringError(f"the {self.strategy} layout takes one phase of reductions "
@@ -351,7 +351,7 @@ def reduction_shape(body: Function) -> ReductionShape:
     sp = w.space
     phase, reds_of = w._phases()
     f_roots, _ = w._roots([f"o{i}" for i in range(len(body.results))], phase, reds_of)
-    reds = [ins for ins in body.body if ins.prim in REDUCTIONS]
+    reds = [ins for ins in body.body if ins.primitive.reduction]
     single = max(phase.values()) == 1 and not f_roots and \
         all(_acc_dtype(ins) != "bool" for ins in reds)
     big = [d for d in range(len(sp.shape)) if sp.shape[d] != 1]
