@@ -28,6 +28,7 @@ from tracejit.errors import TracejitError
 from tracejit.ir.core import Function, Instr, Var
 from tracejit.ir.types import TensorType
 from tracejit.kernel.writer import LoweringError
+from tracejit.primitives import linalg_lapack
 
 DTYPES = ("float32", "float64", "int32", "int64", "uint32", "bool")
 
@@ -37,11 +38,13 @@ DTYPES = ("float32", "float64", "int32", "int64", "uint32", "bool")
 KERNEL_FALLBACKS = {"cpu": set(), "cuda": set()}
 
 #: Non-fusible primitives the plan runs with their NumPy implementation:
-#: argsort (a sort: NumPy's is the tuned one) and the differentiation
-#: markers, which autodiff removes before a backend sees a Function
-#: (stop_gradient has a CUDA library lowering all the same, a copy).
-PLAN_FALLBACKS = {"cpu": {"argsort", "custom_jvp_call", "custom_vjp_call", "stop_gradient"},
-                  "cuda": {"argsort", "custom_jvp_call", "custom_vjp_call"}}
+#: argsort (a sort: NumPy's is the tuned one), the matrix decompositions and
+#: solves (LAPACK through NumPy and SciPy) and the differentiation markers,
+#: which autodiff removes before a backend sees a Function (stop_gradient
+#: has a CUDA library lowering all the same, a copy).
+PLAN_FALLBACKS = {"cpu": {"argsort", "custom_jvp_call", "custom_vjp_call", "stop_gradient",
+                          *linalg_lapack.NAMES},
+                  "cuda": {"argsort", "custom_jvp_call", "custom_vjp_call", *linalg_lapack.NAMES}}
 
 WRITERS = {"cpu": lambda body, kind: cpu_codegen.generate(body, kind),
            "cuda": lambda body, kind: cuda_codegen.generate(body, kind, 8)}

@@ -283,6 +283,53 @@ def _scan_impl(*ops, body, num_consts, num_carry, length, reverse):
 scan = Primitive("scan", "control", _scan_rule, _scan_impl)
 
 
+def hoist_scanned(body, consts, xs, num_consts, num_carry):
+    """Move a scan body's products of scanned inputs out of the loop.
+
+    The body's instructions that depend on the scanned inputs but not on
+    the carries (an RNN's input projection ``x_t @ W_x``) are computed for
+    all iterations at once, before the loop, by batching them over the
+    scan axis (one matrix product instead of ``length`` small ones); the
+    body then reads their results as extra scanned inputs. Reverse mode
+    follows: their weight gradient becomes one product after the backward
+    loop. Done only where a ``dot_general`` or ``conv_general`` moves out.
+    Consts and scanned inputs the loop no longer reads are dropped.
+    Returns ``(body, consts, xs)``, unchanged when there is nothing to hoist.
+    """
+    nc, nk = num_consts, num_carry
+    carry_dep = set(body.params[nc:nc + nk])
+    x_dep = set(body.params[nc + nk:])
+    outside, hoisted = [], []
+    for ins in body.body:
+        if any(v in carry_dep for v in ins.operands):
+            carry_dep.update(ins.results)
+            continue
+        outside.append(ins)
+        if any(v in x_dep for v in ins.operands):
+            x_dep.update(ins.results)
+            hoisted.append(ins)
+    if not any(ins.prim in ("dot_general", "conv_general") for ins in hoisted):
+        return body, list(consts), list(xs)
+    moved = {id(ins) for ins in hoisted}
+    defined = {r for ins in hoisted for r in ins.results}
+    kept = [ins for ins in body.body if id(ins) not in moved]
+    needed = [v for v in dict.fromkeys(
+        [v for ins in kept for v in ins.operands] + list(body.results)) if v in defined]
+    params = body.params[:nc] + body.params[nc + nk:]
+    pre = Function(params, outside, needed, body.name + "_hoisted")
+    stacked, flags = B.batch_eval(pre, list(consts) + list(xs),
+                                  [False] * nc + [True] * (len(params) - nc))
+    length = ad.aval(xs[0]).shape[0]
+    stacked = [v if f else bu.bcast(v, length) for v, f in zip(stacked, flags)]
+    used = {v for ins in kept for v in ins.operands} | set(body.results)
+    keep_c = [v in used for v in body.params[:nc]]
+    keep_x = [v in used for v in body.params[nc + nk:]]
+    new_body = Function(_pick(body.params[:nc], keep_c) + body.params[nc:nc + nk]
+                        + _pick(body.params[nc + nk:], keep_x) + needed,
+                        kept, body.results, body.name)
+    return new_body, _pick(consts, keep_c), _pick(xs, keep_x) + stacked
+
+
 class _ScanResiduals:
     """What scan's backward pass needs: the forward body's tape (a template
     whose traced values are replaced, per iteration, by the saved ones),
