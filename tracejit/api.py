@@ -229,7 +229,8 @@ class JitFunction:
         donate = self._donated_leaves(statics, dyn)
         tiered = self.tiered if self.tiered is not None else enabled_by_default()
         if tiered and backend == "cpu":   # the interpreter runs on host arrays only
-            executable = TieredExecutable(fn, get_backend(backend).compile, donate, self.__name__)
+            build = functools.partial(get_backend(backend).compile, background=True)
+            executable = TieredExecutable(fn, build, donate, self.__name__)
         else:
             with log.timed("compile", f"{self.__name__}: compile for {backend}"):
                 executable = get_backend(backend).compile(fn, donate=donate)

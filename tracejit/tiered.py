@@ -31,6 +31,7 @@ from .backends import get_backend
 
 _pending: set = set()
 _pending_lock = threading.Lock()
+_exit_hook = []
 
 
 def enabled_by_default() -> bool:
@@ -57,6 +58,8 @@ class TieredExecutable:
                                         name=f"tracejit compile {name}", daemon=True)
         with _pending_lock:
             _pending.add(self)
+            if not _exit_hook:   # registered after the backend's own exit hooks, so run before them
+                _exit_hook.append(atexit.register(wait_all))
         self._thread.start()
 
     def _compile(self, compile_fn, donate):
@@ -93,11 +96,10 @@ class TieredExecutable:
 
 def wait_all():
     """Block until every background compilation of this process has finished.
-    Registered to run at exit, so that their kernels reach the disk cache."""
+    Runs at exit (registered with the first tiered plan), so that their
+    kernels reach the disk cache."""
     with _pending_lock:
         pending = list(_pending)
     for executable in pending:
         executable.wait()
 
-
-atexit.register(wait_all)

@@ -14,6 +14,7 @@ import time
 
 from ... import log
 from ...ir.core import Function
+from . import worker
 from .cache import cache_dir, stats
 
 __all__ = ["available", "compile", "lowering", "stats", "cache_dir"]
@@ -39,7 +40,19 @@ def lowering(prim: str) -> str:
             }.get(prim, "NumPy impl (fallback)")
 
 
-def compile(fn: Function, donate=()):
+def compile(fn: Function, donate=(), background=False):
+    """The plan running ``fn``; ``background=True`` (a tiered function's
+    build, tracejit/tiered.py) compiles its kernels in a worker process
+    (worker.py), so that the caller's thread keeps the GIL."""
+    token = worker.IN_WORKER.set(True) if background else None
+    try:
+        return _compile(fn, donate)
+    finally:
+        if token is not None:
+            worker.IN_WORKER.reset(token)
+
+
+def _compile(fn: Function, donate):
     from ...transforms.fusion import fuse, kernel_count
     from .plan import PlanBuilder
 
