@@ -28,6 +28,7 @@ import warnings
 
 from . import log
 from .backends import get_backend
+from .backends.cpu.threads import blas_threads
 
 _pending: set = set()
 _pending_lock = threading.Lock()
@@ -91,7 +92,14 @@ class TieredExecutable:
         if self.interpreted_calls == 1:
             log.log("compile", f"{self.name}: running on the reference interpreter while "
                                f"its plan compiles")
-        return self._interpret(args)
+        # One BLAS thread, as the compiled plans run it: the build uses another
+        # core, and OpenBLAS's spinning threads on a busy machine made an
+        # interpreted LSTM step take ten times its CPU time.
+        previous = blas_threads(1)
+        try:
+            return self._interpret(args)
+        finally:
+            blas_threads(previous)
 
 
 def wait_all():
