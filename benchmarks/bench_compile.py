@@ -13,8 +13,8 @@ CPU target initialized before the timed call and reported on its own
 waits for in a fresh interpreter (``import tracejit`` excluded). The stage
 columns are measured by wrapping the functions that do each stage:
 
-- trace: running the user's function on tracers (``trace_function``)
-- transforms: ``pipeline.optimize`` (DCE, CSE, folding, algebra)
+- trace: running the user's function on tracers (``stages.trace``)
+- transforms: ``stages.simplify`` (DCE, CSE, folding, algebra)
 - fusion: ``transforms.fusion.fuse``
 - codegen: kernel source generation
 - Numba: Numba's front end on the kernel source (bytecode, typing, lowering
@@ -132,8 +132,7 @@ def install(timers):
     import numba.core.codegen as numba_codegen
     from numba.core import compiler as numba_compiler
 
-    import tracejit.api
-    import tracejit.pipeline
+    from tracejit import stages
     from tracejit.transforms import fusion
     missing = []
 
@@ -145,8 +144,8 @@ def install(timers):
         timers.info["kernels"] = timers.info.get("kernels", 0) + fusion.kernel_count(out)
 
     for owner, attr, key, after in [
-            (tracejit.api, "trace_function", "trace", None),
-            (tracejit.pipeline, "optimize", "transforms", count_in),
+            (stages, "trace", "trace", None),
+            (stages, "simplify", "transforms", count_in),
             (fusion, "fuse", "fusion", count_kernels),
             (numba_compiler, "compile_extra", "numba", None),
             (numba_codegen.CPUCodeLibrary, "_optimize_functions", "llvm_in_numba", None),

@@ -84,7 +84,7 @@ def main(argv=None):
     norms = np.sqrt(sum(np.sum(np.reshape(g, (8, -1)) ** 2, axis=1) for g in batched.values()))
     print("per-example gradient norms of 8 examples:", np.array2string(norms, precision=3))
 
-    for step in range(args.steps):
+    for _ in range(args.steps):
         i = rng.integers(0, len(x_train), args.batch_size)
         params = train_step(params, x_train[i], y_train[i], args.lr, args.clip)
     print(f"test accuracy {accuracy(params, x_test, y_test):.3f} after {args.steps} "

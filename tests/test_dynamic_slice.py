@@ -77,11 +77,11 @@ def test_gradients_to_order_2():
 def test_vmap_with_batched_starts():
     x = np.arange(20.0).reshape(4, 5)
     starts = np.array([0, 2, 4, -1])
-    f = lambda i: lax.dynamic_slice(x, (0, i), (4, 2))   # noqa: E731
+    f = lambda i: lax.dynamic_slice(x, (0, i), (4, 2))
     got = tracejit.vmap(f)(starts)
     np.testing.assert_array_equal(got, np.stack([_np_dynamic_slice(x, (0, s), (4, 2))
                                                  for s in starts]))
-    g = lambda x, i: lax.dynamic_update_slice(x, np.zeros(2), (i,))   # noqa: E731
+    g = lambda x, i: lax.dynamic_update_slice(x, np.zeros(2), (i,))
     xs = np.ones((4, 5))
     got = tracejit.vmap(g)(xs, starts)
     np.testing.assert_array_equal(got, np.stack([_np_dynamic_update_slice(a, np.zeros(2), (s,))

@@ -50,9 +50,17 @@ def test_vmap_examples_run(capsys, name, argv, expect):
     assert expect in capsys.readouterr().out
 
 
+def test_name_scopes_example_writes_the_graph(tmp_path, capsys):
+    assert _load("name_scopes").main(["--logdir", str(tmp_path), "--print-ir"]) == 0
+    out = capsys.readouterr().out
+    assert "top-level scopes dnn, gradients, loss, train" in out
+    assert "%dnn/hidden1/linear: f32[50,300] = dot_general" in out
+    assert list(tmp_path.glob("events.out.tfevents.*"))
+
+
 @pytest.mark.parametrize("name", ["train_mnist_dnn", "train_cifar10_cnn",
                                   "train_lstm_digits", "transfer_learning",
-                                  "per_example_gradients", "ensemble"])
+                                  "per_example_gradients", "ensemble", "name_scopes"])
 def test_examples_have_help(name):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(
         [str(EXAMPLES.parent)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .core import Tracer, trace_pytree
 from .errors import api_boundary
 from .ir.types import TensorType, canonical_dtype
 from .primitives.ad_util import aval
-from .tracing import Tracer, trace_function
 from .tree import tree_flatten, tree_unflatten
 
 
@@ -61,13 +61,7 @@ def eval_shape(fun, *args, **kwargs):
     and ``dtype``), in pytrees."""
     with api_boundary():
         leaves, tree = tree_flatten((args, kwargs))
-        trees = []
-
-        def flat(*tracers):
-            a, k = tree_unflatten(tree, tracers)
-            out_leaves, out_tree = tree_flatten(fun(*a, **k))
-            trees.append(out_tree)
-            return out_leaves
-        fn, _ = trace_function(flat, [_type(x) for x in leaves], getattr(fun, "__name__", "f"))
-        return tree_unflatten(trees[0], [ShapeDtypeStruct(t.shape, t.dtype)
+        fn, _, out_tree = trace_pytree(lambda a, k: fun(*a, **k), [_type(x) for x in leaves],
+                                       tree, getattr(fun, "__name__", "f"))
+        return tree_unflatten(out_tree, [ShapeDtypeStruct(t.shape, t.dtype)
                                          for t in fn.out_types])

@@ -8,36 +8,13 @@ import time
 import numpy as np
 
 from . import arguments, log
-from .backends.cuda.array import Array
-from .errors import ArgumentTypeError, DTypeError, api_boundary
-from .ir.types import TensorType, canonical_dtype
+from . import stages
+from .backends import default_backend, get_backend
+from .core import current_trace, leaf_type
+from .device import Array, device_put
+from .errors import ArgumentTypeError, api_boundary
 from .tiered import TieredExecutable, enabled_by_default
-from .tracing import Tracer, current_trace, trace_function
 from .tree import tree_flatten, tree_unflatten
-
-
-def _leaf_type(x, path) -> TensorType:
-    if isinstance(x, Tracer):
-        return x.aval
-    if isinstance(x, Array):
-        try:
-            return TensorType(x.shape, canonical_dtype(x.dtype))
-        except TypeError as e:
-            raise DTypeError(f"argument {path}: {e}") from None
-    if arguments.is_big_int(x):
-        return arguments.BIG_INT_TYPE
-    if isinstance(x, (bool, int, float, np.ndarray, np.generic)):
-        try:
-            return TensorType.of(x)
-        except TypeError as e:
-            raise DTypeError(f"argument {path}: {e}; convert it first, "
-                             f"e.g. x.astype(np.float32)") from None
-    raise ArgumentTypeError(
-        f"argument {path} has type {type(x).__name__}; jitted functions take "
-        f"NumPy arrays, device arrays (tracejit.device_put), Python scalars and "
-        f"pytrees (dict, list, tuple, namedtuple, registered dataclass) of them; "
-        f"pass other values with "
-        f"static_argnums/static_argnames")
 
 
 class _Signature:
@@ -94,19 +71,13 @@ def _trace(fun, sig, statics, dyn, name, int_probe=()):
     """Trace ``fun`` for this call; returns (Function, captured, out_treedef).
     Leaves at ``int_probe`` positions are traced as weak int64."""
     leaves, treedef = tree_flatten(dyn)
-    in_types = [arguments.INT_TYPE if i in int_probe else _leaf_type(x, f"#{i}")
+    in_types = [arguments.INT_TYPE if i in int_probe else leaf_type(x, f"#{i}")
                 for i, x in enumerate(leaves)]
-    out_tree = []
 
-    def flat_fun(*tracers):
-        dyn_args, dyn_kwargs = tree_unflatten(treedef, tracers)
+    def call(dyn_args, dyn_kwargs):
         args, kwargs = sig.merge(statics, dyn_args, dyn_kwargs)
-        out = fun(*args, **kwargs)
-        out_leaves, out_def = tree_flatten(out)
-        out_tree.append(out_def)
-        return out_leaves
-    fn, captured = trace_function(flat_fun, in_types, name)
-    return fn, captured, out_tree[0]
+        return fun(*args, **kwargs)
+    return stages.trace(call, in_types, treedef, name)
 
 
 def make_ir(fun, static_argnums=(), static_argnames=()):
@@ -156,7 +127,6 @@ class JitFunction:
     def _backend_name(self, leaves=()):
         """The explicit backend, else cuda when an argument is on the GPU,
         else the default (tracejit.backends.default_backend)."""
-        from .backends import default_backend
         if self.backend:
             return self.backend
         if any(isinstance(x, Array) for x in leaves):
@@ -172,8 +142,8 @@ class JitFunction:
     def _call(self, args, kwargs):
         statics, dyn = self._sig.split(args, kwargs)
         leaves, treedef = tree_flatten(dyn)
-        types = tuple(("Python int beyond int64", _leaf_type(x, f"#{i}"))
-                      if arguments.is_big_int(x) else _leaf_type(x, f"#{i}")
+        types = tuple(("Python int beyond int64", leaf_type(x, f"#{i}"))
+                      if arguments.is_big_int(x) else leaf_type(x, f"#{i}")
                       for i, x in enumerate(leaves))
         backend = self._backend_name(leaves)
         key = (treedef, types, statics, backend)
@@ -213,30 +183,27 @@ class JitFunction:
         return tuple(donated)
 
     def _compile(self, statics, dyn, backend, leaves):
-        from .backends import get_backend
-        from .pipeline import optimize
         self.trace_count += 1
         ints = [i for i, x in enumerate(leaves) if arguments.is_python_int(x)]
         big = tuple(i for i in ints if arguments.is_big_int(leaves[i]))
         if big:   # beyond int64: allowed only where every use makes it a float
             probe = _trace(self.fun, self._sig, statics, dyn, self.__name__, int_probe=big)[0]
             arguments.check_big_int_uses(leaves, arguments.int_targets(probe, big))
-        with log.timed("compile", f"{self.__name__}: trace"):
+        with stages.timed(stages.TRACE, self.__name__):
             fn, captured, out_tree = _trace(self.fun, self._sig, statics, dyn, self.__name__)
         int_targets = arguments.int_targets(fn, [i for i in ints if i not in big])
-        with log.timed("compile", f"{self.__name__}: simplify"):
-            fn = optimize(fn)
+        with stages.timed(stages.SIMPLIFY, self.__name__):
+            fn = stages.simplify(fn)
         donate = self._donated_leaves(statics, dyn)
         tiered = self.tiered if self.tiered is not None else enabled_by_default()
         if tiered and backend == "cpu":   # the interpreter runs on host arrays only
             build = functools.partial(get_backend(backend).compile, background=True)
             executable = TieredExecutable(fn, build, donate, self.__name__)
         else:
-            with log.timed("compile", f"{self.__name__}: compile for {backend}"):
-                executable = get_backend(backend).compile(fn, donate=donate)
+            with stages.timed(stages.COMPILE, self.__name__, f" for {backend}"):
+                executable = stages.compile(fn, backend, donate)
         captured = [arguments.native(np.asarray(c)) for c in captured]
         if backend == "cuda":   # uploaded once per compiled entry, not per call
-            from .device import device_put
             captured = device_put(captured, "cuda")
         return (executable, captured, out_tree), int_targets
 

@@ -5,8 +5,9 @@ registers its parser and sets ``run`` to a function ``args -> exit code``;
 :data:`COMMANDS` lists them, so a new subcommand (``tracejit train``,
 ``tracejit eval``) is one function and one entry there.
 
-``tracejit ir`` prints a function's IR at one stage of the pipeline; the
-stages are the table :data:`STAGES`, so a new transform plugs in as one row.
+``tracejit ir`` prints a function's IR at one stage of the pipeline
+(tracejit/stages.py names the stages and their order); its stages are the
+table :data:`STAGES`, so a new transform plugs in as one row.
 """
 from __future__ import annotations
 
@@ -24,7 +25,12 @@ from typing import Callable
 
 import numpy as np
 
+from . import stages
+from .api import make_ir
+from .backends.cpu.codegen import generate
 from .errors import ShapeError
+from .memory import function_memory
+from .transforms.autodiff import value_and_grad
 from .ir.types import SHORT, parse_type
 from .data.datasets import DatasetError
 from .train.checkpoint import CheckpointError
@@ -42,26 +48,20 @@ class UsageError(Exception):
 # --- stages of `tracejit ir` --------------------------------------------------
 @dataclass(frozen=True)
 class Stage:
+    after: str        # the pipeline stage (tracejit.stages.ORDER) whose result it shows
     help: str
     build: Callable   # (fun, args) -> Function (or anything that prints)
 
 
 def _traced(fun, args):
-    from .api import make_ir
     return make_ir(fun)(*args)
 
 
 def _simplified(fun, args):
-    from .pipeline import optimize
-    return optimize(_traced(fun, args))
+    return stages.simplify(_traced(fun, args))
 
 
 def _grad(fun, args):
-    import tracejit
-    value_and_grad = getattr(tracejit, "value_and_grad", None)
-    if value_and_grad is None:
-        raise UsageError("--stage grad needs tracejit.value_and_grad, which this "
-                         "version of tracejit does not have yet")
     if not args:
         raise UsageError("--stage grad differentiates with respect to the first "
                          "argument: give at least one --arg")
@@ -69,35 +69,30 @@ def _grad(fun, args):
 
 
 def _grad_simplified(fun, args):
-    from .pipeline import optimize
-    return optimize(_grad(fun, args))
+    return stages.simplify(_grad(fun, args))
 
 
 def _fused(fun, args):
-    if importlib.util.find_spec("tracejit.transforms.fusion") is None:
-        raise UsageError("--stage fused needs tracejit.transforms.fusion, which this "
-                         "version of tracejit does not have yet")
-    from .transforms.fusion import fuse
-    return fuse(_simplified(fun, args))
+    return stages.fuse(_simplified(fun, args))
 
 
 #: name -> Stage, in pipeline order (the order --help lists them in).
 STAGES = {
-    "traced": Stage("the IR as traced (tracejit.make_ir)", _traced),
-    "simplified": Stage("after tracejit.pipeline.optimize (what a backend compiles)",
+    "traced": Stage(stages.TRACE, "the IR as traced (tracejit.make_ir)", _traced),
+    "simplified": Stage(stages.SIMPLIFY, "after simplification (what a backend compiles)",
                         _simplified),
-    "grad": Stage("value_and_grad of the function with respect to its first "
+    "grad": Stage(stages.TRACE, "value_and_grad of the function with respect to its first "
                   "argument, as traced", _grad),
-    "grad-simplified": Stage("the grad stage after tracejit.pipeline.optimize",
+    "grad-simplified": Stage(stages.SIMPLIFY, "the grad stage after simplification",
                              _grad_simplified),
-    "fused": Stage("after fusion into kernels (tracejit.transforms.fusion.fuse)", _fused),
-    "cpu-source": Stage("the Numba source the cpu backend generates for each kernel",
-                        lambda fun, args: _cpu_source(_fused(fun, args))),
+    "fused": Stage(stages.FUSE, "after fusion into kernels (tracejit.transforms.fusion.fuse)",
+                   _fused),
+    "cpu-source": Stage(stages.CODEGEN, "the Numba source the cpu backend generates for each "
+                        "kernel", lambda fun, args: _cpu_source(_fused(fun, args))),
 }
 
 
 def _cpu_source(fused):
-    from .backends.cpu.codegen import generate
     return "\n".join(f"# --- {ins.attrs['body'].name} ({ins.attrs['kind']})\n"
                      + generate(ins.attrs["body"], ins.attrs["kind"]).source
                      for ins in fused.body if ins.prim == "fusion")
@@ -319,10 +314,7 @@ def stats_lines(fn) -> list[str]:
 def memory_lines(fn, fused: bool) -> list[str]:
     """The peak memory of the plan compiled from ``fn`` (fused first unless
     it already is), as ``# memory: ...`` lines."""
-    from .memory import function_memory
-    from .pipeline import optimize
-    from .transforms.fusion import fuse
-    return function_memory(fn if fused else fuse(optimize(fn))).lines()
+    return function_memory(fn if fused else stages.fuse(stages.simplify(fn))).lines()
 
 
 def _parameter_names(arg_names, values) -> list[str]:

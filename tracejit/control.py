@@ -12,35 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import numpy as tnp
+from .core import leaf_types, trace_flat, trace_pytree
 from .errors import DTypeError, ShapeError
 from .ir.core import Instr, Var
 from .ir.types import TensorType
-from .primitives import control as _ctl
+from .primitives import control as ctl
 from .primitives.ad_util import aval
-from .tracing import trace_function
 from .tree import tree_flatten, tree_unflatten
-
-
-def _leaf_types(leaves):
-    from .api import _leaf_type
-    return [_leaf_type(x, f"#{i}") for i, x in enumerate(leaves)]
-
-
-def _trace(flat, in_types, name):
-    """Trace ``flat(*tracers) -> (out_leaves, meta)``; returns (fn, captured, meta)."""
-    metas = []
-
-    def run(*tracers):
-        out_leaves, meta = flat(*tracers)
-        metas.append(meta)
-        return out_leaves
-    fn, captured = trace_function(run, in_types, name)
-    return fn, captured, metas[0]
-
-
-def _tree_fun(fun, in_tree):
-    """``fun`` on pytrees as a flat function returning (leaves, out tree)."""
-    return lambda *leaves: tree_flatten(fun(*tree_unflatten(in_tree, leaves)))
 
 
 def _coerce(fn, i, t: TensorType):
@@ -69,11 +48,11 @@ def _unify(fn, i, want: TensorType, what):
 
 
 def _trace_loop_body(flat, types, extra_types, name):
-    """Trace a loop body (flat, as for _trace) whose first results are the
+    """Trace a loop body (flat, as for trace_flat) whose first results are the
     carry, letting weakly typed carries follow the dtype the body gives
     them (one retrace at most). Returns (fn, captured, meta, carry types)."""
     for _ in range(2):
-        fn, captured, meta = _trace(flat, types + extra_types, name)
+        fn, captured, meta = trace_flat(flat, types + extra_types, name)
         ok = [_unify(fn, i, t, f"{name}: carry leaf {i}") for i, t in enumerate(types)]
         if all(ok):
             return fn, captured, meta, types
@@ -82,7 +61,6 @@ def _trace_loop_body(flat, types, extra_types, name):
 
 
 def _cast(leaves, types):
-    from . import numpy as tnp
     return [x if aval(x).dtype == t.dtype else tnp.astype(x, t.dtype)
             for x, t in zip(leaves, types)]
 
@@ -90,16 +68,15 @@ def _cast(leaves, types):
 def cond(pred, true_fun, false_fun, *operands):
     """``true_fun(*operands)`` if ``pred`` else ``false_fun(*operands)``; both
     are traced, and must return pytrees of the same structure and types."""
-    from . import numpy as tnp
     pred = tnp.asarray(pred)
     if aval(pred).shape != ():
         raise ShapeError(f"cond: the predicate must be a scalar, got {aval(pred)}")
     if aval(pred).dtype != "bool":
         pred = tnp.not_equal(pred, 0)
     leaves, tree = tree_flatten(operands)
-    types = _leaf_types(leaves)
-    t_fn, t_cap, t_tree = _trace(_tree_fun(true_fun, tree), types, "true_fun")
-    f_fn, f_cap, f_tree = _trace(_tree_fun(false_fun, tree), types, "false_fun")
+    types = leaf_types(leaves)
+    t_fn, t_cap, t_tree = trace_pytree(true_fun, types, tree, "true_fun")
+    f_fn, f_cap, f_tree = trace_pytree(false_fun, types, tree, "false_fun")
     if t_tree != f_tree:
         raise ShapeError(f"cond: the branches return different structures: true_fun "
                          f"{t_tree}, false_fun {f_tree}")
@@ -109,8 +86,8 @@ def cond(pred, true_fun, false_fun, *operands):
             _unify(t_fn, i, b.type, what)
         else:
             _unify(f_fn, i, a.type, what)
-    (t_fn, f_fn), consts = _ctl.close_over([(t_fn, t_cap, len(leaves)), (f_fn, f_cap, len(leaves))])
-    outs = _ctl.cond.bind(pred, *consts, *leaves, true_fun=t_fn, false_fun=f_fn)
+    (t_fn, f_fn), consts = ctl.close_over([(t_fn, t_cap, len(leaves)), (f_fn, f_cap, len(leaves))])
+    outs = ctl.cond.bind(pred, *consts, *leaves, true_fun=t_fn, false_fun=f_fn)
     return tree_unflatten(t_tree, outs)
 
 
@@ -124,19 +101,19 @@ def while_loop(cond_fun, body_fun, init_val):
         if out_tree != tree:
             raise ShapeError(f"while_loop: body_fun returns {out_tree}, but the carry is {tree}")
         return out_leaves, None
-    body, b_cap, _, types = _trace_loop_body(body_flat, _leaf_types(leaves), [],
+    body, b_cap, _, types = _trace_loop_body(body_flat, leaf_types(leaves), [],
                                              "while_loop body_fun")
-    cond_f, c_cap, _ = _trace(lambda *c: tree_flatten(cond_fun(tree_unflatten(tree, c))),
-                              types, "cond_fun")
+    cond_f, c_cap, _ = trace_flat(lambda *c: tree_flatten(cond_fun(tree_unflatten(tree, c))),
+                                  types, "cond_fun")
     if len(cond_f.results) != 1 or cond_f.results[0].type.shape != ():
         raise ShapeError(f"while_loop: cond_fun must return a scalar, returns "
                          f"{[str(r.type) for r in cond_f.results]}")
     if cond_f.results[0].type.dtype != "bool":
         raise DTypeError(f"while_loop: cond_fun must return a bool, returns "
                          f"{cond_f.results[0].type}")
-    (cond_f, body), consts = _ctl.close_over([(cond_f, c_cap, len(leaves)),
+    (cond_f, body), consts = ctl.close_over([(cond_f, c_cap, len(leaves)),
                                               (body, b_cap, len(leaves))])
-    outs = _ctl.while_.bind(*consts, *_cast(leaves, types), cond_fun=cond_f, body=body,
+    outs = ctl.while_.bind(*consts, *_cast(leaves, types), cond_fun=cond_f, body=body,
                             num_consts=len(consts))
     return tree_unflatten(tree, outs)
 
@@ -165,7 +142,6 @@ def scan(f, init, xs=None, length=None, reverse=False):
     ``(final_carry, stacked_ys)``. ``xs`` may be None (give ``length``); ``y``
     may be any pytree, None included. With ``reverse`` the iterations run
     from the end, and ys keep the positions of their xs."""
-    from . import numpy as tnp
     init_leaves, init_tree = tree_flatten(init)
     xs_leaves, xs_tree = tree_flatten(xs)
     xs_leaves = [tnp.asarray(x) for x in xs_leaves]
@@ -192,9 +168,9 @@ def scan(f, init, xs=None, length=None, reverse=False):
             raise ShapeError(f"scan: f returns the carry {c_tree}, but init is {init_tree}")
         y_leaves, y_tree = tree_flatten(out[1])
         return c_leaves + y_leaves, y_tree
-    fn, captured, y_tree, types = _trace_loop_body(body, _leaf_types(init_leaves), x_types,
+    fn, captured, y_tree, types = _trace_loop_body(body, leaf_types(init_leaves), x_types,
                                                    "scan body")
-    (fn,), consts = _ctl.close_over([(fn, captured, k + len(xs_leaves))])
-    outs = _ctl.scan.bind(*consts, *_cast(init_leaves, types), *xs_leaves, body=fn,
+    (fn,), consts = ctl.close_over([(fn, captured, k + len(xs_leaves))])
+    outs = ctl.scan.bind(*consts, *_cast(init_leaves, types), *xs_leaves, body=fn,
                           num_consts=len(consts), num_carry=k, length=n, reverse=bool(reverse))
     return tree_unflatten(init_tree, outs[:k]), tree_unflatten(y_tree, outs[k:])

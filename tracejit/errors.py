@@ -3,6 +3,7 @@ own file and line (tracejit's frames are filtered out) and the shapes
 involved."""
 from __future__ import annotations
 
+import linecache
 import os
 import sys
 
@@ -43,7 +44,6 @@ class TracejitError(Exception):
 
 
 def _source_line(location: str) -> str | None:
-    import linecache
     path, _, lineno = location.rpartition(":")
     try:
         text = linecache.getline(path, int(lineno)).strip()
@@ -140,3 +140,12 @@ class api_boundary:
 
 
 __all__ = [n for n in dir() if n.endswith("Error")] + ["user_location", "api_boundary"]
+
+
+class CheckpointError(TracejitError):
+    """A checkpoint is missing, corrupt, inconsistent, or does not match the
+    model. It is about a file, not a line of the user's code, so the message
+    carries no location."""
+
+    def __init__(self, message: str, location: str | None = None):
+        super().__init__(message, location)

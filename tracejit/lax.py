@@ -3,19 +3,19 @@
 Operands are promoted as in tracejit.numpy."""
 from __future__ import annotations
 
-from .numpy import _promote_dtypes, _un, asarray
+from .numpy import asarray, promote_dtypes, unary_op
 from .primitives import conv as _cv
 from .primitives import elementwise as _ew
 from .primitives import linalg as _la
 from .slicing import dynamic_slice, dynamic_update_slice  # noqa: F401
 
-logistic = _un(_ew.logistic, float_only=True)
-rsqrt = _un(_ew.rsqrt, float_only=True)
-erf = _un(_ew.erf, float_only=True)
+logistic = unary_op(_ew.logistic, float_only=True)
+rsqrt = unary_op(_ew.rsqrt, float_only=True)
+erf = unary_op(_ew.erf, float_only=True)
 
 
 def dot_general(lhs, rhs, dimension_numbers):
-    lhs, rhs = _promote_dtypes([asarray(lhs), asarray(rhs)])
+    lhs, rhs = promote_dtypes([asarray(lhs), asarray(rhs)])
     (lc, rc), (lb, rb) = dimension_numbers
     dn = ((tuple(lc), tuple(rc)), (tuple(lb), tuple(rb)))
     return _la.dot_general(lhs, rhs, dimension_numbers=dn)
@@ -24,7 +24,7 @@ def dot_general(lhs, rhs, dimension_numbers):
 def conv_general(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
                  feature_group_count=1):
     """N-d convolution, channels last: lhs [N, *spatial, C], rhs [*window, C/groups, O]."""
-    lhs, rhs = _promote_dtypes([asarray(lhs), asarray(rhs)])
+    lhs, rhs = promote_dtypes([asarray(lhs), asarray(rhs)])
     nd = len(window_strides)
     return _cv.conv_general(
         lhs, rhs, window_strides=tuple(window_strides),

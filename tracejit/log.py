@@ -1,5 +1,7 @@
-"""The debug ladder: ``TRACEJIT_LOG=compile,retrace,ir,fusion,source`` (or
-``all``) prints what each stage did to stderr."""
+"""The debug ladder: ``TRACEJIT_LOG=compile,retrace,fusion,source`` (or
+``all``) prints what each stage did to stderr. :data:`TOPICS` is the one
+list of topics (the README's table documents each); logging under any other
+name is a programming error."""
 from __future__ import annotations
 
 import os
@@ -7,10 +9,16 @@ import sys
 import time
 from contextlib import contextmanager
 
-TOPICS = ("compile", "retrace", "cache", "ir", "fusion", "source")
+#: compile: each stage's time (tracejit/stages.py names them), kernel cache hits;
+#: retrace: why a call traced again; cache: the kernel cache's hits, misses and
+#: repairs; fusion: the fused IR; source: the generated kernels and plans;
+#: fallback: instructions a backend runs with their NumPy implementation.
+TOPICS = ("compile", "retrace", "cache", "fusion", "source", "fallback")
 
 
 def enabled(topic: str) -> bool:
+    if topic not in TOPICS:
+        raise ValueError(f"unknown log topic {topic!r}; the topics are {', '.join(TOPICS)}")
     value = os.environ.get("TRACEJIT_LOG", "")
     topics = {t.strip() for t in value.split(",") if t.strip()}
     return topic in topics or "all" in topics

@@ -34,7 +34,7 @@ import numpy as np
 from .api import make_ir
 from .backends.cpu.codegen import LoweringError, generate
 from .ir.core import Function
-from .pipeline import optimize
+from .stages import simplify as optimize
 from .transforms.fusion import fuse
 from .transforms.autodiff import vjp
 from .tree import tree_map

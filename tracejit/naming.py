@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import re
 import threading
+import types
 
-from .ir.names import check_name, unique_name
+from .ir.names import check_name, scope_of, unique_name
 from .tree import tree_leaves
 
-__all__ = ["name_scope", "current_scope", "naming_context", "name_results", "keep_names",
-           "with_name", "name_outputs"]
+__all__ = ["name_scope", "valid_scope_name", "current_scope", "naming_context", "name_results", "keep_names",
+           "with_name", "name_outputs", "add_name_keyword"]
 
 _local = threading.local()
 
@@ -49,6 +51,16 @@ def current_scope() -> str:
 def _used():
     contexts = _state()["contexts"]
     return contexts[-1] if contexts else None
+
+
+def valid_scope_name(name: str) -> str:
+    """``name`` made a valid scope name: characters other than letters,
+    digits, ``_``, ``.``, ``-`` and ``/`` become ``_``, and a leading digit
+    or ``-`` gets a ``_`` before it (for names chosen elsewhere, such as a
+    layer's, that need not follow the rule)."""
+    clean = re.sub(r"[^A-Za-z0-9_.\-/]", "_", str(name)).strip("/") or "_"
+    clean = re.sub(r"/+", "/", clean)
+    return re.sub(r"(^|/)(?=[0-9-])", r"\1_", clean)
 
 
 def _join(scope: str, name: str) -> str:
@@ -101,22 +113,26 @@ def keep_names(names):
         state["forced"] = saved
 
 
-def name_results(prim: str, results) -> None:
+def name_results(prim: str, results, implicit: bool = False) -> None:
     """Name the results of one recorded instruction (module docstring):
     ``scope/prim`` inside a scope, the kept names while re-binding, else
-    nothing."""
+    nothing.  ``implicit``: an instruction the tracer adds on its own (a
+    constant for a Python scalar operand), which never takes kept names."""
     state = _state()
     used = _used()
     if used is None:
         return
     forced = state["forced"]
-    if forced is not None:
+    if forced is not None and not implicit:
         state["forced"] = None
         for var, name in zip(results, forced):
             if name:
                 var.name = unique_name(_join(current_scope(), name), used)
         return
     scope = current_scope()
+    if forced is not None and implicit:   # a constant of a re-bound instruction:
+        kept = next((n for n in forced if n), "")   # in that instruction's scope
+        scope = _join(scope, scope_of(kept)) if scope_of(kept) else scope
     if scope and results:
         results[0].name = unique_name(_join(scope, prim), used)
 
@@ -154,3 +170,17 @@ def with_name(fn):
         name_outputs(tree_leaves(out), full, tree_leaves((args, kwargs)))
         return out
     return named
+
+
+def add_name_keyword(namespace: dict, names) -> None:
+    """Give the functions ``namespace[n]`` for ``n`` in ``names`` a ``name=``
+    keyword (:func:`with_name`); other objects are left alone, and aliases
+    (``lrn = local_response_normalization``) stay one function."""
+    wrappers: dict = {}
+    for n in names:
+        value = namespace.get(n)
+        if isinstance(value, types.FunctionType) and not getattr(value, "_with_name", False):
+            if id(value) not in wrappers:
+                wrappers[id(value)] = with_name(value)
+                wrappers[id(value)]._with_name = True
+            namespace[n] = wrappers[id(value)]

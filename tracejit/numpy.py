@@ -36,17 +36,18 @@ import types
 
 import numpy as np
 
+from .core import Tracer, current_trace
 from .errors import DTypeError, ScalarOverflowError, ShapeError
-from .slicing import apply_traced_slices
+from .naming import add_name_keyword
 from .ir.types import FLOATS, TensorType, canonical_dtype
 from .ir.types import result_type as _result_type
 from .primitives import conv as _cv
 from .primitives import elementwise as _ew
 from .primitives import linalg as _la
-from .primitives import reduce as _rd
 from .primitives import random as _rp
+from .primitives import reduce as _rd
 from .primitives import shape as _sh
-from .tracing import Tracer, current_trace
+from .slicing import apply_traced_slices
 
 # dtype names, so ``tnp.float32`` works as in NumPy
 float32, float64, int32, int64, uint32 = np.float32, np.float64, np.int32, np.int64, np.uint32
@@ -220,8 +221,10 @@ def _bin(prim, name, float_only=False, bool_ok=True, float_ok=True):
     return fn
 
 
-def _un(prim, float_only=False, bool_ok=True, float_ok=True):
-    """A unary function; ``float_only`` ones compute integers in float64."""
+def unary_op(prim, float_only=False, bool_ok=True, float_ok=True):
+    """The NumPy-style unary function of the elementwise primitive ``prim``
+    (tracejit.lax builds its own with it); ``float_only`` ones compute
+    integers in float64."""
     def fn(x):
         x = asarray(x)
         if float_only and _type(x).dtype not in FLOATS:
@@ -304,18 +307,18 @@ def logical_not(x):
     return _ew.not_(astype(x, "bool"))
 
 
-invert = bitwise_not = _un(_ew.not_, float_ok=False)
-negative = _un(_ew.neg, bool_ok=False)
-exp = _un(_ew.exp, float_only=True)
-log = _un(_ew.log, float_only=True)
-log1p = _un(_ew.log1p, float_only=True)
-expm1 = _un(_ew.expm1, float_only=True)
-tanh = _un(_ew.tanh, float_only=True)
-sqrt = _un(_ew.sqrt, float_only=True)
-sin = _un(_ew.sin, float_only=True)
-cos = _un(_ew.cos, float_only=True)
-abs = absolute = _un(_ew.abs)
-sign = _un(_ew.sign, bool_ok=False)
+invert = bitwise_not = unary_op(_ew.not_, float_ok=False)
+negative = unary_op(_ew.neg, bool_ok=False)
+exp = unary_op(_ew.exp, float_only=True)
+log = unary_op(_ew.log, float_only=True)
+log1p = unary_op(_ew.log1p, float_only=True)
+expm1 = unary_op(_ew.expm1, float_only=True)
+tanh = unary_op(_ew.tanh, float_only=True)
+sqrt = unary_op(_ew.sqrt, float_only=True)
+sin = unary_op(_ew.sin, float_only=True)
+cos = unary_op(_ew.cos, float_only=True)
+abs = absolute = unary_op(_ew.abs)
+sign = unary_op(_ew.sign, bool_ok=False)
 
 
 def positive(x):
@@ -335,7 +338,7 @@ def _integral(prim):
 
 floor = _integral(_ew.floor)
 ceil = _integral(_ew.ceil)
-rint = _un(_ew.round, float_only=True)   # half to even
+rint = unary_op(_ew.round, float_only=True)   # half to even
 
 
 def trunc(x):
@@ -788,7 +791,10 @@ def atleast_3d(*arys):
     return _each(three, arys)
 
 
-def _promote_dtypes(xs):
+def promote_dtypes(xs):
+    """``xs`` converted to their common dtype, by NumPy's promotion rules
+    (weak Python scalars do not widen arrays); tracejit.lax promotes its
+    operands with it."""
     dtype, _ = _result_type(*[_type(x) for x in xs])
     return [_lift(x, dtype) for x in xs]
 
@@ -799,7 +805,7 @@ def concatenate(arrays, axis=0):
         raise ShapeError("need at least one array to concatenate")
     if axis is None:
         arrays, axis = [ravel(a) for a in arrays], 0
-    vals = _promote_dtypes(arrays)
+    vals = promote_dtypes(arrays)
     if ndim(vals[0]) == 0:
         raise ShapeError("zero-dimensional arrays cannot be concatenated")
     ax = _axes(vals[0], axis)[0]
@@ -1174,7 +1180,7 @@ result_type_of = result_type
 
 # --- contractions ---------------------------------------------------------------------
 def _dot_types(a, b):
-    return _promote_dtypes([asarray(a), asarray(b)])
+    return promote_dtypes([asarray(a), asarray(b)])
 
 
 def matmul(a, b):
@@ -1287,7 +1293,7 @@ def _einsum_sum(x, axes):
 def einsum(subscripts, *operands, optimize=None):
     """Einstein summation as diagonals, sums, broadcasts and a chain of
     dot_generals (left to right; ``optimize`` is accepted and ignored)."""
-    ops = _promote_dtypes([asarray(o) for o in operands])
+    ops = promote_dtypes([asarray(o) for o in operands])
     specs, out = _einsum_specs(subscripts, ops)
     sizes = {}
     for s, o in zip(specs, ops):
@@ -1672,10 +1678,56 @@ def is_tracing() -> bool:
     return current_trace() is not None
 
 
+# --- the Tracer's operators and array methods ---------------------------------------
+# tracejit.core defines Tracer without them, so that tracing never imports this
+# module; they are NumPy's functions, installed here.
+_TRACER_METHODS = (
+    "sum", "mean", "max", "min", "argmax", "argmin", "var", "std", "prod",
+    "reshape", "transpose", "astype", "squeeze", "clip", "dot", "swapaxes",
+    "ravel", "flatten", "any", "all", "cumsum", "round", "repeat", "take", "diagonal",
+    "trace")
+
+
+def _tracer_getattr(self, name):
+    if name not in _TRACER_METHODS:
+        raise AttributeError(f"traced array has no attribute {name!r}")
+    fn = globals()[name]
+    return lambda *a, **k: fn(self, *a, **k)
+
+
+def _binop(fn, reflected=False):
+    if reflected:
+        return lambda self, other: fn(other, self)
+    return lambda self, other: fn(self, other)
+
+
+Tracer.__getattr__ = _tracer_getattr
+Tracer.__getitem__ = _getitem
+Tracer.T = property(transpose)
+Tracer.at = property(_IndexUpdateHelper)
+for _dunder, _fn in [("add", add), ("sub", subtract), ("mul", multiply),
+                     ("truediv", true_divide), ("floordiv", floor_divide),
+                     ("mod", remainder), ("pow", power), ("matmul", matmul),
+                     ("and", bitwise_and), ("or", bitwise_or), ("xor", bitwise_xor)]:
+    setattr(Tracer, f"__{_dunder}__", _binop(_fn))
+    setattr(Tracer, f"__r{_dunder}__", _binop(_fn, reflected=True))
+for _dunder, _fn in [("lt", less), ("le", less_equal), ("gt", greater),
+                     ("ge", greater_equal), ("eq", equal), ("ne", not_equal)]:
+    setattr(Tracer, f"__{_dunder}__", _binop(_fn))
+Tracer.__neg__ = lambda self: negative(self)
+Tracer.__pos__ = lambda self: self
+Tracer.__abs__ = lambda self: abs(self)
+Tracer.__invert__ = lambda self: invert(self)
+del _dunder, _fn
+
+
 #: What ``from tracejit.numpy import *`` brings in: NumPy's names and the
 #: tracejit helpers above, not this module's own imports.
 __all__ = sorted(
     name for name, value in globals().items()
     if not name.startswith("_") and not isinstance(value, types.ModuleType)
     and name not in {"annotations", "DTypeError", "ShapeError", "FLOATS", "TensorType",
-                     "canonical_dtype", "Tracer", "current_trace"})
+                     "canonical_dtype", "Tracer", "current_trace", "promote_dtypes", "unary_op"})
+
+# ``name=`` on every function (tracejit.naming): ``tnp.dot(x, w, name="linear")``.
+add_name_keyword(globals(), __all__)

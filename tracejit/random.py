@@ -30,11 +30,11 @@ import math
 import numpy as np
 
 from . import numpy as tnp
+from .core import Tracer
 from .errors import DTypeError, ShapeError
 from .ir.types import FLOATS, INTS, TensorType, canonical_dtype
 from .lax import erf
 from .primitives import random as _rp
-from .tracing import Tracer
 
 __all__ = ["key", "PRNGKey", "split", "fold_in", "bits", "uniform", "normal",
            "truncated_normal", "bernoulli", "randint", "permutation"]

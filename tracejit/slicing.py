@@ -20,7 +20,7 @@ import numpy as np
 from .errors import ConcretizationError, ShapeError
 from .ir.types import INTS
 from .primitives.ad_util import aval, p
-from .tracing import Tracer
+from .core import Tracer
 
 
 def _array(x):

@@ -68,7 +68,7 @@ class TieredExecutable:
             self.compiled = compile_fn(self.fn, donate=donate)
             log.log("compile", f"{self.name}: compiled plan ready after "
                                f"{time.perf_counter() - self._start:.2f} s; switching to it")
-        except Exception as e:  # noqa: BLE001 -- any failure: reported on the next call
+        except Exception as e:   # any failure: reported on the next call
             self.error = e
         finally:
             self._done.set()

@@ -307,8 +307,8 @@ def test_numpy_functions(x):
     def f(x):
         return [F.softmax(x), F.log_softmax(x), F.logsumexp(x, axis=0), tnp.mean(x, 0),
                 tnp.var(x, 1), tnp.std(x), tnp.cumsum(x, 1), tnp.where(x > 0, x, 0.1 * x),
-                tnp.clip(x, -1, 2), PRIMITIVES["argsort"](x, axis=1, index_dtype="int32"), tnp.take_along_axis(
-                    x, tnp.argmax(x, 1)[:, None], 1), F.sigmoid(x), F.softplus(x),
+                tnp.clip(x, -1, 2), PRIMITIVES["argsort"](x, axis=1, index_dtype="int32"),
+                tnp.take_along_axis(x, tnp.argmax(x, 1)[:, None], 1), F.sigmoid(x), F.softplus(x),
                 F.elu(x), tnp.abs(x),
                 tnp.square(x).sum(), tnp.tril(x), x.max(axis=1, keepdims=True) - x]
     got, want = both(f, x)

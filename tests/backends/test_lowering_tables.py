@@ -28,7 +28,7 @@ from tracejit.ir.core import Function, Instr, Var
 from tracejit.ir.types import TensorType
 from tracejit.kernel.index import REDUCTIONS, is_elementwise, is_fusible
 from tracejit.kernel.writer import LoweringError
-from tracejit.primitives.core import PRIMITIVES
+from tracejit.core import PRIMITIVES
 
 DTYPES = ("float32", "float64", "int32", "int64", "uint32", "bool")
 

@@ -312,7 +312,7 @@ def test_load_digits_is_a_partition_and_stratified():
     full = sk().data.astype(np.float32) / 16
     (xtr, ytr), (xte, yte) = load_digits(test_fraction=0.25, seed=3)
     both = np.concatenate([xtr, xte])
-    key = lambda a: a[np.lexsort(a.T[::-1])]  # noqa: E731  sort rows
+    key = lambda a: a[np.lexsort(a.T[::-1])]
     np.testing.assert_array_equal(key(both), key(full))
     counts_all = np.bincount(np.concatenate([ytr, yte]), minlength=10)
     np.testing.assert_array_equal(np.bincount(yte, minlength=10), np.round(0.25 * counts_all))

@@ -11,8 +11,8 @@ import pytest
 
 import tracejit  # noqa: F401  (registers every primitive)
 from tracejit.ir import parse, verify
-from tracejit.primitives.core import PRIMITIVES
-from tracejit.tracing import eval_function
+from tracejit.core import PRIMITIVES
+from tracejit.core import eval_function
 
 DOC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "ir.md"
 TEXT = DOC.read_text()

@@ -8,9 +8,9 @@ import tracejit
 import tracejit.numpy as tnp
 from tracejit.errors import IRVerifyError
 from tracejit.ir import Function, Instr, Var, parse, verify
-from tracejit.pipeline import optimize
-from tracejit.primitives.core import PRIMITIVES
-from tracejit.tracing import eval_function
+from tracejit.stages import simplify as optimize
+from tracejit.core import PRIMITIVES
+from tracejit.core import eval_function
 from tracejit.transforms.fusion import fuse
 from tracejit.tree import tree_flatten
 

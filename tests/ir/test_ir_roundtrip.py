@@ -11,7 +11,7 @@ import tracejit
 import tracejit.numpy as tnp
 from tracejit.errors import IRParseError
 from tracejit.ir import Function, Instr, TensorType, Var, parse, verify
-from tracejit.tracing import eval_function
+from tracejit.core import eval_function
 
 DTYPES = ["float32", "float64", "int32", "int64", "bool"]
 

@@ -7,7 +7,7 @@ import tracejit
 import tracejit.numpy as tnp
 from tracejit.errors import IRVerifyError, ShapeError
 from tracejit.ir import Function, Instr, TensorType, Var, parse, verify
-from tracejit.primitives.core import PRIMITIVES, Primitive
+from tracejit.core import PRIMITIVES, Primitive
 
 F32 = TensorType((3,), "float32")
 
@@ -131,7 +131,7 @@ def test_reports_every_problem():
 def call_primitive():
     """A structured test primitive ``call[body=Function](*xs)`` (removed
     again afterwards, so the documentation test does not see it)."""
-    from tracejit.tracing import eval_function
+    from tracejit.core import eval_function
 
     def rule(*xs, body):
         if [t for t in xs] != body.in_types:

@@ -99,7 +99,7 @@ def test_performance_scheduling_feeds_a_compiled_step_without_recompiling():
 
     plateau = optim.ReduceLROnPlateau(4.0, factor=0.5, patience=1)   # 4.0 diverges at first
     w, state = np.float32(0.0), opt.init(np.float32(0.0))
-    for epoch in range(30):
+    for _ in range(30):
         w, state = step(w, state, np.float32(plateau.learning_rate))
         plateau.update(float(loss(w)))
     assert step.trace_count == 1

@@ -66,7 +66,7 @@ def test_every_manifest_change_is_refused(tmp_path):
     manifest, _ = saved(tmp_path)
     original = Path(manifest).read_bytes()
     count = 0
-    for what, damaged in mutations(original):
+    for _, damaged in mutations(original):
         Path(manifest).write_bytes(damaged)
         with pytest.raises(CheckpointError, match=str(manifest)):
             load_checkpoint(manifest)
@@ -79,7 +79,7 @@ def test_every_manifest_change_is_refused(tmp_path):
 def test_every_tensor_file_change_is_refused(tmp_path):
     manifest, data = saved(tmp_path)
     original = Path(data).read_bytes()
-    for what, damaged in mutations(original):
+    for _, damaged in mutations(original):
         Path(data).write_bytes(damaged)
         with pytest.raises(CheckpointError, match=str(data)):
             load_checkpoint(manifest)

@@ -19,7 +19,8 @@ class TinyMLP:
         return {
             "dense1": {"kernel": np.asarray(random.normal(k1, (d, self.hidden))) * np.float32(np.sqrt(2 / d)),
                        "bias": np.zeros(self.hidden, np.float32)},
-            "logits": {"kernel": np.asarray(random.normal(k2, (self.hidden, 10))) * np.float32(np.sqrt(1 / self.hidden)),
+            "logits": {"kernel": np.asarray(random.normal(k2, (self.hidden, 10)))
+                                 * np.float32(np.sqrt(1 / self.hidden)),
                        "bias": np.zeros(10, np.float32)},
         }
 

@@ -293,7 +293,8 @@ def test_like_accepts_shape_dtype_structs(tmp_path):
 
     save_checkpoint(tmp_path, 1, {"w": np.zeros((2, 3), np.float32)})
     load_checkpoint(tmp_path, like={"w": Spec((2, 3), np.float32)})
-    with pytest.raises(CheckpointError, match=r"w: checkpoint has float32\[2,3\], model expects float64\[2,3\]"):
+    with pytest.raises(CheckpointError,
+                       match=r"w: checkpoint has float32\[2,3\], model expects float64\[2,3\]"):
         load_checkpoint(tmp_path, like={"w": Spec((2, 3), np.float64)})
 
 

@@ -171,8 +171,8 @@ def test_add_graph_writes_a_graphdef(tmp_path):
     assert len(nodes) == len(g.node) == len(fn.params) + sum(1 for i in fn.body if i.results)
     assert nodes["x"].op == "Placeholder"
     assert [d.size for d in nodes["x"].attr["shape"].shape.dim] == [3, 4]
-    dot = nodes["dot_general"]
-    assert list(dot.input) == ["x", "params/hidden1/kernel"]
+    dot = nodes["hidden1/linear"]            # the layer names its values
+    assert dot.op == "dot_general" and list(dot.input) == ["x", "params/hidden1/kernel"]
     assert [d.size for d in dot.attr["_output_shapes"].list.shape[0].dim] == [3, 5]
     for node in g.node:               # every input names a node (or node:k)
         for inp in node.input:

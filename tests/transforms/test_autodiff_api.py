@@ -13,7 +13,7 @@ import tracejit.numpy as tnp
 from tracejit import NonDifferentiableError, grad, jit, jvp, value_and_grad, vjp
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ad_check import check_grads  # noqa: E402
+from ad_check import check_grads
 
 
 def _ref(f):
@@ -74,7 +74,7 @@ def test_value_and_grad_argnums_and_aux():
 
 
 def test_grad_negative_argnums_and_kwargs():
-    f = lambda a, b, scale=1.0: tnp.sum(a * b) * scale  # noqa: E731
+    f = lambda a, b, scale=1.0: tnp.sum(a * b) * scale
     a, b = np.array([1.0, 2.0]), np.array([3.0, 4.0])
     np.testing.assert_allclose(grad(f, argnums=-1)(a, b, scale=2.0), 2 * a)
 
@@ -94,7 +94,7 @@ def test_grad_errors():
 
 def test_integer_arguments_are_held_fixed():
     """Non-differentiated integer arguments (a step counter, indices) are fine."""
-    f = lambda x, idx: tnp.sum(x[idx] ** 2)  # noqa: E731
+    f = lambda x, idx: tnp.sum(x[idx] ** 2)
     x = np.array([1.0, 2.0, 3.0])
     np.testing.assert_allclose(grad(f)(x, np.array([2, 2, 0])), [2.0, 0.0, 12.0])
     out, vjp_fn = vjp(f, x, np.array([1]))
@@ -131,7 +131,7 @@ def test_vjp_pytree_outputs_and_errors():
 
 def test_jvp_and_vjp_agree_on_a_network():
     params, x, y = _data()
-    f = lambda w, b: tnp.tanh(x @ w + b)  # noqa: E731
+    f = lambda w, b: tnp.tanh(x @ w + b)
     check_grads(f, [params["w"], params["b"]], seed=4)
     with pytest.raises(tracejit.ShapeError, match="structure"):
         jvp(f, (params["w"], params["b"]), (params["w"],))
@@ -179,7 +179,7 @@ def test_hessian_vector_products():
 
 
 def test_ir_of_grad_verifies_and_grows_once():
-    f = lambda x: tnp.sum(tnp.tanh(x) * x)  # noqa: E731
+    f = lambda x: tnp.sum(tnp.tanh(x) * x)
     x = np.ones(3)
     fwd = tracejit.make_ir(f)(x)
     g = tracejit.make_ir(grad(f))(x)
@@ -227,7 +227,7 @@ def test_genuine_infinite_derivative_is_not_hidden():
 
 # --- stop_gradient ----------------------------------------------------------------------
 def test_stop_gradient():
-    f = lambda x: x * tracejit.stop_gradient(x * 3.0)  # noqa: E731
+    f = lambda x: x * tracejit.stop_gradient(x * 3.0)
     assert grad(f)(2.0) == 6.0
     assert _ref(grad(f))(2.0) == 6.0
     assert jvp(f, (2.0,), (1.0,))[1] == 6.0

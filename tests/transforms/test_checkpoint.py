@@ -46,7 +46,7 @@ def test_closed_over_values_get_their_cotangents():
         return tnp.sum(f(f(x)))
     x = RNG.randn(2, 4)
     gw, gx = tracejit.grad(loss, argnums=(0, 1))(w, x)
-    plain = lambda w, x: tnp.sum(tnp.sin(tnp.sin(x @ w) * 2.0 @ w) * 2.0)   # noqa: E731
+    plain = lambda w, x: tnp.sum(tnp.sin(tnp.sin(x @ w) * 2.0 @ w) * 2.0)
     rw, rx = tracejit.grad(plain, argnums=(0, 1))(w, x)
     np.testing.assert_allclose(gw, rw, rtol=1e-10)
     np.testing.assert_allclose(gx, rx, rtol=1e-10)

@@ -15,7 +15,7 @@ import tracejit.numpy as tnp
 from tracejit import cond, fori_loop, grad, jit, jvp, scan, while_loop
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ad_check import check_grads  # noqa: E402
+from ad_check import check_grads
 
 RNG = np.random.RandomState(0)
 W = RNG.randn(4, 4) * 0.5
@@ -245,7 +245,7 @@ def test_cond_pytrees_weak_results_and_errors():
 
 
 def test_cond_guarded_branch_has_no_nan_gradient():
-    f = lambda x: cond(x > 0, lambda x: tnp.sqrt(x), lambda x: x * 0.0, x)  # noqa: E731
+    f = lambda x: cond(x > 0, lambda x: tnp.sqrt(x), lambda x: x * 0.0, x)
     assert grad(f)(-1.0) == 0.0
     assert np.isclose(grad(f)(4.0), 0.25)
 
@@ -267,7 +267,7 @@ def test_while_loop_values_and_forward_mode():
 def test_fori_loop_static_is_scan_and_differentiable():
     def body(i, v):
         return v * 0.9 + tnp.sin(v) * i
-    f = lambda v: fori_loop(1, 6, body, v)  # noqa: E731
+    f = lambda v: fori_loop(1, 6, body, v)
 
     def unrolled(v):
         for i in range(1, 6):
@@ -286,7 +286,7 @@ def test_fori_loop_static_is_scan_and_differentiable():
 
 
 def test_fori_loop_traced_bounds_is_while():
-    f = lambda n, v: fori_loop(0, n, lambda i, v: v + i, v)  # noqa: E731
+    f = lambda n, v: fori_loop(0, n, lambda i, v: v + i, v)
     assert _both(f, 5, 0.0) == 10.0
     fn = tracejit.make_ir(f)(5, 0.0)
     assert "while" in [ins.prim for ins in fn.body]

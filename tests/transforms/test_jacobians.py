@@ -68,7 +68,7 @@ def test_jacobians_with_aux_and_inside_jit():
 
 def test_hessian():
     a = RNG.randn(3, 3)
-    f = lambda x: tnp.sum(tnp.tanh(x @ a) ** 2) + tnp.sum(x ** 3)   # noqa: E731
+    f = lambda x: tnp.sum(tnp.tanh(x @ a) ** 2) + tnp.sum(x ** 3)
     x = RNG.randn(3)
     h = tracejit.hessian(f)(x)
     fd = _fd_jacobian(lambda x: np.asarray(tracejit.grad(f)(x)), x)
@@ -78,7 +78,7 @@ def test_hessian():
 
 
 def test_linearize():
-    f = lambda x, y: tnp.sin(x) * y   # noqa: E731
+    f = lambda x, y: tnp.sin(x) * y
     x, y = RNG.randn(3), RNG.randn(3)
     out, f_jvp = tracejit.linearize(f, x, y)
     np.testing.assert_allclose(out, np.sin(x) * y)
@@ -198,7 +198,7 @@ def _compare_with_jax(jax):
                                rtol=1e-10)
     np.testing.assert_allclose(tracejit.jacrev(make(tnp))(x), jax.jacrev(make(jnp))(x),
                                rtol=1e-10)
-    h = lambda np_: lambda x: np_.sum(np_.tanh(x @ a) ** 3)   # noqa: E731
+    h = lambda np_: lambda x: np_.sum(np_.tanh(x @ a) ** 3)
     np.testing.assert_allclose(tracejit.hessian(h(tnp))(x), jax.hessian(h(jnp))(x), rtol=1e-10)
     per_ex = tracejit.vmap(tracejit.grad(lambda w, x: tnp.sum(tnp.tanh(x @ w))),
                            in_axes=(None, 0))
@@ -208,6 +208,6 @@ def _compare_with_jax(jax):
 
 
 def test_numerical_grad_agrees_with_jacrev_rows():
-    f = lambda x: tnp.sum(tnp.exp(x) * x)   # noqa: E731
+    f = lambda x: tnp.sum(tnp.exp(x) * x)
     x = RNG.randn(4)
     np.testing.assert_allclose(tracejit.jacrev(f)(x), numerical_grad(f, x), rtol=1e-6)

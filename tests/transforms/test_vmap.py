@@ -163,7 +163,8 @@ ARGS = {
 # the same for every example), and the markers are only recorded under
 # differentiation: they are tested separately below.
 NULLARY = {"constant", "iota"}
-SEPARATE = {"custom_vjp_call", "custom_jvp_call", "stop_gradient", "fusion"}   # below; custom_jvp: test_jacobians.py
+# tested below; custom_jvp_call in test_jacobians.py
+SEPARATE = {"custom_vjp_call", "custom_jvp_call", "stop_gradient", "fusion"}
 
 
 def test_every_primitive_has_a_batching_rule():

@@ -4,6 +4,7 @@ Each backend module exposes ``compile(fn, donate=()) -> callable(list) -> list``
 """
 from __future__ import annotations
 
+import ctypes.util
 import functools
 import importlib
 import importlib.util
@@ -33,7 +34,6 @@ def real_gpu() -> bool:
     asked for (backend='cuda' or TRACEJIT_BACKEND=cuda). Checked once per
     process, without importing Numba when the simulator is on, numba-cuda
     is missing or there is no CUDA driver library."""
-    import ctypes.util
     if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):
         return False
     if importlib.util.find_spec("numba_cuda") is None:

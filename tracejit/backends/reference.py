@@ -4,7 +4,7 @@ backend is tested against."""
 from __future__ import annotations
 
 from ..ir.core import Function
-from ..tracing import eval_function
+from ..core import eval_function
 
 
 def available() -> bool:

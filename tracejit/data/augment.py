@@ -30,9 +30,9 @@ import math
 
 import numpy as np
 
-from .. import jit
 from .. import numpy as tnp
 from .. import random
+from ..api import jit
 
 __all__ = [
     "random_crop",

@@ -139,7 +139,7 @@ def _prefetched(source: Iterator, depth: int, join_timeout: float = 30.0):
                 if not put((_ITEM, item)):
                     return
             put((_END, None))
-        except BaseException as exc:  # noqa: BLE001 - forwarded to the consumer
+        except BaseException as exc:   # forwarded to the consumer
             put((_ERROR, exc))
         finally:
             source.close()

@@ -95,8 +95,7 @@ def _check_op(op, packed):
                             f"{', '.join(d.name for d in bad)} (use op='sum')")
 
 
-def _mpi_op(op):
-    from mpi4py import MPI   # only reached under mpiexec, where init() imported it
+def _mpi_op(MPI, op):
     return {"sum": MPI.SUM, "mean": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}[op]
 
 
@@ -115,10 +114,9 @@ def allreduce(tree, op: str = "mean"):
     w = world()
     if w.comm is not None and w.size > 1:
         started = time.perf_counter()
-        from mpi4py import MPI
         for buffer in packed.buffers.values():
             if buffer.size:
-                w.comm.Allreduce(MPI.IN_PLACE, buffer, op=_mpi_op(op))
+                w.comm.Allreduce(w.MPI.IN_PLACE, buffer, op=_mpi_op(w.MPI, op))
         _record(packed.nbytes, time.perf_counter() - started)
     return _finish(packed, op, w.size)
 
@@ -132,14 +130,12 @@ class Pending:
         self._result = None
 
     def done(self) -> bool:
-        from mpi4py import MPI
-        return not self._requests or MPI.Request.Testall(self._requests)
+        return not self._requests or world().MPI.Request.Testall(self._requests)
 
     def wait(self):
         if self._result is None:
             if self._requests:
-                from mpi4py import MPI
-                MPI.Request.Waitall(self._requests)
+                world().MPI.Request.Waitall(self._requests)
                 _record(self._packed.nbytes, time.perf_counter() - self._started)
             self._result = _finish(self._packed, self._op, world().size)
         return self._result
@@ -153,8 +149,7 @@ def iallreduce(tree, op: str = "mean") -> Pending:
     w = world()
     requests = []
     if w.comm is not None and w.size > 1:
-        from mpi4py import MPI
-        requests = [w.comm.Iallreduce(MPI.IN_PLACE, b, op=_mpi_op(op))
+        requests = [w.comm.Iallreduce(w.MPI.IN_PLACE, b, op=_mpi_op(w.MPI, op))
                     for b in packed.buffers.values() if b.size]
     return Pending(packed, op, requests, time.perf_counter())
 

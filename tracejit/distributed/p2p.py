@@ -31,8 +31,7 @@ def _comm():
     return comm
 
 
-def _mpi_source_tag(source, tag):
-    from mpi4py import MPI
+def _mpi_source_tag(MPI, source, tag):
     return (MPI.ANY_SOURCE if source == ANY_SOURCE else source,
             MPI.ANY_TAG if tag == ANY_TAG else tag)
 
@@ -48,9 +47,8 @@ def send(tree, dest: int, tag: int = 0) -> int:
 
 def probe(source=ANY_SOURCE, tag=ANY_TAG) -> tuple[int, int]:
     """Wait for a message; returns its ``(source, tag)`` without receiving it."""
-    from mpi4py import MPI
-    comm = _comm()
-    source, tag = _mpi_source_tag(source, tag)
+    comm, MPI = _comm(), world().MPI
+    source, tag = _mpi_source_tag(MPI, source, tag)
     status = MPI.Status()
     while not comm.Iprobe(source=source, tag=tag, status=status):
         time.sleep(_NAP)

@@ -29,11 +29,11 @@ _LAUNCHER_VARIABLES = ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_RANK", "PMIX_RAN
 
 
 class World:
-    """One process world: ``rank``, ``size`` and the MPI communicator
-    (``None`` in the one-process world)."""
+    """One process world: ``rank``, ``size``, the MPI communicator and the
+    ``mpi4py.MPI`` module (both ``None`` in the one-process world)."""
 
-    def __init__(self, comm=None):
-        self.comm = comm
+    def __init__(self, comm=None, mpi=None):
+        self.comm, self.MPI = comm, mpi
         self.rank = 0 if comm is None else comm.Get_rank()
         self.size = 1 if comm is None else comm.Get_size()
 
@@ -90,7 +90,7 @@ def init() -> World:
         _world = World()
     else:
         comm = MPI.COMM_WORLD
-        _world = World(comm)
+        _world = World(comm, MPI)
         if _world.size > 1:
             sys.excepthook = _abort_on_exception(comm, sys.excepthook)
     return _world

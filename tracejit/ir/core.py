@@ -7,19 +7,24 @@ which are closed too (everything they use is passed in as an operand).
 """
 from __future__ import annotations
 
+from .primitive import PRIMITIVES, PrimitiveDef
+from .printer import format_function
 from .types import TensorType
 
 
 class Var:
     """An SSA value. Identity is the object; names are given when printing.
 
-    ``src`` is the user's ``file:line`` that created the value (for errors).
+    ``src`` is the user's ``file:line`` that created the value (for errors);
+    ``name`` its scoped name (``"hidden1/linear"``, see tracejit/naming.py)
+    or None (printed ``%N``).
     """
-    __slots__ = ("type", "src")
+    __slots__ = ("type", "src", "name")
 
-    def __init__(self, type: TensorType, src: str | None = None):
+    def __init__(self, type: TensorType, src: str | None = None, name: str | None = None):
         self.type = type
         self.src = src
+        self.name = name
 
     @property
     def shape(self):
@@ -44,6 +49,12 @@ class Instr:
         self.attrs = dict(attrs)
         self.results = list(results)
 
+    @property
+    def primitive(self) -> PrimitiveDef:
+        """The registered primitive this instruction applies (its facts and
+        rules); KeyError for a name no primitive has."""
+        return PRIMITIVES[self.prim]
+
     def subfunctions(self):
         return {k: v for k, v in self.attrs.items() if isinstance(v, Function)}
 
@@ -67,7 +78,6 @@ class Function:
         return [v.type for v in self.results]
 
     def __str__(self):
-        from .printer import format_function
         return format_function(self)
 
     def __repr__(self):

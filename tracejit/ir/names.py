@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import re
 
-from .core import Function
-
 #: One scope component or name: starts with a letter, ``_`` or ``.`` (never
 #: a digit, so it cannot clash with the numbered values ``%0``, ``%1``...).
 COMPONENT = r"[A-Za-z_.][A-Za-z0-9_.\-]*"
@@ -49,7 +47,7 @@ def scope_of(name: str) -> str:
     return name.rpartition("/")[0]
 
 
-def value_names(fn: Function, unnamed) -> dict:
+def value_names(fn, unnamed) -> dict:
     """``{Var: display name}`` for ``fn``'s parameters and instruction results
     (not its sub-Functions'): a value's own name, made unique, or
     ``unnamed(var, index, instr)`` (``instr`` None for parameters), which

@@ -12,6 +12,7 @@ import re
 
 from ..errors import IRParseError
 from .core import Function, Instr, Var
+from .names import NAME_RE
 from .types import LONG, TensorType
 
 _TOKEN_RE = re.compile(r"""
@@ -23,7 +24,7 @@ _TOKEN_RE = re.compile(r"""
   | (?P<float>-?(?:\d+\.\d*|\.\d+)(?:[eE][-+]?\d+)?|-?\d+[eE][-+]?\d+|-inf\b)
   | (?P<int>-?\d+)
   | (?P<undefined>%<)
-  | (?P<value>%[A-Za-z0-9_.]+)
+  | (?P<value>%[A-Za-z0-9_.][A-Za-z0-9_./-]*)
   | (?P<fname>@(?:[A-Za-z0-9_.<>$-]+|'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"))
   | (?P<ident>[A-Za-z_][A-Za-z0-9_.]*)
   | (?P<punct>[()\[\]{},=:~])
@@ -158,11 +159,22 @@ class _Parser:
     def definition(self, scope) -> Var:
         tok = self.expect_kind("value", "a value name such as %0")
         self.expect(":", f"':' and a type after {tok.text}")
-        var = Var(self.type())
+        var = Var(self.type(), name=self.own_name(tok))
         if tok.text in scope:
             self.fail(f"{tok.text} is defined twice (first on line {scope[tok.text][1]})", tok)
         scope[tok.text] = (var, tok.line)
         return var
+
+    def own_name(self, tok) -> str | None:
+        """The value's name: None for ``%3``, ``"hidden1/linear"`` for
+        ``%hidden1/linear``."""
+        text = tok.text[1:]
+        if text.isdigit():
+            return None
+        if not NAME_RE.fullmatch(text):
+            self.fail(f"{tok.text} is not a valid value name (%N, or a scoped name such as "
+                      f"%hidden1/linear)", tok)
+        return text
 
     def use(self, scope) -> Var:
         tok = self.expect_kind("value", "a value name such as %0")
@@ -205,7 +217,7 @@ class _Parser:
         for tok, t in results:
             if tok.text in scope:
                 self.fail(f"{tok.text} is defined twice (first on line {scope[tok.text][1]})", tok)
-            var = Var(t)
+            var = Var(t, name=self.own_name(tok))
             scope[tok.text] = (var, tok.line)
             result_vars.append(var)
         if prim_tok.text == "constant" and len(result_vars) == 1 and list(attrs) == ["value"]:

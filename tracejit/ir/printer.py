@@ -7,7 +7,9 @@
     }
 
 Values are numbered in order of definition, separately in each Function
-(sub-Functions are closed, so their numbering starts again at %0).
+(sub-Functions are closed, so their numbering starts again at %0); a value
+with a name (``tracejit.name_scope``, ``name=``) prints as that name,
+``%hidden1/linear``, made unique within its Function (``%relu_1/max``).
 Attributes that hold a sub-Function are printed after the instruction, in a
 ``{ name = func ... }`` block. ``constant`` leaves out its ``dtype`` and
 ``weak`` attributes when they repeat its result type. ``parser.parse`` reads
@@ -20,7 +22,7 @@ import re
 
 import numpy as np
 
-from .core import Function
+from .names import value_names
 
 #: Function names printed bare after ``@``; any other name is quoted.
 NAME_RE = re.compile(r"[A-Za-z0-9_.<>$-]+")
@@ -43,10 +45,10 @@ def format_name(name: str) -> str:
     return "@" + (name if NAME_RE.fullmatch(name) else repr(name))
 
 
-def _holds_function(value) -> bool:
-    if isinstance(value, Function):
+def _holds_function(value, function_type) -> bool:
+    if isinstance(value, function_type):
         return True
-    return isinstance(value, tuple) and any(_holds_function(v) for v in value)
+    return isinstance(value, tuple) and any(_holds_function(v, function_type) for v in value)
 
 
 def constant_attrs_implied(ins) -> bool:
@@ -62,19 +64,21 @@ def constant_attrs_implied(ins) -> bool:
 
 class _Printer:
     """Builds the lines of a Function and remembers on which line (1-based)
-    each instruction starts, so the verifier can point at it."""
+    each instruction starts, so the verifier can point at it.
 
-    def __init__(self):
+    ``function_type`` is the class of the Function being printed (that of
+    its sub-Functions too): this module does not import tracejit.ir.core,
+    which imports it to give Functions their ``str``."""
+
+    def __init__(self, function_type):
+        self.function_type = function_type
         self.lines: list[str] = []
         self.line_of: dict[int, int] = {}   # id(Instr) -> line number
 
-    def function(self, fn: Function, indent: str, head: str = ""):
-        names = {}
-        for v in fn.params:
-            names.setdefault(v, f"%{len(names)}")
-        for ins in fn.body:
-            for r in ins.results:
-                names.setdefault(r, f"%{len(names)}")
+    def function(self, fn, indent: str, head: str = ""):
+        # %N by position, or %scope/name for a named value (made unique)
+        names = {v: n if n.startswith("%") else "%" + n
+                 for v, n in value_names(fn, lambda v, i, ins: f"%{i}").items()}
 
         def ref(v):
             return names.get(v) or f"%<undefined {v.type}>"
@@ -92,8 +96,8 @@ class _Printer:
         attrs = ins.attrs
         if constant_attrs_implied(ins):
             attrs = {"value": attrs["value"]}
-        plain = {k: v for k, v in attrs.items() if not _holds_function(v)}
-        regions = {k: v for k, v in attrs.items() if _holds_function(v)}
+        plain = {k: v for k, v in attrs.items() if not _holds_function(v, self.function_type)}
+        regions = {k: v for k, v in attrs.items() if _holds_function(v, self.function_type)}
         results = ", ".join(f"{ref(r)}: {r.type}" for r in ins.results)
         lhs = f"{results} = " if ins.results else ""
         attr_text = ", ".join(f"{k}={format_attr(v)}" for k, v in plain.items())
@@ -110,10 +114,10 @@ class _Printer:
     def value(self, value, indent: str, head: str, tail: str = ""):
         """A region attribute value: a Function, or a tuple holding one,
         printed over several lines."""
-        if isinstance(value, Function):
+        if isinstance(value, self.function_type):
             self.function(value, indent, head)
             self.lines[-1] += tail
-        elif _holds_function(value):
+        elif _holds_function(value, self.function_type):
             self.lines.append(f"{indent}{head}(")
             for i, v in enumerate(value):
                 last = i == len(value) - 1
@@ -123,13 +127,13 @@ class _Printer:
             self.lines.append(f"{indent}{head}{format_attr(value)}{tail}")
 
 
-def format_lines(fn: Function) -> tuple[list[str], dict[int, int]]:
-    """The printed lines of ``fn`` and a map ``id(instr) -> line number``
-    covering the instructions of its sub-Functions too."""
-    p = _Printer()
+def format_lines(fn) -> tuple[list[str], dict[int, int]]:
+    """The printed lines of Function ``fn`` and a map ``id(instr) -> line
+    number`` covering the instructions of its sub-Functions too."""
+    p = _Printer(type(fn))
     p.function(fn, "")
     return p.lines, p.line_of
 
 
-def format_function(fn: Function) -> str:
+def format_function(fn) -> str:
     return "\n".join(format_lines(fn)[0])

@@ -64,9 +64,6 @@ class TensorType:
     def strong(self) -> "TensorType":
         return TensorType(self.shape, self.dtype) if self.weak else self
 
-    def with_dtype(self, dtype: str) -> "TensorType":
-        return TensorType(self.shape, dtype, self.weak)
-
     def __str__(self):
         dims = ",".join(str(d) for d in self.shape)
         return f"{SHORT[self.dtype]}[{dims}]" + ("~" if self.weak else "")

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import IRVerifyError, TracejitError
 from .core import Function, Var
+from .primitive import PRIMITIVES
 from .printer import format_lines
 from .types import SHORT, TensorType
 
@@ -83,7 +84,6 @@ class _Checker:
         return f"{fn_path}, line {line}: {self.lines[line - 1].strip()}"
 
     def function(self, fn: Function, path: str):
-        from ..primitives.core import PRIMITIVES, out_types
         defined: dict[Var, str] = {}
 
         def define(v, what, where):
@@ -129,7 +129,7 @@ class _Checker:
                 self.problems.append(f"  {where}\n    unknown primitive {ins.prim!r}")
             elif len(self.problems) == problems_before and \
                     all(isinstance(r, Var) for r in ins.results):
-                self.check_types(ins, prim, where, out_types)
+                self.check_types(ins, prim, where)
             for i, r in enumerate(ins.results):
                 define(r, f"result {i}", where)
 
@@ -138,7 +138,7 @@ class _Checker:
                 self.problems.append(f"  {path}, return\n    returned value {i} "
                                      f"({getattr(v, 'type', v)}) is not defined in this function")
 
-    def check_types(self, ins, prim, where, out_types):
+    def check_types(self, ins, prim, where):
         in_types = [v.type for v in ins.operands]
         try:
             inspect.signature(prim.shape_rule).bind(*in_types, **ins.attrs)
@@ -147,7 +147,7 @@ class _Checker:
                                  f"operand(s) and attributes ({', '.join(ins.attrs)}): {e}")
             return
         try:
-            want = out_types(prim, in_types, ins.attrs)
+            want = prim.out_types(in_types, ins.attrs)
         except TracejitError as e:
             self.problems.append(f"  {where}\n    the shape rule rejects the operands: {e.detail}")
             return

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir.core import Instr, Var
-from ..primitives.core import PRIMITIVES
+from ..core import PRIMITIVES
 
 REDUCTIONS = frozenset({"reduce_sum", "reduce_prod", "reduce_max", "reduce_min",
                         "argmax", "argmin"})

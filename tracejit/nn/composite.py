@@ -15,9 +15,9 @@ from __future__ import annotations
 import operator
 
 from .. import numpy as tnp
-from ..naming import name_scope
+from ..naming import name_scope, valid_scope_name
 from . import functional as F
-from .layers import Activation, BatchNorm, Conv2D, Layer, MaxPool2D, _split_key
+from .layers import Activation, BatchNorm, Conv2D, Layer, MaxPool2D, split_key
 
 __all__ = ["Sequential", "ResidualUnit", "BottleneckUnit", "Inception"]
 
@@ -56,7 +56,7 @@ class Composite(Layer):
     def _build_children(self, key, input_shapes):
         """``(params, state)`` of the children, each built on its input shape."""
         params, state = {}, {}
-        for (name, layer), k, shape in zip(self.children, _split_key(key, len(self.children)),
+        for (name, layer), k, shape in zip(self.children, split_key(key, len(self.children)),
                                            input_shapes):
             p, s = layer.build(k, shape)
             if p:
@@ -67,7 +67,7 @@ class Composite(Layer):
 
     @staticmethod
     def _call_child(name, layer, params, state, new_state, x, train, key):
-        with name_scope(name):   # the child's values are named "name/..."
+        with name_scope(valid_scope_name(name)):   # the child's values are named "name/..."
             y, s = layer.call(params.get(name, {}), state.get(name, {}), x, train, key)
         if s:
             new_state[name] = s
@@ -101,7 +101,7 @@ class Sequential(Composite):
 
     def call(self, params, state, x, train, key):
         new_state = {}
-        for (name, layer), k in zip(self.children, _split_key(key, len(self.children))):
+        for (name, layer), k in zip(self.children, split_key(key, len(self.children))):
             x = self._call_child(name, layer, params, state, new_state, x, train, k)
         return x, new_state
 
@@ -210,7 +210,7 @@ class ResidualUnit(Composite):
         return self.main.output_shape(input_shape)
 
     def build(self, key, input_shape):
-        k_main, k_short = _split_key(key, 2)
+        k_main, k_short = split_key(key, 2)
         params, state = {}, {}
         params["main"], state["main"] = self.main.build(k_main, input_shape)
         if self.projects(input_shape):
@@ -294,5 +294,5 @@ class Inception(Composite):
     def call(self, params, state, x, train, key):
         new_state = {}
         outputs = [self._call_child(name, layer, params, state, new_state, x, train, k)
-                   for (name, layer), k in zip(self.children, _split_key(key, len(self.children)))]
+                   for (name, layer), k in zip(self.children, split_key(key, len(self.children)))]
         return tnp.concatenate(outputs, axis=-1), new_state

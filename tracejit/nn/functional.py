@@ -4,13 +4,14 @@ tracejit primitives, so they work eagerly, under ``jit`` and under ``grad``.
 """
 from __future__ import annotations
 
-
 import numpy as np
 
 from .. import lax, random
 from .. import numpy as tnp
 from ..errors import ShapeError
+from ..naming import add_name_keyword
 from ..transforms.custom_derivatives import stop_gradient
+
 
 # --- basic ops with TensorFlow's names ---------------------------------------------
 def add_n(inputs):
@@ -390,3 +391,8 @@ def in_top_k(predictions, targets, k=1):
     return better < k
 
 
+# ``name=`` on every op here (tracejit.naming): ``nn.relu(z, name="act")`` names
+# its result ``act`` and computes it in the scope ``act/``.
+add_name_keyword(globals(), [n for n, v in list(globals().items())
+                             if not n.startswith("_") and getattr(v, "__module__", None) == __name__])
+ACTIVATIONS = {k: f if f is None else globals()[f.__name__] for k, f in ACTIVATIONS.items()}

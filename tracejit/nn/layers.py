@@ -40,12 +40,13 @@ import math
 import numpy as np
 
 from .. import numpy as tnp
-from .. import random, stop_gradient
+from .. import random
 from ..api import make_ir
 from ..errors import ShapeError
-from ..naming import name_scope
-from . import functional as F
+from ..naming import name_scope, valid_scope_name
+from ..transforms.custom_derivatives import stop_gradient
 from ..tree import tree_leaves
+from . import functional as F
 from . import initializers
 
 __all__ = ["Layer", "Dense", "Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D",
@@ -128,7 +129,7 @@ class Layer:
                              f"pass state=... (the second value init returned); apply "
                              f"then returns (y, new_state)")
         scope = self.name or (self.default_name if self.scoped else None)
-        with name_scope(scope) if scope else contextlib.nullcontext():   # "layer/..." names
+        with name_scope(valid_scope_name(scope)) if scope else contextlib.nullcontext():
             y, new_state = self.call(params, {} if state is None else state, x, bool(train), key)
         return y if state is None else (y, new_state)
 
@@ -181,11 +182,11 @@ def _spatial_output(name, input_shape, window, strides, padding, dilation=(1, 1)
     return tuple(out)
 
 
-def _init(initializer, key, shape, dtype):
+def init_param(initializer, key, shape, dtype):
     return initializers.get(initializer)(key, shape, dtype)
 
 
-def _split_key(key, n):
+def split_key(key, n):
     return random.split(key, n) if key is not None else [None] * n
 
 
@@ -210,17 +211,17 @@ class Dense(Layer):
         return tuple(input_shape[:-1]) + (self.units,)
 
     def build(self, key, input_shape):
-        k1, k2 = _split_key(key, 2)
-        params = {"kernel": _init(self.kernel_initializer, k1, (input_shape[-1], self.units),
+        k1, k2 = split_key(key, 2)
+        params = {"kernel": init_param(self.kernel_initializer, k1, (input_shape[-1], self.units),
                                   self.dtype)}
         if self.use_bias:
-            params["bias"] = _init(self.bias_initializer, k2, (self.units,), self.dtype)
+            params["bias"] = init_param(self.bias_initializer, k2, (self.units,), self.dtype)
         return params, {}
 
     def call(self, params, state, x, train, key):
-        y = tnp.matmul(x, params["kernel"])
+        y = tnp.matmul(x, params["kernel"], name="linear")
         if self.use_bias:
-            y = y + params["bias"]
+            y = tnp.add(y, params["bias"], name="bias_add")
         return (self.activation(y) if self.activation else y), state
 
 
@@ -249,17 +250,17 @@ class Conv2D(Layer):
         return hw + (self.filters,)
 
     def build(self, key, input_shape):
-        k1, k2 = _split_key(key, 2)
+        k1, k2 = split_key(key, 2)
         shape = self.kernel_size + (input_shape[-1], self.filters)
-        params = {"kernel": _init(self.kernel_initializer, k1, shape, self.dtype)}
+        params = {"kernel": init_param(self.kernel_initializer, k1, shape, self.dtype)}
         if self.use_bias:
-            params["bias"] = _init(self.bias_initializer, k2, (self.filters,), self.dtype)
+            params["bias"] = init_param(self.bias_initializer, k2, (self.filters,), self.dtype)
         return params, {}
 
     def call(self, params, state, x, train, key):
         y = F.conv2d(x, params["kernel"], self.strides, self.padding, self.dilation_rate)
         if self.use_bias:
-            y = y + params["bias"]
+            y = tnp.add(y, params["bias"], name="bias_add")
         return (self.activation(y) if self.activation else y), state
 
 
@@ -412,7 +413,7 @@ class PReLU(Layer):
     def build(self, key, input_shape):
         if not input_shape:
             raise ShapeError("PReLU needs inputs with a channel (last) dimension")
-        return {"alpha": _init(self.alpha_initializer, key, (input_shape[-1],), self.dtype)}, {}
+        return {"alpha": init_param(self.alpha_initializer, key, (input_shape[-1],), self.dtype)}, {}
 
     def call(self, params, state, x, train, key):
         return F.prelu(x, params["alpha"]), state

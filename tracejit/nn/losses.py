@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import numpy as tnp
+from ..naming import add_name_keyword
 
 __all__ = ["Reduction", "compute_weighted_loss", "absolute_difference", "mean_squared_error",
            "huber_loss", "log_loss", "hinge_loss"]
@@ -141,3 +142,7 @@ def hinge_loss(labels, logits, weights=1.0, reduction=Reduction.SUM_BY_NONZERO_W
     labels, logits = _check_shapes(labels, logits, "hinge_loss")
     signs = 2 * labels - 1
     return compute_weighted_loss(tnp.maximum(1 - signs * logits, 0), weights, reduction)
+
+
+# ``name=`` on every loss (tracejit.naming): ``huber_loss(y, p, name="loss")``.
+add_name_keyword(globals(), __all__)

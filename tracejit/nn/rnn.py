@@ -31,10 +31,11 @@ from collections import namedtuple
 import numpy as np
 
 from .. import numpy as tnp
-from .. import scan, tree_map
+from ..control import scan
 from ..errors import ShapeError
+from ..tree import tree_map
 from . import functional as F
-from .layers import Layer, _init, _split_key
+from .layers import Layer, init_param, split_key
 
 __all__ = ["RNNCell", "BasicRNNCell", "LSTMCell", "GRUCell", "LSTMStateTuple",
            "dynamic_rnn", "RNN"]
@@ -69,7 +70,7 @@ class RNNCell:
         return int(input_shape[-1])
 
     def _kernel(self, key, rows, cols):
-        return _init(self.kernel_initializer, key, (rows, cols), self.dtype)
+        return init_param(self.kernel_initializer, key, (rows, cols), self.dtype)
 
 
 class BasicRNNCell(RNNCell):
@@ -97,12 +98,12 @@ class LSTMCell(RNNCell):
 
     def init(self, key, input_shape):
         n = self.num_units
-        keys = _split_key(key, 4)
+        keys = split_key(key, 4)
         params = {"kernel": self._kernel(keys[0], self._input_size(input_shape) + n, 4 * n),
                   "bias": tnp.zeros((4 * n,), self.dtype)}
         if self.use_peepholes:
             for k, name in zip(keys[1:], ("w_f_diag", "w_i_diag", "w_o_diag")):
-                params[name] = _init(self.kernel_initializer, k, (n,), self.dtype)
+                params[name] = init_param(self.kernel_initializer, k, (n,), self.dtype)
         return params
 
     def apply(self, params, state, x):
@@ -124,7 +125,7 @@ class GRUCell(RNNCell):
     def init(self, key, input_shape):
         n = self.num_units
         rows = self._input_size(input_shape) + n
-        k1, k2 = _split_key(key, 2)
+        k1, k2 = split_key(key, 2)
         return {"gates": {"kernel": self._kernel(k1, rows, 2 * n),
                           "bias": tnp.ones((2 * n,), self.dtype)},
                 "candidate": {"kernel": self._kernel(k2, rows, n),

@@ -47,7 +47,7 @@ import numpy as np
 from .. import random
 from .. import numpy as tnp
 from ..errors import TracejitError
-from ..naming import name_scope
+from ..naming import name_scope, valid_scope_name
 from . import initializers
 
 __all__ = ["transform", "Transformed", "get_variable", "variable_scope", "VariableScope",
@@ -158,7 +158,7 @@ class variable_scope:
             reuse = self._reuse
         scope = VariableScope(name, reuse)
         # Other values get a name scope, made unique as any (relu, relu_1...).
-        self._names = name_scope(name.rsplit("/", 1)[-1])
+        self._names = name_scope(valid_scope_name(name.rsplit("/", 1)[-1]))
         self._names.__enter__()
         frame.scopes.append(scope)
         self._frame = frame

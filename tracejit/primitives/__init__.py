@@ -1,4 +1,3 @@
 """All primitives, by family. Importing this package registers them."""
-from . import core, elementwise, shape, reduce, linalg, conv, random  # noqa: F401
-from . import control, fusion  # noqa: F401
-from .core import PRIMITIVES, Primitive  # noqa: F401
+from ..core import PRIMITIVES, Primitive  # noqa: F401
+from . import control, conv, elementwise, fusion, linalg, random, reduce, shape  # noqa: F401  # noqa: F401

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core import PRIMITIVES
 from ..ir.types import FLOATS, TensorType
-from .core import PRIMITIVES
 
 
 def aval(x) -> TensorType:
@@ -28,6 +28,12 @@ def shape(x) -> tuple:
 
 def is_float(x) -> bool:
     return aval(x).dtype in FLOATS
+
+
+def is_float_type(t: TensorType) -> bool:
+    """Values of type ``t`` can be differentiated (integers and booleans are
+    never active)."""
+    return t.dtype in FLOATS
 
 
 def p(name, *args, **attrs):

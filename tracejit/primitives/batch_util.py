@@ -10,7 +10,7 @@ active trace, like the differentiation rules (see ad_util.py).
 from __future__ import annotations
 
 from .ad_util import aval, p
-from .core import PRIMITIVES
+from ..core import PRIMITIVES
 
 
 def axis_size(vals, batched) -> int:

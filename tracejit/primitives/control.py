@@ -20,7 +20,7 @@ scan(*consts, *carries, *xs; body, num_consts, num_carry, length, reverse)
     (ys[i] is the y of the iteration that saw xs[i]).
 stop_gradient(x), custom_vjp_call(*consts, *args; fun, fwd, bwd, num_consts)
     Markers recorded only while a function is being traced for
-    differentiation; the interpreters of tracejit/transforms/autodiff.py
+    differentiation; the interpreters of tracejit/primitives/ad_interpreter.py
     remove them, so backends never see them. Their reference impls are the
     identity and ``fun``. ``fwd(*consts, *args) -> (*outs, *residuals)``,
     ``bwd(*consts, *residuals, *out_cts) -> arg_cts``.
@@ -40,12 +40,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core import Primitive, eval_function, trace_function
 from ..errors import DTypeError, NonDifferentiableError, ShapeError
 from ..ir.core import Function, Var
 from ..ir.types import FLOATS, TensorType
-from ..tracing import eval_function, trace_function
+from . import ad_interpreter as A
+from . import batch_interpreter as B
 from . import ad_util as ad
-from .core import Primitive
 
 
 def _fmt(types):
@@ -86,11 +87,6 @@ def trace_closed(run, in_types, name):
     fn, captured = trace_function(run, in_types, name)
     (fn,), consts = close_over([(fn, captured, len(in_types))])
     return fn, consts
-
-
-def _ad():
-    from ..transforms import autodiff
-    return autodiff
 
 
 def _types(vals):
@@ -141,13 +137,11 @@ cond = Primitive("cond", "control", _cond_rule, _cond_impl)
 
 
 def _cond_vjp_fwd(primals, active, *, true_fun, false_fun):
-    A = _ad()
     outs = cond.bind(*primals, true_fun=A.strip(true_fun), false_fun=A.strip(false_fun))
     return outs, (primals, active)
 
 
 def _cond_vjp(cts, residuals, outs, *, true_fun, false_fun):
-    A = _ad()
     primals, active = residuals
     pred, ops, act = primals[0], primals[1:], active[1:]
     has_ct = [c is not None for c in cts]
@@ -167,7 +161,6 @@ def _cond_vjp(cts, residuals, outs, *, true_fun, false_fun):
 
 
 def _cond_jvp(primals, tangents, outs, *, true_fun, false_fun):
-    A = _ad()
     pred, ops, ts = primals[0], primals[1:], tangents[1:]
     on = [t is not None for t in ts]
     n, out_f = len(ops), _float_types(true_fun.out_types)
@@ -220,7 +213,6 @@ def _while_vjp(cts, primals, outs, **attrs):
 
 
 def _while_jvp(primals, tangents, outs, *, cond_fun, body, num_consts):
-    A = _ad()
     nc = num_consts
     consts, carries = primals[:nc], primals[nc:]
     c_on = [t is not None for t in tangents[:nc]]
@@ -293,17 +285,16 @@ scan = Primitive("scan", "control", _scan_rule, _scan_impl)
 def _scan_vjp_fwd(primals, active, *, body, num_consts, num_carry, length, reverse):
     nc, nk = num_consts, num_carry
     saving = Function(body.params, body.body, body.results + body.params[nc:nc + nk], body.name)
-    outs = scan.bind(*primals, body=_ad().strip(saving), num_consts=nc, num_carry=nk,
+    outs = scan.bind(*primals, body=A.strip(saving), num_consts=nc, num_carry=nk,
                      length=length, reverse=reverse)
     n_out = len(body.results)
     return outs[:n_out], (primals, outs[n_out:], active)
 
 
 def _scan_vjp(cts, residuals, outs, *, body, num_consts, num_carry, length, reverse):
-    A = _ad()
     primals, saved, active = residuals
     nc, nk = num_consts, num_carry
-    consts, init, xs = primals[:nc], primals[nc:nc + nk], primals[nc + nk:]
+    consts, xs = primals[:nc], primals[nc + nk:]
     c_act, x_act = list(active[:nc]), list(active[nc + nk:])
     k_act = list(active[nc:nc + nk])
     while True:   # carries that may depend on active inputs
@@ -340,7 +331,6 @@ def _scan_vjp(cts, residuals, outs, *, body, num_consts, num_carry, length, reve
 
 
 def _scan_jvp(primals, tangents, outs, *, body, num_consts, num_carry, length, reverse):
-    A = _ad()
     nc, nk = num_consts, num_carry
     consts, init, xs = primals[:nc], primals[nc:nc + nk], primals[nc + nk:]
     on = [t is not None for t in tangents]
@@ -401,7 +391,7 @@ def _custom_vjp_fwd(primals, active, *, fun, fwd, bwd, num_consts):
         raise NonDifferentiableError(
             f"custom_vjp function {fun.name} closes over a value that is being "
             f"differentiated; pass that value as an argument instead")
-    res = _ad().eval_rule(fwd, primals)
+    res = A.eval_rule(fwd, primals)
     n_out = len(fun.results)
     return res[:n_out], (primals, res[n_out:])
 
@@ -409,13 +399,13 @@ def _custom_vjp_fwd(primals, active, *, fun, fwd, bwd, num_consts):
 def _custom_vjp(cts, residuals, outs, *, fun, fwd, bwd, num_consts):
     primals, res = residuals
     cts = [ad.instantiate(c, o) for c, o in zip(cts, outs)]
-    arg_cts = _ad().eval_rule(bwd, list(primals[:num_consts]) + list(res) + cts)
+    arg_cts = A.eval_rule(bwd, list(primals[:num_consts]) + list(res) + cts)
     return [None] * num_consts + [c if ad.is_float(x) else None
                                   for c, x in zip(arg_cts, primals[num_consts:])]
 
 
 def _custom_jvp(primals, tangents, outs, *, fun, fwd, bwd, num_consts):
-    return _ad().jvp_eval(fun, primals, tangents)
+    return A.jvp_eval(fun, primals, tangents)
 
 
 custom_vjp_call.vjp_fwd = _custom_vjp_fwd
@@ -452,7 +442,7 @@ def _custom_jvp_jvp(primals, tangents, outs, *, fun, jvp, num_consts):
     args = primals[num_consts:]
     ts = [ad.instantiate(t, x) if ad.is_float(x) else z
           for t, x, z in zip(tangents[num_consts:], args, _zero_tangents(args))]
-    res = _ad().eval_rule(jvp, list(primals) + ts)
+    res = A.eval_rule(jvp, list(primals) + ts)
     n = len(fun.results)
     return res[:n], [t if ad.is_float(o) else None for t, o in zip(res[n:], res[:n])]
 
@@ -460,11 +450,10 @@ def _custom_jvp_jvp(primals, tangents, outs, *, fun, jvp, num_consts):
 def _custom_jvp_vjp_fwd(primals, active, *, fun, jvp, num_consts):
     if any(active[:num_consts]):
         raise _closed_over_error(fun)
-    return _ad().eval_rule(fun, primals), (primals, active)
+    return A.eval_rule(fun, primals), (primals, active)
 
 
 def _custom_jvp_vjp(cts, residuals, outs, *, fun, jvp, num_consts):
-    A = _ad()
     primals, active = residuals
     args = primals[num_consts:]
     n_ops, n = len(primals), len(fun.results)
@@ -480,17 +469,12 @@ custom_jvp_call.def_jvp(_custom_jvp_jvp)
 
 
 # --- batching rules (vmap) ---------------------------------------------------------------
-# Sub-Functions are batched with transforms/batching.batch_function. A loop
+# Sub-Functions are batched with batch_interpreter.batch_function. A loop
 # carry is batched if it is on entry or if the body makes it so (a fixpoint).
 # A batched predicate runs every example's path: cond evaluates both
 # branches and selects; while loops until no example's predicate holds,
 # freezing (by select) the carries of the examples that are done.
 from . import batch_util as bu  # noqa: E402
-
-
-def _bt():
-    from ..transforms import batching
-    return batching
 
 
 def _select_batched(pred, on_true, on_false):
@@ -500,7 +484,6 @@ def _select_batched(pred, on_true, on_false):
 
 
 def _cond_batch(vals, batched, *, true_fun, false_fun):
-    B = _bt()
     size = bu.axis_size(vals, batched)
     ops, flags = vals[1:], list(batched[1:])
     if batched[0]:
@@ -524,7 +507,6 @@ def _any(pred):
 
 
 def _while_batch(vals, batched, *, cond_fun, body, num_consts):
-    B = _bt()
     size = bu.axis_size(vals, batched)
     nc, nk = num_consts, len(vals) - num_consts
     flags = B.carry_fixpoint(body, batched, range(nc, nc + nk), range(nk))
@@ -552,7 +534,6 @@ def _while_batch(vals, batched, *, cond_fun, body, num_consts):
 
 
 def _scan_batch(vals, batched, *, body, num_consts, num_carry, length, reverse):
-    B = _bt()
     size = bu.axis_size(vals, batched)
     nc, nk = num_consts, num_carry
     flags = B.carry_fixpoint(body, batched, range(nc, nc + nk), range(nk))
@@ -572,7 +553,6 @@ def _scan_batch(vals, batched, *, body, num_consts, num_carry, length, reverse):
 
 
 def _custom_vjp_batch(vals, batched, *, fun, fwd, bwd, num_consts):
-    B = _bt()
     size = bu.axis_size(vals, batched)
     flags = list(batched)
     n_out, n_in = len(fun.results), len(vals)
@@ -606,7 +586,6 @@ custom_vjp_call.def_batch(_custom_vjp_batch)
 
 def _custom_jvp_batch(vals, batched, *, fun, jvp, num_consts):
     # tangents are batched as their primals; every result is batched
-    B = _bt()
     size = bu.axis_size(vals, batched)
     flags = list(batched)
     fun_t = B.batch_function(fun, flags, size, force_out=[True] * len(fun.results))

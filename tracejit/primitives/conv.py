@@ -17,10 +17,10 @@ import itertools
 
 import numpy as np
 
+from ..core import Primitive
 from ..errors import DTypeError, ShapeError
 from ..ir.types import TensorType
-from .core import Primitive
-from .shape import _pad_impl
+from .shape import pad_impl
 
 
 def _window_out(n, k, stride, lo, hi, lhs_dil=1, rhs_dil=1):
@@ -54,7 +54,7 @@ def _conv_impl(lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation,
                        padding=padding, lhs_dilation=lhs_dilation, rhs_dilation=rhs_dilation,
                        feature_group_count=feature_group_count)
     config = [(0, 0, 0)] + [(lo, hi, ld - 1) for (lo, hi), ld in zip(padding, lhs_dilation)] + [(0, 0, 0)]
-    x = _pad_impl(lhs, np.zeros((), lhs.dtype), config=config)[0]
+    x = pad_impl(lhs, np.zeros((), lhs.dtype), config=config)[0]
     g = feature_group_count
     n, c, o = lhs.shape[0], lhs.shape[-1], rhs.shape[-1]
     out_sp = out_t.shape[1:-1]
@@ -86,7 +86,7 @@ def _window_rule(name):
 def _windows(x, window_dimensions, window_strides, padding, fill):
     """Yield (offset, strided view of the padded input) per window position."""
     config = [(lo, hi, 0) for lo, hi in padding]
-    xp = _pad_impl(x, np.asarray(fill, x.dtype), config=config)[0]
+    xp = pad_impl(x, np.asarray(fill, x.dtype), config=config)[0]
     out_shape = [_window_out(n, k, s, lo, hi) for n, k, s, (lo, hi) in
                  zip(x.shape, window_dimensions, window_strides, padding)]
     for offs in itertools.product(*[range(k) for k in window_dimensions]):
@@ -102,7 +102,7 @@ def _lowest(dtype):
 def _reduce_window_impl(x, *, computation="max", window_dimensions, window_strides, padding):
     fill = _lowest(x.dtype) if computation == "max" else 0
     out = None
-    for _, view, out_shape in _windows(x, window_dimensions, window_strides, padding, fill):
+    for _, view, out_shape in _windows(x, window_dimensions, window_strides, padding, fill):  # noqa: B007
         if out is None:
             out = view.copy()
         elif computation == "max":
@@ -115,7 +115,7 @@ def _reduce_window_impl(x, *, computation="max", window_dimensions, window_strid
 
 
 reduce_window = Primitive("reduce_window", "conv", _window_rule("reduce_window"),
-                          _reduce_window_impl)
+                          _reduce_window_impl, index_op=True, expensive=True)
 
 
 def _sas_rule(source, operand, *, window_dimensions, window_strides, padding):
@@ -131,7 +131,7 @@ def _sas_impl(source, operand, *, window_dimensions, window_strides, padding):
     best = best_off = None
     views = list(_windows(operand, window_dimensions, window_strides, padding,
                           _lowest(operand.dtype)))
-    for k, (offs, view, _) in enumerate(views):
+    for k, (_, view, _) in enumerate(views):
         if best is None:
             best, best_off = view.copy(), np.zeros(view.shape, np.int64)
         else:
@@ -139,7 +139,7 @@ def _sas_impl(source, operand, *, window_dimensions, window_strides, padding):
             best = np.where(better, view, best)
             best_off = np.where(better, k, best_off)
     config = [(lo, hi, 0) for lo, hi in padding]
-    grad = np.zeros(_pad_impl(operand, np.zeros((), operand.dtype), config=config)[0].shape,
+    grad = np.zeros(pad_impl(operand, np.zeros((), operand.dtype), config=config)[0].shape,
                     operand.dtype)
     if best is not None:
         for k, (offs, _, out_shape) in enumerate(views):

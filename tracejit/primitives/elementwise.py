@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core import Primitive
 from ..errors import DTypeError, ShapeError
 from ..ir.types import FLOATS, TensorType
-from .core import Primitive
 
 
 def _same(name, *types):
@@ -29,7 +29,7 @@ def _errstate(fn):
     return run
 
 
-def unary(name, impl, floats_only=False, out_dtype=None):
+def unary(name, impl, floats_only=False, out_dtype=None, **facts):
     def rule(x):
         if floats_only and x.dtype not in FLOATS:
             raise DTypeError(f"{name} needs a float operand, got {x}")
@@ -38,17 +38,17 @@ def unary(name, impl, floats_only=False, out_dtype=None):
     def run(x):
         r = impl(x)
         return np.asarray(r, dtype=out_dtype or x.dtype)
-    return Primitive(name, "elementwise", rule, _errstate(run))
+    return Primitive(name, "elementwise", rule, _errstate(run), **facts)
 
 
-def binary(name, impl, out_dtype=None):
+def binary(name, impl, out_dtype=None, **facts):
     def rule(x, y):
         t = _same(name, x, y)
         return TensorType(t.shape, out_dtype or t.dtype, t.weak and out_dtype is None)
 
     def run(x, y):
         return np.asarray(impl(x, y), dtype=out_dtype or x.dtype)
-    return Primitive(name, "elementwise", rule, _errstate(run))
+    return Primitive(name, "elementwise", rule, _errstate(run), **facts)
 
 
 def _expit(x):
@@ -77,17 +77,17 @@ def _pow(x, y):
 
 # --- unary math ---------------------------------------------------------
 neg = unary("neg", np.negative)
-exp = unary("exp", np.exp, floats_only=True)
-log = unary("log", np.log, floats_only=True)
-log1p = unary("log1p", np.log1p, floats_only=True)
-expm1 = unary("expm1", np.expm1, floats_only=True)
-tanh = unary("tanh", np.tanh, floats_only=True)
-logistic = unary("logistic", _expit, floats_only=True)
+exp = unary("exp", np.exp, floats_only=True, expensive=True)
+log = unary("log", np.log, floats_only=True, expensive=True)
+log1p = unary("log1p", np.log1p, floats_only=True, expensive=True)
+expm1 = unary("expm1", np.expm1, floats_only=True, expensive=True)
+tanh = unary("tanh", np.tanh, floats_only=True, expensive=True)
+logistic = unary("logistic", _expit, floats_only=True, expensive=True)
 sqrt = unary("sqrt", np.sqrt, floats_only=True)
 rsqrt = unary("rsqrt", _rsqrt, floats_only=True)
-sin = unary("sin", np.sin, floats_only=True)
-cos = unary("cos", np.cos, floats_only=True)
-erf = unary("erf", _erf, floats_only=True)
+sin = unary("sin", np.sin, floats_only=True, expensive=True)
+cos = unary("cos", np.cos, floats_only=True, expensive=True)
+erf = unary("erf", _erf, floats_only=True, expensive=True)
 abs = unary("abs", np.abs)
 sign = unary("sign", np.sign)
 floor = unary("floor", np.floor, floats_only=True)
@@ -103,21 +103,21 @@ def _not(x):
 not_ = unary("not", _not)
 
 # --- binary arithmetic ----------------------------------------------------
-add = binary("add", np.add)
+add = binary("add", np.add, commutative=True)
 sub = binary("sub", np.subtract)
-mul = binary("mul", np.multiply)
+mul = binary("mul", np.multiply, commutative=True)
 div = binary("div", _floor_div)   # true division on floats, floor division on ints
 rem = binary("rem", np.remainder)   # NumPy's sign convention (follows divisor)
-pow = binary("pow", _pow)
+pow = binary("pow", _pow, expensive=True)
 max = binary("max", np.maximum)   # NaN-propagating, as np.maximum
 min = binary("min", np.minimum)
-and_ = binary("and", np.bitwise_and)
-or_ = binary("or", np.bitwise_or)
-xor = binary("xor", np.bitwise_xor)
+and_ = binary("and", np.bitwise_and, commutative=True)
+or_ = binary("or", np.bitwise_or, commutative=True)
+xor = binary("xor", np.bitwise_xor, commutative=True)
 
 # --- comparisons -> bool ---------------------------------------------------
-eq = binary("eq", np.equal, "bool")
-ne = binary("ne", np.not_equal, "bool")
+eq = binary("eq", np.equal, "bool", commutative=True)
+ne = binary("ne", np.not_equal, "bool", commutative=True)
 lt = binary("lt", np.less, "bool")
 le = binary("le", np.less_equal, "bool")
 gt = binary("gt", np.greater, "bool")

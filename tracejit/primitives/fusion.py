@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core import Primitive, eval_function
 from ..errors import ShapeError
-from ..tracing import eval_function
-from .core import Primitive
+from . import ad_interpreter as A
+from . import batch_interpreter as B
 
 KINDS = ("loop", "reduction")
 
@@ -45,21 +46,16 @@ def _fusion_impl(*loads, kind, body):
 fusion = Primitive("fusion", "other", _fusion_rule, _fusion_impl)
 
 
-def _ad():
-    from ..transforms import autodiff
-    return autodiff
-
-
 def _fusion_vjp_fwd(primals, active, *, kind, body):
-    return _ad().forward(body, primals, active)   # (outs, the body's tape)
+    return A.forward(body, primals, active)   # (outs, the body's tape)
 
 
 def _fusion_vjp(cts, tape, outs, *, kind, body):
-    return _ad().backward(tape, cts)
+    return A.backward(tape, cts)
 
 
 def _fusion_jvp(primals, tangents, outs, *, kind, body):
-    return _ad().jvp_eval(body, primals, tangents)[1]
+    return A.jvp_eval(body, primals, tangents)[1]
 
 
 fusion.vjp_fwd = _fusion_vjp_fwd
@@ -67,10 +63,5 @@ fusion.def_vjp(_fusion_vjp)
 fusion.def_jvp(_fusion_jvp)
 
 
-def _bt():
-    from ..transforms import batching
-    return batching
-
-
 # vmap of a kernel instruction: its body's instructions, batched and inlined
-fusion.def_batch(lambda vals, batched, *, kind, body: _bt().batch_eval(body, vals, batched))
+fusion.def_batch(lambda vals, batched, *, kind, body: B.batch_eval(body, vals, batched))

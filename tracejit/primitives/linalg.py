@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core import Primitive
 from ..errors import DTypeError, ShapeError
 from ..ir.types import TensorType
-from .core import Primitive
 
 
 def _free(ndim, *used):

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core import Primitive
 from ..errors import DTypeError, ShapeError
 from ..ir.types import TensorType
-from .core import Primitive
 
 _MASK = 0xFFFFFFFF
 _PARITY = 0x1BD11BDA   # Threefry's key-schedule constant (Skein's C240)
@@ -73,7 +73,7 @@ def _random_bits_impl(key, *, shape):
 
 
 random_bits = Primitive("random_bits", "random", _random_bits_rule, _random_bits_impl,
-                        differentiable=False)
+                        differentiable=False, index_op=True, expensive=True)
 
 
 # argsort along one axis, stable (equal keys keep their order; NaN sorts

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core import Primitive
 from ..errors import DTypeError, ShapeError
 from ..ir.types import TensorType
-from .core import Primitive
 
 
 def _check_axes(name, x, axes):
@@ -33,10 +33,14 @@ def _impl(fn):
     return run
 
 
-reduce_sum = Primitive("reduce_sum", "reduce", _reduce_rule("reduce_sum"), _impl(np.sum))
-reduce_prod = Primitive("reduce_prod", "reduce", _reduce_rule("reduce_prod"), _impl(np.prod))
-reduce_max = Primitive("reduce_max", "reduce", _reduce_rule("reduce_max"), _impl(np.max))
-reduce_min = Primitive("reduce_min", "reduce", _reduce_rule("reduce_min"), _impl(np.min))
+reduce_sum = Primitive("reduce_sum", "reduce", _reduce_rule("reduce_sum"), _impl(np.sum),
+                       reduction=True)
+reduce_prod = Primitive("reduce_prod", "reduce", _reduce_rule("reduce_prod"), _impl(np.prod),
+                        reduction=True)
+reduce_max = Primitive("reduce_max", "reduce", _reduce_rule("reduce_max"), _impl(np.max),
+                       reduction=True)
+reduce_min = Primitive("reduce_min", "reduce", _reduce_rule("reduce_min"), _impl(np.min),
+                       reduction=True)
 
 
 # argmax/argmin along one axis; NaN counts as the extreme (as in NumPy).
@@ -53,10 +57,10 @@ def _arg_rule(name):
 
 argmax = Primitive("argmax", "reduce", _arg_rule("argmax"),
                    lambda x, *, axis, index_dtype: [np.argmax(x, axis=axis).astype(index_dtype)],
-                   differentiable=False)
+                   differentiable=False, reduction=True)
 argmin = Primitive("argmin", "reduce", _arg_rule("argmin"),
                    lambda x, *, axis, index_dtype: [np.argmin(x, axis=axis).astype(index_dtype)],
-                   differentiable=False)
+                   differentiable=False, reduction=True)
 
 REDUCTIONS = ("reduce_sum", "reduce_prod", "reduce_max", "reduce_min", "argmax", "argmin")
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core import Primitive
 from ..errors import DTypeError, ShapeError
 from ..ir.types import DTYPES, INTS, TensorType
-from .core import Primitive
 
 
 def _t(x, shape, dtype=None):
@@ -34,7 +34,8 @@ def _broadcast_impl(x, *, shape, broadcast_dimensions):
     return [np.broadcast_to(x.reshape(expanded), shape).copy()]
 
 
-broadcast_in_dim = Primitive("broadcast_in_dim", "shape", _broadcast_rule, _broadcast_impl)
+broadcast_in_dim = Primitive("broadcast_in_dim", "shape", _broadcast_rule, _broadcast_impl,
+                             index_op=True)
 
 
 def _reshape_rule(x, *, new_shape):
@@ -45,7 +46,8 @@ def _reshape_rule(x, *, new_shape):
 
 
 reshape = Primitive("reshape", "shape", _reshape_rule,
-                    lambda x, *, new_shape: [np.reshape(x, new_shape).copy()])
+                    lambda x, *, new_shape: [np.reshape(x, new_shape).copy()],
+                    index_op=True)
 
 
 def _transpose_rule(x, *, permutation):
@@ -55,7 +57,8 @@ def _transpose_rule(x, *, permutation):
 
 
 transpose = Primitive("transpose", "shape", _transpose_rule,
-                      lambda x, *, permutation: [np.transpose(x, permutation).copy()])
+                      lambda x, *, permutation: [np.transpose(x, permutation).copy()],
+                      index_op=True)
 
 
 def _slice_rule(x, *, start, limit, strides):
@@ -70,7 +73,8 @@ def _slice_rule(x, *, start, limit, strides):
 
 
 slice = Primitive("slice", "shape", _slice_rule, lambda x, *, start, limit, strides: [
-    x[tuple(np.s_[s:l:st] for s, l, st in zip(start, limit, strides))].copy()])
+    x[tuple(np.s_[s:l:st] for s, l, st in zip(start, limit, strides))].copy()],
+    index_op=True)
 
 
 # pad: config is ((low, high, interior), ...) per dim; low/high may be
@@ -89,7 +93,7 @@ def _pad_rule(x, value, *, config):
     return _t(x, shape)
 
 
-def _pad_impl(x, value, *, config):
+def pad_impl(x, value, *, config):
     dilated_shape = [n + max(n - 1, 0) * it for n, (_, _, it) in zip(x.shape, config)]
     out = np.full(dilated_shape, value, dtype=x.dtype)
     out[tuple(np.s_[::it + 1] for _, _, it in config)] = x
@@ -99,7 +103,7 @@ def _pad_impl(x, value, *, config):
     return [out[crop].copy()]
 
 
-pad = Primitive("pad", "shape", _pad_rule, _pad_impl)
+pad = Primitive("pad", "shape", _pad_rule, pad_impl, index_op=True)
 
 
 def _concatenate_rule(*xs, axis):
@@ -117,7 +121,8 @@ def _concatenate_rule(*xs, axis):
 
 
 concatenate = Primitive("concatenate", "shape", _concatenate_rule,
-                        lambda *xs, axis: [np.concatenate(xs, axis=axis)])
+                        lambda *xs, axis: [np.concatenate(xs, axis=axis)],
+                        index_op=True)
 
 
 def _iota_rule(*, shape, dimension, dtype):
@@ -135,7 +140,8 @@ def _iota_impl(*, shape, dimension, dtype):
     return [np.broadcast_to(r.reshape(expanded), shape).copy()]
 
 
-iota = Primitive("iota", "shape", _iota_rule, _iota_impl, differentiable=False)
+iota = Primitive("iota", "shape", _iota_rule, _iota_impl, differentiable=False,
+                 index_op=True)
 
 def _rev_rule(x, *, dimensions):
     if len(set(dimensions)) != len(dimensions) or any(not 0 <= d < x.ndim for d in dimensions):
@@ -144,7 +150,8 @@ def _rev_rule(x, *, dimensions):
 
 
 rev = Primitive("rev", "shape", _rev_rule,
-                lambda x, *, dimensions: [np.flip(x, dimensions).copy()])
+                lambda x, *, dimensions: [np.flip(x, dimensions).copy()],
+                index_op=True)
 
 
 # gather: take along one axis, indices of any shape; out-of-range indices
@@ -168,7 +175,7 @@ def _gather_impl(x, idx, *, axis):
     return [np.take(x, _norm_idx(idx, x.shape[axis]), axis=axis)]
 
 
-gather = Primitive("gather", "shape", _gather_rule, _gather_impl)
+gather = Primitive("gather", "shape", _gather_rule, _gather_impl, index_op=True)
 
 
 # scatter_add: x with updates added at indices along axis (repeated indices

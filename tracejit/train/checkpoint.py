@@ -56,6 +56,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from ..errors import CheckpointError
+
 __all__ = [
     "CheckpointError",
     "FORMAT_VERSION",
@@ -95,10 +97,6 @@ _SUPPORTED_DTYPES = frozenset(
         "complex64",
     ]
 )
-
-
-class CheckpointError(Exception):
-    """A checkpoint is missing, corrupt, inconsistent, or does not match the model."""
 
 
 # --------------------------------------------------------------------------

@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import jit, optim
+from .. import optim
+from ..api import jit
 from ..nn import softmax
 from ..nn.models import mlp
 from ..tree import tree_map
 from .callbacks import Callback
 from .loop import fit as _fit
-from .steps import _pad, evaluate as _evaluate, make_eval_step
+from .steps import evaluate as _evaluate
+from .steps import make_eval_step, pad_batch
 
 __all__ = ["DNNClassifier"]
 
@@ -200,7 +202,7 @@ class DNNClassifier:
         for start in range(0, n, batch_size):
             xb = x[start:start + batch_size]
             # every batch padded to one shape: one compiled function
-            probs = np.asarray(self._predict_fn(self.state.params, _pad(xb, batch_size)))
+            probs = np.asarray(self._predict_fn(self.state.params, pad_batch(xb, batch_size)))
             out.append(probs[:len(xb)])
         return np.concatenate(out)
 

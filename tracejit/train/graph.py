@@ -22,7 +22,7 @@ from ..api import make_ir
 from ..ir.core import Function
 from ..ir.dot import graph_names
 from ..ir.printer import format_attr
-from ..pipeline import optimize
+from ..stages import simplify as optimize
 from ..tree import tree_flatten_with_path
 from .steps import step_functions
 

@@ -24,7 +24,7 @@ import dataclasses
 from typing import Any, Callable
 
 from .. import nn, optim
-from ..nn.models import cifar10_cnn as cifar10_cnn_model  # noqa: F401 (moved to nn.models)
+from ..nn.models import cifar10_cnn as cifar10_cnn_model
 from ..data import load_cifar10, load_digits, load_mnist, synthetic_images
 from ..data.augment import cifar10_distort, cifar10_eval_preprocess
 from .averaging import WithMovingAverages

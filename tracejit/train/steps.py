@@ -22,9 +22,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import jit, random, tree_map, value_and_grad
 from .. import numpy as tnp
+from .. import random
+from ..api import jit
 from ..nn import add_n, sparse_softmax_cross_entropy_with_logits
+from ..transforms.autodiff import value_and_grad
+from ..tree import tree_map
 from .data_parallel import DataParallelStep
 from .state import TrainState
 
@@ -188,7 +191,7 @@ def make_eval_step(model, *, loss=None, backend=None):
     return jit(eval_step, backend=backend)
 
 
-def _pad(array, size):
+def pad_batch(array, size):
     if len(array) == size:
         return array
     padding = np.zeros((size - len(array),) + array.shape[1:], array.dtype)
@@ -212,9 +215,9 @@ def evaluate(eval_step, params, data, *, model_state=None, batch_size: int = 256
     loss_sum = correct = 0.0
     for start in range(0, n, batch_size):
         xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-        mask = _pad(np.ones(len(xb), np.float32), batch_size)
-        l, c = eval_step(params, model_state, _pad(np.asarray(xb), batch_size),
-                         _pad(np.asarray(yb), batch_size), mask)
+        mask = pad_batch(np.ones(len(xb), np.float32), batch_size)
+        l, c = eval_step(params, model_state, pad_batch(np.asarray(xb), batch_size),
+                         pad_batch(np.asarray(yb), batch_size), mask)
         loss_sum += float(l)
         correct += float(c)
     return {"loss": loss_sum / n, "accuracy": correct / n}

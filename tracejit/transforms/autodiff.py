@@ -3,9 +3,11 @@
 How it works
 ------------
 ``vjp(f, *primals)`` traces ``f`` into a closed Function ``F`` and then
-*interprets* ``F``: the forward pass binds every instruction again (so it
-records into whatever trace is active, or runs eagerly on NumPy arrays), and
-the backward pass walks the recorded instructions in reverse, calling each
+*interprets* ``F`` (with the interpreters of
+tracejit/primitives/ad_interpreter.py, which sit below the primitives whose
+sub-Functions they differentiate): the forward pass binds every instruction
+again (so it records into whatever trace is active, or runs eagerly on NumPy
+arrays), and the backward pass walks the recorded instructions in reverse, calling each
 primitive's ``vjp`` rule. Rules are written with primitive binds too, so the
 backward pass is ordinary IR that is simplified, fused and compiled with the
 forward pass, works eagerly, inside ``jit``, and composes: ``grad(grad(f))``
@@ -48,207 +50,17 @@ where the base is 0 (w.r.t. the exponent). See docs/autodiff.md.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
-import threading
 
 import numpy as np
 
+from .. import numpy as tnp
+from ..core import leaf_type, leaf_types, trace_flat
 from ..errors import DTypeError, NonDifferentiableError, ShapeError, api_boundary
-from ..ir.core import Function
-from ..ir.types import FLOATS, TensorType
 from ..primitives import ad_util as ad
-from ..primitives.core import PRIMITIVES
-from ..tracing import current_trace, eval_function, trace_function
+from ..primitives.ad_interpreter import backward, differentiating, forward, jvp_eval
+from ..primitives.ad_util import is_float_type
 from ..tree import tree_flatten, tree_flatten_with_path, tree_unflatten
-
-_local = threading.local()
-
-#: Primitives that only exist while a function is being differentiated
-#: (tracejit.stop_gradient and tracejit.custom_vjp): every interpreter here
-#: removes them, so compiled programs never contain them.
-MARKERS = ("stop_gradient", "custom_vjp_call", "custom_jvp_call")
-
-
-@contextlib.contextmanager
-def differentiating():
-    """Mark the tracing of a function that is about to be differentiated."""
-    _local.depth = getattr(_local, "depth", 0) + 1
-    try:
-        yield
-    finally:
-        _local.depth -= 1
-
-
-def is_differentiating() -> bool:
-    """True while tracing a function under vjp/jvp/grad: only then do
-    stop_gradient and custom_vjp record their marker primitives."""
-    return getattr(_local, "depth", 0) > 0 and current_trace() is not None
-
-
-def _float(t: TensorType) -> bool:
-    return t.dtype in FLOATS
-
-
-def _constant(ins):
-    t = ins.results[0].type
-    val = ins.attrs["value"]
-    return val if t.weak else np.asarray(val, dtype=t.dtype)
-
-
-# --- binding with the markers removed -------------------------------------------
-def _has_markers(fn: Function) -> bool:
-    return any(ins.prim in MARKERS or any(_has_markers(f) for f in ins.subfunctions().values())
-               for ins in fn.body)
-
-
-def strip(fn: Function) -> Function:
-    """``fn`` without stop_gradient and custom_vjp_call (inlined), recursively."""
-    if not _has_markers(fn):
-        return fn
-    out, captured = trace_function(lambda *a: eval_plain(fn, a), fn.in_types, fn.name)
-    assert not captured, "a closed Function captured a value when re-traced"
-    return out
-
-
-def bind_plain(name, vals, attrs):
-    """Bind primitive ``name``, removing differentiation markers."""
-    if name == "stop_gradient":
-        return [vals[0]]
-    if name in ("custom_vjp_call", "custom_jvp_call"):
-        return eval_plain(attrs["fun"], vals)
-    attrs = {k: strip(v) if isinstance(v, Function) else v for k, v in attrs.items()}
-    return PRIMITIVES[name].bind(*vals, **attrs)
-
-
-def eval_plain(fn: Function, args):
-    """Like tracing.eval_function, with differentiation markers removed."""
-    env = dict(zip(fn.params, args))
-    for ins in fn.body:
-        outs = [_constant(ins)] if ins.prim == "constant" else bind_plain(
-            ins.prim, [env[v] for v in ins.operands], ins.attrs)
-        env.update(zip(ins.results, outs))
-    return [env[v] for v in fn.results]
-
-
-def eval_rule(fn: Function, args):
-    """Evaluate a custom rule's traced fwd or bwd. While an enclosing trace is
-    being differentiated (a higher-order derivative), its stop_gradient and
-    custom_vjp markers are kept for that differentiation to honour;
-    otherwise they are removed."""
-    return eval_function(fn, args) if is_differentiating() else eval_plain(fn, args)
-
-
-def active_outputs(fn: Function, active_in) -> list[bool]:
-    """Which results of ``fn`` may depend on the active params (conservative
-    through sub-Functions)."""
-    active = {p for p, a in zip(fn.params, active_in) if a}
-    for ins in fn.body:
-        prim = PRIMITIVES.get(ins.prim)
-        if prim is not None and prim.differentiable and any(v in active for v in ins.operands):
-            active.update(r for r in ins.results if _float(r.type))
-    return [v in active for v in fn.results]
-
-
-# --- reverse mode -----------------------------------------------------------------
-class Tape:
-    """What the backward pass of one interpreted Function needs."""
-
-    def __init__(self, fn, active):
-        self.fn = fn
-        self.active = active    # set of active Vars
-        self.entries = []       # (instr, active operand flags, residuals, outs)
-
-
-def forward(fn: Function, args, active_in):
-    """Bind ``fn``'s instructions on ``args``; returns ``(outs, tape)``.
-    ``active_in[i]`` says whether param ``i`` is differentiated."""
-    env = dict(zip(fn.params, args))
-    tape = Tape(fn, {p for p, a in zip(fn.params, active_in) if a and _float(p.type)})
-    for ins in fn.body:
-        if ins.prim == "constant":
-            env[ins.results[0]] = _constant(ins)
-            continue
-        vals = [env[v] for v in ins.operands]
-        act = [v in tape.active for v in ins.operands]
-        prim = PRIMITIVES[ins.prim]
-        if not (any(act) and prim.differentiable):
-            outs = bind_plain(ins.prim, vals, ins.attrs)
-        else:
-            if prim.vjp_fwd is not None:
-                outs, res = prim.vjp_fwd(vals, act, **ins.attrs)
-            else:
-                outs, res = bind_plain(ins.prim, vals, ins.attrs), vals
-            tape.entries.append((ins, act, res, outs))
-            tape.active.update(r for r in ins.results if _float(r.type))
-        env.update(zip(ins.results, outs))
-    return [env[v] for v in fn.results], tape
-
-
-def _fit(ct, var, prim_name):
-    t = ad.aval(ct)
-    if t.shape != var.type.shape:
-        raise AssertionError(f"the vjp rule of {prim_name} returned a cotangent of shape "
-                             f"{t.shape} for an operand of type {var.type}")
-    if t.dtype != var.type.dtype:
-        ct = PRIMITIVES["convert"](ct, dtype=var.type.dtype, weak=var.type.weak)
-    return ct
-
-
-def backward(tape: Tape, cts_out):
-    """Cotangents of the params of ``tape.fn`` (None = zero) given cotangents
-    of its results."""
-    ct = {}
-
-    def accumulate(v, c, prim_name):
-        if c is not None and v in tape.active:
-            ct[v] = ad.add(ct.get(v), _fit(c, v, prim_name))
-
-    for v, c in zip(tape.fn.results, cts_out):
-        accumulate(v, c, "the output")
-    for ins, act, res, outs in reversed(tape.entries):
-        cts = [ct.pop(r, None) for r in ins.results]
-        if all(c is None for c in cts):
-            continue
-        prim = PRIMITIVES[ins.prim]
-        if prim.vjp is None:
-            raise NonDifferentiableError(f"reverse-mode differentiation of {ins.prim} "
-                                         f"is not implemented")
-        in_cts = prim.vjp(cts, res, outs, **ins.attrs)
-        for v, a, c in zip(ins.operands, act, in_cts):
-            if a and c is not None:
-                accumulate(v, c() if callable(c) else c, ins.prim)
-    return [ct.get(p) for p in tape.fn.params]
-
-
-# --- forward mode -----------------------------------------------------------------
-def jvp_eval(fn: Function, args, tangents):
-    """Bind ``fn`` on ``args`` with tangents (None = zero) pushed alongside;
-    returns ``(outs, out_tangents)``."""
-    env = dict(zip(fn.params, args))
-    tan = {p: t for p, t in zip(fn.params, tangents) if t is not None and _float(p.type)}
-    for ins in fn.body:
-        if ins.prim == "constant":
-            env[ins.results[0]] = _constant(ins)
-            continue
-        vals = [env[v] for v in ins.operands]
-        ts = [tan.get(v) for v in ins.operands]
-        prim = PRIMITIVES[ins.prim]
-        if all(t is None for t in ts) or not prim.differentiable:
-            outs, touts = bind_plain(ins.prim, vals, ins.attrs), []
-        elif prim.jvp is None:
-            raise NonDifferentiableError(f"forward-mode differentiation of {ins.prim} "
-                                         f"is not implemented")
-        elif prim.kind == "control":
-            outs, touts = prim.jvp(vals, ts, None, **ins.attrs)
-        else:
-            outs = bind_plain(ins.prim, vals, ins.attrs)
-            touts = prim.jvp(vals, ts, outs, **ins.attrs)
-        env.update(zip(ins.results, outs))
-        for r, t in zip(ins.results, touts):
-            if t is not None and _float(r.type):
-                tan[r] = t
-    return [env[v] for v in fn.results], [tan.get(v) for v in fn.results]
 
 
 # --- the user API -------------------------------------------------------------------
@@ -256,10 +68,6 @@ def _trace_user(fun, leaves, in_tree, has_aux, name):
     """Trace ``fun(*unflatten(leaves))`` while differentiating; returns
     (Function, captured values, out tree, aux tree). The Function returns
     the output leaves followed by the aux leaves."""
-    from ..api import _leaf_type
-    in_types = [_leaf_type(x, f"#{i}") for i, x in enumerate(leaves)]
-    trees = {}
-
     def flat(*tracers):
         out = fun(*tree_unflatten(in_tree, tracers))
         if has_aux:
@@ -269,12 +77,13 @@ def _trace_user(fun, leaves, in_tree, has_aux, name):
             out, aux = out
         else:
             aux = None
-        out_leaves, trees["out"] = tree_flatten(out)
-        aux_leaves, trees["aux"] = tree_flatten(aux)
-        return out_leaves + aux_leaves
+        out_leaves, out_tree = tree_flatten(out)
+        aux_leaves, aux_tree = tree_flatten(aux)
+        return out_leaves + aux_leaves, (out_tree, aux_tree)
     with differentiating():
-        fn, captured = trace_function(flat, in_types, getattr(fun, "__name__", "f"))
-    return fn, captured, trees["out"], trees["aux"]
+        fn, captured, (out_tree, aux_tree) = trace_flat(flat, leaf_types(leaves),
+                                                        getattr(fun, "__name__", "f"))
+    return fn, captured, out_tree, aux_tree
 
 
 def _zeros(x):
@@ -284,14 +93,13 @@ def _zeros(x):
 
 def _as_ct(c, var, what):
     """A user-given cotangent/tangent for a value of type ``var.type``."""
-    if not _float(var.type):
+    if not is_float_type(var.type):
         return None
     t = ad.aval(c)
     if t.shape != var.type.shape:
         raise ShapeError(f"{what} has shape {t.shape}, but the value it goes with has "
                          f"shape {var.type.shape}")
     if t.dtype != var.type.dtype:
-        from .. import numpy as tnp
         c = tnp.astype(c, var.type.dtype)
     return c
 
@@ -348,11 +156,10 @@ def jvp(fun, primals, tangents, has_aux=False):
 
 
 def _check_float_args(args, argnums, who):
-    from ..api import _leaf_type
     for i in argnums:
         for path, leaf in tree_flatten_with_path(args[i]):
-            t = _leaf_type(leaf, f"{i}")
-            if not _float(t):
+            t = leaf_type(leaf, f"{i}")
+            if not is_float_type(t):
                 where = f"argument {i}" + (f" at {path!r}" if path else "")
                 raise NonDifferentiableError(
                     f"{who}: {where} has dtype {t.dtype}; gradients are only defined for "
@@ -394,7 +201,7 @@ def _value_and_grad(fun, single, nums, has_aux, args, kwargs):
         raise ShapeError(f"grad needs a function returning a scalar, got "
                          f"{t if t is not None else type(out).__name__}; use vjp for "
                          f"non-scalar outputs")
-    if not _float(t):
+    if not is_float_type(t):
         raise DTypeError(f"grad needs a function returning a float scalar, got {t}")
     grads = vjp_fn(np.ones((), t.dtype))
     grads = grads[0] if single else grads

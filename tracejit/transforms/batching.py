@@ -15,7 +15,8 @@ Rules bind primitives, so the batched program is recorded into whatever
 trace is active or runs eagerly: ``vmap`` composes with ``jit`` (either
 way round), ``grad`` (per-example gradients are ``vmap(grad(loss))``),
 ``scan`` and itself. Primitives with sub-Functions (cond, while, scan,
-custom_vjp_call) batch their sub-Functions with :func:`batch_function`;
+custom_vjp_call) batch their sub-Functions with ``batch_function``
+(tracejit/primitives/batch_interpreter.py);
 a loop carry that becomes batched in the body is batched from the start
 (a fixpoint over the carries, as JAX does).
 """
@@ -25,91 +26,13 @@ import functools
 
 import numpy as np
 
+from ..core import Tracer, trace_pytree
 from ..errors import ShapeError, api_boundary
-from ..ir.core import Function
 from ..ir.types import TensorType
 from ..primitives import batch_util as bu
 from ..primitives.ad_util import aval
-from ..primitives.core import PRIMITIVES
-from ..tracing import Tracer, trace_function
+from ..primitives.batch_interpreter import batch_eval, typed
 from ..tree import tree_flatten, tree_unflatten
-
-
-def batched_type(t: TensorType, size: int) -> TensorType:
-    return TensorType((size,) + t.shape, t.dtype, t.weak)
-
-
-def _constant(ins):
-    t = ins.results[0].type
-    val = ins.attrs["value"]
-    return val if t.weak else np.asarray(val, dtype=t.dtype)
-
-
-def _typed(v, var):
-    """A weakly typed Python scalar as an array of its IR dtype (rules
-    broadcast their unbatched operands, and must keep the dtype)."""
-    if isinstance(v, (bool, int, float)):
-        return np.asarray(v, dtype=var.type.dtype)
-    return v
-
-
-def batch_eval(fn: Function, args, batched):
-    """Bind ``fn`` on ``args``, of which those flagged in ``batched`` carry a
-    leading batch dimension; returns ``(outs, out_batched)``."""
-    env = {p: (a, bool(b)) for p, a, b in zip(fn.params, args, batched)}
-    for ins in fn.body:
-        if ins.prim == "constant":
-            env[ins.results[0]] = (_constant(ins), False)
-            continue
-        vals = [env[v][0] for v in ins.operands]
-        flags = [env[v][1] for v in ins.operands]
-        prim = PRIMITIVES[ins.prim]
-        if not any(flags):
-            outs, out_flags = prim.bind(*vals, **ins.attrs), [False] * len(ins.results)
-        elif prim.batch is None:
-            raise NotImplementedError(f"vmap: primitive {ins.prim} has no batching rule")
-        else:
-            vals = [_typed(v, var) for v, var in zip(vals, ins.operands)]
-            outs, out_flags = prim.batch(vals, flags, **ins.attrs)
-        for r, o, b in zip(ins.results, outs, out_flags):
-            env[r] = (o, bool(b))
-    return [env[v][0] for v in fn.results], [env[v][1] for v in fn.results]
-
-
-def batch_function(fn: Function, batched_in, size: int, force_out=None, name=None):
-    """Trace the batched version of ``fn``. Returns ``(Function, captured,
-    out_batched)`` (as trace_function: captured values are trailing params;
-    see primitives/control.close_over). Results flagged in ``force_out``
-    are batched even where they do not depend on the batch."""
-    in_types = [batched_type(t, size) if b else t for t, b in zip(fn.in_types, batched_in)]
-    flags = []
-
-    def run(*args):
-        outs, out_b = batch_eval(fn, args, batched_in)
-        if force_out is not None:
-            outs = [bu.bcast(_typed(o, r), size) if f and not b else o
-                    for o, r, b, f in zip(outs, fn.results, out_b, force_out)]
-            out_b = [b or f for b, f in zip(out_b, force_out)]
-        flags.append(out_b)
-        return outs
-    g, captured = trace_function(run, in_types, name or fn.name + "_vmap")
-    return g, captured, flags[0]
-
-
-def carry_fixpoint(fn: Function, flags, carry_in, carry_out):
-    """Which loop carries are batched: those batched on entry, and those the
-    body makes batched, until nothing changes. ``carry_in`` are the
-    positions of the carries among ``fn``'s params, ``carry_out`` among its
-    results. Returns the full input flags."""
-    flags = list(flags)
-    while True:
-        out = batch_function(fn, flags, 1)[2]
-        changed = False
-        for i, o in zip(carry_in, carry_out):
-            if out[o] and not flags[i]:
-                flags[i] = changed = True
-        if not changed:
-            return flags
 
 
 # --- the user API -------------------------------------------------------------------
@@ -192,16 +115,9 @@ def _vmap(fun, in_axes, out_axes, axis_size, args, kwargs):
     if size is None:
         raise ValueError(f"vmap({name}): no argument is batched (in_axes={in_axes!r}); "
                          f"pass axis_size")
-    trees = []
-
-    def flat(*tracers):
-        out_leaves, out_tree = tree_flatten(fun(*tree_unflatten(in_tree, tracers), **kwargs))
-        trees.append(out_tree)
-        return out_leaves
-    fn, captured = trace_function(flat, types, name)
+    fn, captured, out_tree = trace_pytree(lambda *a: fun(*a, **kwargs), types, in_tree, name)
     outs, out_b = batch_eval(fn, moved + list(captured),
                              [a is not None for a in axes] + [False] * len(captured))
-    out_tree = trees[0]
     o_axes = _prefix(tuple(out_axes) if isinstance(out_axes, list) else out_axes,
                      tree_unflatten(out_tree, outs), "out_axes")
     results = []
@@ -212,6 +128,6 @@ def _vmap(fun, in_axes, out_axes, axis_size, args, kwargs):
                                  f"but it depends on the batch")
             results.append(o)
             continue
-        o = o if b else bu.bcast(_typed(o, r), size)
+        o = o if b else bu.bcast(typed(o, r), size)
         results.append(bu.moveaxis(o, 0, ax))
     return tree_unflatten(out_tree, results)

@@ -29,13 +29,13 @@ import functools
 
 import numpy as np
 
+from ..core import trace_function, trace_pytree
 from ..ir.core import Function
 from ..ir.types import FLOATS
 from ..primitives import ad_util as ad
+from ..primitives import ad_interpreter as A
 from ..primitives import control as ctl
-from ..tracing import trace_function
 from ..tree import tree_flatten, tree_unflatten
-from . import autodiff as A
 
 
 def checkpoint(fun):
@@ -55,13 +55,7 @@ remat = checkpoint
 def _bind(fun, args):
     name = getattr(fun, "__name__", "f")
     leaves, in_tree = tree_flatten(args)
-    trees = []
-
-    def flat(*xs):
-        out_leaves, out_tree = tree_flatten(fun(*tree_unflatten(in_tree, xs)))
-        trees.append(out_tree)
-        return out_leaves
-    fn, captured = trace_function(flat, [ad.aval(x) for x in leaves], name)
+    fn, captured, out_tree = trace_pytree(fun, [ad.aval(x) for x in leaves], in_tree, name)
     inputs = list(leaves) + list(captured)   # closed-over values are inputs too
     n, n_out = len(fn.params), len(fn.results)
     fwd = Function(fn.params, fn.body, fn.results + fn.params, name + "_fwd")
@@ -71,7 +65,7 @@ def _bind(fun, args):
                                              (bwd, bwd_captured, n + n_out)])
     outs = ctl.custom_vjp_call.bind(*consts, *inputs, fun=fn, fwd=fwd, bwd=bwd,
                                     num_consts=len(consts))
-    return tree_unflatten(trees[0], outs)
+    return tree_unflatten(out_tree, outs)
 
 
 def _recompute_vjp(fn, inputs, cts):

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import functools
 
+from .. import numpy as tnp
+from ..core import Tracer, leaf_types, trace_flat, trace_pytree
 from ..errors import ShapeError
-from ..primitives import control as _ctl
+from ..primitives import control as ctl
+from ..primitives.ad_interpreter import is_differentiating
 from ..primitives.ad_util import aval, is_float
-from ..tracing import Tracer
 from ..tree import tree_flatten, tree_map, tree_unflatten
-from .autodiff import is_differentiating
 
 
 def stop_gradient(x):
     """``x`` (any pytree), treated as a constant by differentiation."""
     if not is_differentiating():
         return x
-    return tree_map(lambda v: _ctl.stop_gradient(v) if isinstance(v, Tracer) and is_float(v)
+    return tree_map(lambda v: ctl.stop_gradient(v) if isinstance(v, Tracer) and is_float(v)
                     else v, x)
 
 
@@ -65,11 +66,10 @@ class custom_vjp:
             self._tracing = False
 
     def _bind(self, args):
-        from ..control import _leaf_types, _trace, _tree_fun
         name = getattr(self.fun, "__name__", "f")
         leaves, in_tree = tree_flatten(args)
-        in_types = _leaf_types(leaves)
-        fun_fn, fun_cap, out_tree = _trace(_tree_fun(self.fun, in_tree), in_types, name)
+        in_types = leaf_types(leaves)
+        fun_fn, fun_cap, out_tree = trace_pytree(self.fun, in_types, in_tree, name)
 
         def fwd_flat(*xs):
             res = self.fwd(*tree_unflatten(in_tree, xs))
@@ -81,7 +81,7 @@ class custom_vjp:
                                  f"returns {out_tree}")
             r_leaves, r_tree = tree_flatten(res[1])
             return o_leaves + r_leaves, r_tree
-        fwd_fn, fwd_cap, res_tree = _trace(fwd_flat, in_types, name + "_fwd")
+        fwd_fn, fwd_cap, res_tree = trace_flat(fwd_flat, in_types, name + "_fwd")
         n_out = len(fun_fn.results)
         for a, b in zip(fun_fn.out_types, fwd_fn.out_types):
             if (a.shape, a.dtype) != (b.shape, b.dtype):
@@ -93,18 +93,17 @@ class custom_vjp:
             cts = self.bwd(tree_unflatten(res_tree, xs[:n_res]),
                            tree_unflatten(out_tree, xs[n_res:]))
             return _arg_cotangents(name, cts, args, in_tree, leaves), None
-        bwd_fn, bwd_cap, _ = _trace(bwd_flat, res_types + fun_fn.out_types, name + "_bwd")
-        (fun_fn, fwd_fn, bwd_fn), consts = _ctl.close_over([
+        bwd_fn, bwd_cap, _ = trace_flat(bwd_flat, res_types + fun_fn.out_types, name + "_bwd")
+        (fun_fn, fwd_fn, bwd_fn), consts = ctl.close_over([
             (fun_fn, fun_cap, len(leaves)), (fwd_fn, fwd_cap, len(leaves)),
             (bwd_fn, bwd_cap, n_res + n_out)])
-        outs = _ctl.custom_vjp_call.bind(*consts, *leaves, fun=fun_fn, fwd=fwd_fn, bwd=bwd_fn,
+        outs = ctl.custom_vjp_call.bind(*consts, *leaves, fun=fun_fn, fwd=fwd_fn, bwd=bwd_fn,
                                          num_consts=len(consts))
         return tree_unflatten(out_tree, outs)
 
 
 def _arg_cotangents(name, cts, args, in_tree, leaves):
     """bwd's result as one cotangent leaf per argument leaf (zeros for None)."""
-    from .. import numpy as tnp
     if not (isinstance(cts, (tuple, list)) and len(cts) == len(args)):
         raise ShapeError(f"{name}: bwd must return a tuple with one cotangent per "
                          f"argument ({len(args)}), got {type(cts).__name__}")
@@ -173,12 +172,11 @@ class custom_jvp:
             self._tracing = False
 
     def _bind(self, args):
-        from ..control import _leaf_types, _trace, _tree_fun
         name = getattr(self.fun, "__name__", "f")
         leaves, in_tree = tree_flatten(args)
-        in_types = _leaf_types(leaves)
+        in_types = leaf_types(leaves)
         n = len(leaves)
-        fun_fn, fun_cap, out_tree = _trace(_tree_fun(self.fun, in_tree), in_types, name)
+        fun_fn, fun_cap, out_tree = trace_pytree(self.fun, in_types, in_tree, name)
 
         def jvp_flat(*xs):
             res = self.jvp(tree_unflatten(in_tree, xs[:n]), tree_unflatten(in_tree, xs[n:]))
@@ -194,14 +192,10 @@ class custom_jvp:
                 if aval(t).shape != o.shape:
                     raise ShapeError(f"{name}: the jvp rule's tangent has shape "
                                      f"{aval(t).shape}, the output has {o.shape}")
-            return o_leaves + [_astype(t, o.dtype) for t, o in zip(t_leaves, fun_fn.out_types)], None
-        jvp_fn, jvp_cap, _ = _trace(jvp_flat, in_types + in_types, name + "_jvp")
-        (fun_fn, jvp_fn), consts = _ctl.close_over([(fun_fn, fun_cap, n), (jvp_fn, jvp_cap, 2 * n)])
-        outs = _ctl.custom_jvp_call.bind(*consts, *leaves, fun=fun_fn, jvp=jvp_fn,
+            tangents = [tnp.astype(t, o.dtype) for t, o in zip(t_leaves, fun_fn.out_types)]
+            return o_leaves + tangents, None
+        jvp_fn, jvp_cap, _ = trace_flat(jvp_flat, in_types + in_types, name + "_jvp")
+        (fun_fn, jvp_fn), consts = ctl.close_over([(fun_fn, fun_cap, n), (jvp_fn, jvp_cap, 2 * n)])
+        outs = ctl.custom_jvp_call.bind(*consts, *leaves, fun=fun_fn, jvp=jvp_fn,
                                          num_consts=len(consts))
         return tree_unflatten(out_tree, outs)
-
-
-def _astype(x, dtype):
-    from .. import numpy as tnp
-    return tnp.astype(x, dtype)

@@ -23,7 +23,6 @@ import numpy as np
 from ..ir import verify
 from ..ir.core import Function, Instr, Var
 from ..ir.types import TensorType
-from ..primitives.core import PRIMITIVES
 from . import algebra
 
 #: Constant folding materializes operands and results only up to this many
@@ -32,9 +31,6 @@ from . import algebra
 FOLD_LIMIT = 16
 #: simplify() stops after this many rounds even if something still changes.
 MAX_ROUNDS = 8
-#: ops whose operands may be swapped: exact in IEEE arithmetic (max and min
-#: are not: which zero max(-0.0, 0.0) returns depends on the order).
-COMMUTATIVE = frozenset({"add", "mul", "and", "or", "xor", "eq", "ne"})
 
 
 def simplify(fn: Function) -> Function:
@@ -122,7 +118,7 @@ def _attr_key(value):
 
 def _cse_key(ins: Instr):
     operands = tuple(ins.operands)
-    if ins.prim in COMMUTATIVE:
+    if ins.primitive.commutative:
         operands = tuple(sorted(operands, key=id))
     attrs = tuple(sorted((k, _attr_key(v)) for k, v in ins.attrs.items()))
     return ins.prim, operands, attrs, tuple(r.type for r in ins.results)
@@ -217,7 +213,7 @@ class _Rewriter:
             self.splats[ins.results[0]] = self.splats[ins.operands[0]]
 
     def _fold(self, ins: Instr):
-        prim = PRIMITIVES[ins.prim]
+        prim = ins.primitive
         if ins.prim == "constant" or prim.kind in ("random", "control") or any(
                 _has_function(v) for v in ins.attrs.values()):
             return None
@@ -226,11 +222,11 @@ class _Rewriter:
         values = [self.splats.get(v) for v in ins.operands]
         if any(v is None for v in values):
             return None
-        if prim.kind != "elementwise" and any(
+        if not prim.elementwise and any(
                 v.type.size > FOLD_LIMIT for v in ins.operands + ins.results):
             return None
         try:
-            if prim.kind == "elementwise":   # on the scalars: the same values
+            if prim.elementwise:   # on the scalars: the same values
                 outs = [np.asarray(o) for o in prim.impl(*values, **ins.attrs)]
             else:
                 arrays = [np.full(v.shape, s, v.dtype) for v, s in zip(ins.operands, values)]

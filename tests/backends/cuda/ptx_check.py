@@ -15,7 +15,7 @@ import tracejit.numpy as tnp
 from tracejit import lax
 from tracejit.nn import functional as F
 from tracejit.primitives import PRIMITIVES
-from tracejit.pipeline import optimize
+from tracejit.stages import simplify as optimize
 from tracejit.transforms.fusion import fuse
 
 UNARY_F = ["neg", "exp", "log", "log1p", "expm1", "tanh", "logistic", "sqrt", "rsqrt",

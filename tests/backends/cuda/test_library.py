@@ -17,14 +17,14 @@ if not config.ENABLE_CUDASIM:
         pytest.skip("no CUDA GPU and the CUDA simulator is off (run with NUMBA_ENABLE_CUDASIM=1)",
                     allow_module_level=True)
 
-from numba import cuda  # noqa: E402
+from numba import cuda
 
-from tracejit.backends.cuda import kernels  # noqa: E402
-from tracejit.backends.cuda.library import LOWERINGS, HostFallback  # noqa: E402
-from tracejit.ir.core import Instr, Var  # noqa: E402
-from tracejit.ir.types import TensorType  # noqa: E402
-from tracejit.primitives.core import PRIMITIVES, out_types  # noqa: E402
-from tracejit.kernel.index import is_fusible  # noqa: E402
+from tracejit.backends.cuda import kernels
+from tracejit.backends.cuda.library import LOWERINGS, HostFallback
+from tracejit.ir.core import Instr, Var
+from tracejit.ir.types import TensorType
+from tracejit.core import PRIMITIVES
+from tracejit.kernel.index import is_fusible
 
 FEW = settings(max_examples=15, deadline=None, derandomize=True,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -32,7 +32,7 @@ FEW = settings(max_examples=15, deadline=None, derandomize=True,
 
 def lower(prim, arrays, **attrs):
     ins_t = [TensorType.of(np.asarray(a)) for a in arrays]
-    outs = out_types(PRIMITIVES[prim], ins_t, attrs)
+    outs = PRIMITIVES[prim].out_types(ins_t, attrs)
     ins = Instr(prim, [Var(t) for t in ins_t], attrs, [Var(t) for t in outs])
     return LOWERINGS[prim](ins)
 
@@ -165,7 +165,8 @@ def test_matmul_kernel_loops_over_row_tiles_and_batches():
     a, b = values(rng, (B, M, K), "float32"), values(rng, (B, K, N), "float32")
     c = cuda.device_array((B, M, N), np.float32)
     p = cuda.to_device(np.array([B, M, N, K, M * K, K, 1, K * N, N, 1, M * N, N, 1], np.int64))
-    kernels.matmul("float32")[(1, 1, 1), (kernels.TILE, kernels.TILE)](a.reshape(-1), b.reshape(-1), c.reshape(-1), p)
+    kernels.matmul("float32")[(1, 1, 1), (kernels.TILE, kernels.TILE)](
+        a.reshape(-1), b.reshape(-1), c.reshape(-1), p)
     np.testing.assert_allclose(c.copy_to_host(), a @ b, rtol=1e-5, atol=1e-5)
 
 

@@ -13,8 +13,12 @@ result = fit_async(model, optim.adam(3e-3), (x, y), epochs=4, batch_size=32,
 print(f"val_accuracy {result.history['val_accuracy'][-1]:.3f} staleness {result.staleness} "
       f"applied {result.applied} dropped {result.dropped}", flush=True)
 assert result.history["val_accuracy"][-1] >= 0.85, result.history
-assert result.dropped == 0 and max(result.staleness) <= 2
-assert sum(result.staleness.values()) == result.applied == 4 * (2 * ((len(x) // 2) // 32))
+# Staleness is not bounded by the number of workers (a descheduled worker
+# can miss several updates of the other): the server drops what exceeds
+# max_staleness (default: 2 workers -> 2) and applies the rest.
+assert result.dropped == sum(c for s, c in result.staleness.items() if s > 2)
+assert sum(result.staleness.values()) == result.applied + result.dropped
+assert result.applied + result.dropped == 4 * (2 * ((len(x) // 2) // 32))
 assert result.history["staleness_max"][-1] >= 1           # two workers: stale gradients
 from tracejit.tree import tree_leaves
 leaves = [np.asarray(v) for v in tree_leaves(result.state.params)]

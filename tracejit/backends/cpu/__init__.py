@@ -10,12 +10,16 @@ time of each stage and each kernel's cache hit or miss.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import time
 
 from ... import log
 from ...ir.core import Function
+from ...kernel.index import is_fusible
+from ...transforms import fusion
 from . import worker
 from .cache import cache_dir, stats
+from .plan import PlanBuilder
 
 __all__ = ["available", "compile", "lowering", "stats", "cache_dir"]
 
@@ -24,14 +28,12 @@ __all__ = ["available", "compile", "lowering", "stats", "cache_dir"]
 def available() -> bool:
     """Numba and llvmlite are installed (neither is imported: a process whose
     kernels are all in the disk cache never imports Numba)."""
-    import importlib.util
     return all(importlib.util.find_spec(m) is not None for m in ("numba", "llvmlite"))
 
 
 def lowering(prim: str) -> str:
     """How this backend runs a primitive (the test of the fallback list
     enumerates every primitive with this)."""
-    from ...kernel.index import is_fusible
     if is_fusible(prim) or prim == "fusion":   # fusion: a kernel the plan compiles
         return "fused kernel"
     return {"dot_general": "BLAS", "conv_general": "im2col kernel + BLAS",
@@ -53,20 +55,18 @@ def compile(fn: Function, donate=(), background=False):
 
 
 def _compile(fn: Function, donate):
-    from ...transforms.fusion import fuse, kernel_count
-    from .plan import PlanBuilder
-
     start = time.perf_counter()
-    fused = fuse(fn)
+    fused = fusion.fuse(fn)   # through the module: bench_compile times it
     t_fuse = time.perf_counter() - start
-    log.log("fusion", f"{fn.name}: {len(fn.body)} instructions -> {kernel_count(fused)} "
+    log.log("fusion", f"{fn.name}: {len(fn.body)} instructions -> {fusion.kernel_count(fused)} "
                       f"kernels, {len(fused.body)} steps\n{fused}")
     start = time.perf_counter()
     builder = PlanBuilder(fused, donate, fn.name)
     run = builder.build()
     t_plan = time.perf_counter() - start
     tm = builder.timing
+    t_rest = t_plan - tm["codegen"] - tm["numba"]
     log.log("compile", f"{fn.name}: fuse {1e3 * t_fuse:.1f} ms, codegen {1e3 * tm['codegen']:.1f} ms, "
-                       f"compile/load kernels {1e3 * tm['numba']:.1f} ms, plan {1e3 * (t_plan - tm['codegen'] - tm['numba']):.1f} ms, "
+                       f"compile/load kernels {1e3 * tm['numba']:.1f} ms, plan {1e3 * t_rest:.1f} ms, "
                        f"arena {builder.arena_bytes / 2**20:.1f} MiB")
     return run

@@ -172,7 +172,8 @@ class KernelWriter(ScopedWriter):
                 if v in best:
                     b = f"{best[v]}[{kin_idx}]" if kin else best[v]
                     ax = self.loopvar(sp.axes[0])
-                    self.stack[-1].add(f"if {self.snippets.arg_better(ins.prim, ins.operands[0].dtype, x, b)}:")
+                    better = self.snippets.arg_better(ins.prim, ins.operands[0].dtype, x, b)
+                    self.stack[-1].add(f"if {better}:")
                     self.stack[-1].add(f"    {b} = {x}")
                     self.stack[-1].add(f"    {acc} = {CTOR[v.dtype]}({ax})")
                 else:

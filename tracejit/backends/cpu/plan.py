@@ -39,8 +39,7 @@ from ... import log
 from ...ir.core import Function, Var
 from ...kernel.control import loop_over_plans
 from ...kernel.liveness import Buffer, BufferPlan
-from ...primitives.core import PRIMITIVES
-from ...tracing import eval_function
+from ...core import PRIMITIVES, eval_function
 from . import cache, codegen, control, kernels, library
 from .snippets import CTOR
 from .threads import MIN_PARALLEL_WORK, blas_threads, pool
@@ -89,7 +88,8 @@ class PlanBuilder(BufferPlan):
         self.top = top   # sub-plans run inside their parent's lock and BLAS setting
         self.g = {"np": np, "empty": np.empty, "par": pool().run,
                   "parallel_matmul": library.parallel_matmul, "blas_threads": blas_threads,
-                  "_c": _contiguous, "_w": _writeable, "_address": _address, "_unalias": _unalias, "keep": [], "getrefcount": sys.getrefcount}
+                  "_c": _contiguous, "_w": _writeable, "_address": _address, "_unalias": _unalias,
+                  "keep": [], "getrefcount": sys.getrefcount}
         for dtype, ctor in CTOR.items():
             self.g[ctor if ctor != "bool" else "bool_"] = np.dtype(dtype).type
         self.lines: list[str] = []
@@ -337,8 +337,8 @@ class PlanBuilder(BufferPlan):
 
     def fallback(self, i, ins, args):
         prim = PRIMITIVES[ins.prim]
-        log.log("fusion", f"{ins.prim}: no lowering in the cpu backend; the plan calls its "
-                          f"NumPy implementation")
+        log.log("fallback", f"{ins.prim}: no lowering in the cpu backend; the plan calls its "
+                            f"NumPy implementation")
         attrs = dict(ins.attrs)
         self._call_python(i, ins, args, lambda *a: prim.impl(*a, **attrs))
 

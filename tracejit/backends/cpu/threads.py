@@ -27,6 +27,8 @@ import os
 import queue
 import threading
 
+import numpy as np
+
 #: Elements a kernel must visit before it is worth splitting across threads.
 MIN_PARALLEL_WORK = 1 << 18
 
@@ -117,7 +119,6 @@ def pool() -> Pool:
 
 
 def _openblas_local():
-    import numpy as np
     here = os.path.dirname(np.__file__)
     for path in glob.glob(os.path.join(here, os.pardir, "numpy.libs", "libscipy_openblas*")) + \
             glob.glob(os.path.join(here, ".dylibs", "libscipy_openblas*")):

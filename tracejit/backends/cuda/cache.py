@@ -24,6 +24,7 @@ up or compiles a specialisation.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import importlib.util
 import sys
 import threading
@@ -49,7 +50,6 @@ def _runtime_stamp() -> str:
     random stream, numba-cuda's version, and simulator or not."""
     global _stamp
     if _stamp is None:
-        import importlib.metadata
         h = hashlib.sha256()
         here = Path(__file__).parent
         for name in ("intrinsics.py", "../../primitives/random.py"):

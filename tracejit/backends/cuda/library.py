@@ -27,7 +27,7 @@ import threading
 import numpy as np
 from numba import cuda
 
-from ...primitives.core import PRIMITIVES
+from ...core import PRIMITIVES
 from . import kernels
 
 

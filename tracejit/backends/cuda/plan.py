@@ -36,8 +36,7 @@ from ... import log
 from ...ir.core import Function, Var
 from ...kernel.control import loop_over_plans
 from ...kernel.liveness import Buffer, BufferPlan
-from ...primitives.core import PRIMITIVES
-from ...tracing import eval_function
+from ...core import PRIMITIVES, eval_function
 from . import cache, codegen, control
 from .codegen import kernel_shape
 from .snippets import SIMULATOR

@@ -1,11 +1,22 @@
 """Tracing: run a Python function on tracers and record primitives as IR.
 
+This module is the core every other layer builds on: the :class:`Primitive`
+(a registered :class:`~tracejit.ir.primitive.PrimitiveDef` that can be
+bound), the :class:`Trace` and its :class:`Tracer` values, :func:`bind`,
+:func:`eval_function`, and the helpers that trace a function on pytrees
+(:func:`trace_pytree`, used by jit, the control-flow functions and
+autodiff) with the types of its leaves (:func:`leaf_type`).
+
 Every primitive application goes through :func:`bind`. With no trace
 active it runs the primitive's reference implementation on NumPy arrays
 (eager mode, so a user can debug a step without compiling); otherwise it
 appends an instruction to the innermost active trace. Values from outside
 that trace (NumPy arrays, tracers of an enclosing trace) are *captured*: they
 become extra parameters of the traced Function, so every Function is closed.
+
+A Tracer's operators and array methods (``x + y``, ``x.sum()``, ``x[i]``,
+``x.T``) are NumPy's: tracejit.numpy installs them
+(tracejit/numpy/tracer_methods.py), so this module never imports it.
 """
 from __future__ import annotations
 
@@ -13,11 +24,37 @@ import threading
 
 import numpy as np
 
-from .errors import (ConcretizationError, TracerBoolConversionError,
-                     UnexpectedTracerError, user_location, ArgumentTypeError)
+from . import arguments
+from .device import Array
+from .errors import (ArgumentTypeError, ConcretizationError, DTypeError,
+                     TracerBoolConversionError, UnexpectedTracerError, user_location)
 from .ir.core import Function, Instr, Var
+from .ir.primitive import PRIMITIVES, PrimitiveDef
 from .ir.types import TensorType, canonical_dtype
-from .primitives.core import out_types
+from .naming import name_results, naming_context
+from .tree import tree_flatten, tree_unflatten
+
+__all__ = ["PRIMITIVES", "Primitive", "Trace", "Tracer", "bind", "constant_value", "current_trace",
+           "eval_function", "trace_function", "trace_flat", "trace_pytree",
+           "leaf_type", "leaf_types"]
+
+
+class Primitive(PrimitiveDef):
+    """A primitive that can be applied: :meth:`bind` records it into the
+    active trace or runs it eagerly. Every primitive in
+    tracejit/primitives/ is one; see :class:`~tracejit.ir.primitive.PrimitiveDef`
+    for its rules and facts."""
+
+    def bind(self, *args, **attrs):
+        """Apply the primitive: record it when tracing, run it otherwise.
+        Always returns a list of results."""
+        return bind(self, args, attrs)
+
+    def __call__(self, *args, **attrs):
+        """Single-result convenience form of :meth:`bind`."""
+        out = self.bind(*args, **attrs)
+        return out[0] if len(out) == 1 else out
+
 
 _local = threading.local()
 
@@ -89,14 +126,16 @@ class Trace:
         else:
             value = int(value)
         v = Var(t, user_location())
+        name_results("constant", [v], implicit=True)
         self.body.append(Instr("constant", [], {"value": value, "dtype": t.dtype, "weak": t.weak}, [v]))
         return v
 
     def record(self, prim, args, attrs):
         operands = [self.to_var(a) for a in args]
-        types = out_types(prim, [v.type for v in operands], attrs)
+        types = prim.out_types([v.type for v in operands], attrs)
         src = user_location()
         results = [Var(t, src) for t in types]
+        name_results(prim.name, results)
         self.body.append(Instr(prim.name, operands, attrs, results))
         return [Tracer(self, r) for r in results]
 
@@ -114,7 +153,7 @@ def bind(prim, args, attrs):
                         f"jitted or differentiated function")
         arrays = [np.asarray(a) for a in args]
         # Shape rule first, so eager mode raises the same errors as tracing.
-        out_types(prim, [TensorType.of(a) for a in args], attrs)
+        prim.out_types([TensorType.of(a) for a in args], attrs)
         outs = prim.impl(*arrays, **attrs)
         return [np.asarray(o) for o in outs]
     return trace.record(prim, args, attrs)
@@ -129,9 +168,10 @@ def trace_function(fun, in_types, name="f"):
     trace = Trace(name)
     _stack().append(trace)
     try:
-        tracers = [trace.new_param(t) for t in in_types]
-        outs = fun(*tracers)
-        out_vars = [trace.to_var(o) for o in outs]
+        with naming_context():
+            tracers = [trace.new_param(t) for t in in_types]
+            outs = fun(*tracers)
+            out_vars = [trace.to_var(o) for o in outs]
     finally:
         _stack().pop()
         trace.active = False
@@ -139,16 +179,21 @@ def trace_function(fun, in_types, name="f"):
     return fn, trace.captured_values
 
 
+def constant_value(ins: Instr):
+    """The value of a ``constant`` instruction: a Python scalar when weakly
+    typed, else a 0-d NumPy array of its dtype."""
+    t = ins.results[0].type
+    val = ins.attrs["value"]
+    return val if t.weak else np.asarray(val, dtype=t.dtype)
+
+
 def eval_function(fn: Function, args):
     """Run ``fn`` on ``args`` by binding each instruction: eagerly on NumPy
     arrays, or inlined into the active trace when tracing."""
-    from .primitives.core import PRIMITIVES
     env = dict(zip(fn.params, args))
     for ins in fn.body:
         if ins.prim == "constant":
-            t = ins.results[0].type
-            val = ins.attrs["value"]
-            env[ins.results[0]] = val if t.weak else np.asarray(val, dtype=t.dtype)
+            env[ins.results[0]] = constant_value(ins)
             continue
         outs = PRIMITIVES[ins.prim].bind(*[env[v] for v in ins.operands], **ins.attrs)
         for r, o in zip(ins.results, outs):
@@ -229,75 +274,57 @@ class Tracer:
     def __hash__(self):
         return id(self)
 
-    # --- array methods, all in tracejit.numpy -------------------------
-    def __getattr__(self, name):
-        from . import numpy as tnp
-        method = _METHODS.get(name)
-        if method is None:
-            raise AttributeError(f"traced array has no attribute {name!r}")
-        fn = getattr(tnp, method)
-        return lambda *a, **k: fn(self, *a, **k)
 
-    @property
-    def T(self):
-        from . import numpy as tnp
-        return tnp.transpose(self)
-
-    @property
-    def at(self):
-        from . import numpy as tnp
-        return tnp._IndexUpdateHelper(self)
-
-    def __getitem__(self, idx):
-        from . import numpy as tnp
-        return tnp._getitem(self, idx)
-
-
-_METHODS = {n: n for n in (
-    "sum", "mean", "max", "min", "argmax", "argmin", "var", "std", "prod",
-    "reshape", "transpose", "astype", "squeeze", "clip", "dot", "swapaxes",
-    "ravel", "flatten", "any", "all", "cumsum", "round", "repeat", "take", "diagonal",
-    "trace")}
-
-
-def _binop(name, reflected=False):
-    def method(self, other):
-        from . import numpy as tnp
-        fn = getattr(tnp, name)
-        return fn(other, self) if reflected else fn(self, other)
-    return method
-
-
-for _dunder, _fn in [("add", "add"), ("sub", "subtract"), ("mul", "multiply"),
-                     ("truediv", "true_divide"), ("floordiv", "floor_divide"),
-                     ("mod", "remainder"), ("pow", "power"), ("matmul", "matmul"),
-                     ("and", "bitwise_and"), ("or", "bitwise_or"),
-                     ("xor", "bitwise_xor")]:
-    setattr(Tracer, f"__{_dunder}__", _binop(_fn))
-    setattr(Tracer, f"__r{_dunder}__", _binop(_fn, reflected=True))
-for _dunder, _fn in [("lt", "less"), ("le", "less_equal"), ("gt", "greater"),
-                     ("ge", "greater_equal"), ("eq", "equal"), ("ne", "not_equal")]:
-    setattr(Tracer, f"__{_dunder}__", _binop(_fn))
-
-
-def _unop(name):
-    def method(self):
-        from . import numpy as tnp
-        return getattr(tnp, name)(self)
-    return method
-
-
-Tracer.__neg__ = _unop("negative")
-Tracer.__pos__ = lambda self: self
-Tracer.__abs__ = _unop("abs")
-Tracer.__invert__ = _unop("invert")
-
-
-def is_tracer(x) -> bool:
-    return isinstance(x, Tracer)
-
-
-def dtype_of(x) -> str:
+# --- tracing functions on pytrees -------------------------------------------------
+def leaf_type(x, path) -> TensorType:
+    """The type of an argument leaf (``path`` names it in errors): a tracer's
+    own, a device Array's, or that of a NumPy array or Python scalar."""
     if isinstance(x, Tracer):
-        return x._var.type.dtype
-    return canonical_dtype(np.asarray(x).dtype)
+        return x.aval
+    if isinstance(x, Array):
+        try:
+            return TensorType(x.shape, canonical_dtype(x.dtype))
+        except TypeError as e:
+            raise DTypeError(f"argument {path}: {e}") from None
+    if arguments.is_big_int(x):
+        return arguments.BIG_INT_TYPE
+    if isinstance(x, (bool, int, float, np.ndarray, np.generic)):
+        try:
+            return TensorType.of(x)
+        except TypeError as e:
+            raise DTypeError(f"argument {path}: {e}; convert it first, "
+                             f"e.g. x.astype(np.float32)") from None
+    raise ArgumentTypeError(
+        f"argument {path} has type {type(x).__name__}; jitted functions take "
+        f"NumPy arrays, device arrays (tracejit.device_put), Python scalars and "
+        f"pytrees (dict, list, tuple, namedtuple, registered dataclass) of them; "
+        f"pass other values with "
+        f"static_argnums/static_argnames")
+
+
+def leaf_types(leaves) -> list[TensorType]:
+    """:func:`leaf_type` of each leaf, named ``#i`` in errors."""
+    return [leaf_type(x, f"#{i}") for i, x in enumerate(leaves)]
+
+
+def trace_flat(flat, in_types, name="f"):
+    """Trace ``flat(*tracers) -> (out_leaves, meta)``; returns
+    ``(function, captured_values, meta)``. ``meta`` is whatever ``flat``
+    learned while running (typically the output's tree structure)."""
+    metas = []
+
+    def run(*tracers):
+        out_leaves, meta = flat(*tracers)
+        metas.append(meta)
+        return out_leaves
+    fn, captured = trace_function(run, in_types, name)
+    return fn, captured, metas[0]
+
+
+def trace_pytree(fun, in_types, in_tree, name="f"):
+    """Trace ``fun(*tree_unflatten(in_tree, tracers))`` (a function on pytrees
+    returning a pytree) for leaves of ``in_types``; returns
+    ``(function, captured_values, out_tree)``. The one way jit, the
+    control-flow functions and autodiff trace a user's function."""
+    return trace_flat(lambda *leaves: tree_flatten(fun(*tree_unflatten(in_tree, leaves))),
+                      in_types, name)
