@@ -57,7 +57,8 @@ def _recv(stream):
 
 def _start():
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env["PYTHONPATH"] = os.pathsep.join([str(_ROOT), *paths])
     return subprocess.Popen([sys.executable, "-c", "from tracejit.backends.cpu.worker import main; main()"],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
 
