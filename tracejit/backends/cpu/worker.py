@@ -29,7 +29,10 @@ import struct
 import subprocess
 import sys
 import threading
+import traceback
 from pathlib import Path
+
+from . import compiler
 
 #: True in a thread whose kernel compilations go to the worker process.
 IN_WORKER = contextvars.ContextVar("tracejit_compile_in_worker", default=False)
@@ -98,15 +101,12 @@ def _stop():
 def main():
     """The worker's loop: requests on stdin, replies on the original stdout
     (anything a library prints goes to stderr)."""
-    import traceback
-
-    from .compiler import compile_object as compile_here
     requests = sys.stdin.buffer
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     while (request := _recv(requests)) is not None:
         try:
-            reply = ("ok", compile_here(*request))
+            reply = ("ok", compiler.compile_object(*request))
         except Exception:  # noqa: BLE001 -- any failure goes back to the caller
             reply = ("error", traceback.format_exc())
         _send(replies, reply)
