@@ -113,6 +113,10 @@ class JitFunction:
     def __init__(self, fun, static_argnums=(), static_argnames=(), backend=None,
                  donate_argnums=(), tiered=None):
         functools.update_wrapper(self, fun)
+        if not hasattr(self, "__name__"):   # functools.partial, callable objects
+            target = fun.func if isinstance(fun, functools.partial) else type(fun)
+            self.__name__ = getattr(target, "__name__", "fun")
+            self.__qualname__ = getattr(target, "__qualname__", self.__name__)
         self.fun = fun
         self._sig = _Signature(fun, static_argnums, static_argnames)
         self.backend = backend

@@ -35,7 +35,7 @@ from .ir.types import SHORT, parse_type
 from .data.datasets import DatasetError
 from .train.checkpoint import CheckpointError
 from .train.cli import add_eval_command, add_train_command
-from .train.options import OptionError
+from .train.options import OptionError, nonnegative_int
 from .train.tune import add_tune_command
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -288,7 +288,7 @@ def add_ir_command(subparsers):
     p.add_argument("--dot", action="store_true",
                    help="print the IR as a Graphviz DOT graph instead (one cluster per "
                         "name scope; render with: dot -Tsvg)")
-    p.add_argument("--dot-depth", type=int, metavar="N", default=None,
+    p.add_argument("--dot-depth", type=nonnegative_int, metavar="N", default=None,
                    help="with --dot, draw each scope deeper than N levels as one node")
     p.add_argument("--no-verify", dest="verify", action="store_false",
                    help="do not check the IR with tracejit.ir.verify")

@@ -171,6 +171,7 @@ def scan(f, init, xs=None, length=None, reverse=False):
     fn, captured, y_tree, types = _trace_loop_body(body, leaf_types(init_leaves), x_types,
                                                    "scan body")
     (fn,), consts = ctl.close_over([(fn, captured, k + len(xs_leaves))])
+    fn, consts, xs_leaves = ctl.hoist_scanned(fn, consts, xs_leaves, len(consts), k)
     outs = ctl.scan.bind(*consts, *_cast(init_leaves, types), *xs_leaves, body=fn,
                           num_consts=len(consts), num_carry=k, length=n, reverse=bool(reverse))
     return tree_unflatten(init_tree, outs[:k]), tree_unflatten(y_tree, outs[k:])

@@ -129,6 +129,8 @@ def _put_cuda(x):
     if isinstance(x, Array):
         return x
     a = np.asarray(x)
+    if a.dtype.byteorder in ("<", ">"):   # kernels read raw bytes: native order only
+        a = a.astype(a.dtype.newbyteorder("="))
     shape = a.shape
     dev = cuda.to_device(np.ascontiguousarray(a).reshape(shape if shape else (1,)))
     return Array(dev, shape)

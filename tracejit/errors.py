@@ -7,6 +7,8 @@ import linecache
 import os
 import sys
 
+import numpy as np
+
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -90,6 +92,12 @@ class NonDifferentiableError(TracejitError, TypeError):
     """A gradient asked of an integer or boolean input."""
 
 
+class LinAlgError(TracejitError, np.linalg.LinAlgError):
+    """A matrix a decomposition or solve cannot take: singular, not positive
+    definite, or an iteration that did not converge. Also a
+    ``numpy.linalg.LinAlgError``, so code written for NumPy catches it."""
+
+
 class IRParseError(TracejitError, ValueError):
     """Text that is not valid tracejit IR."""
 
@@ -102,6 +110,21 @@ class IRVerifyError(TracejitError, ValueError):
 
     def __init__(self, message: str):
         super().__init__(message, location=None)
+
+
+def at_location(fn, location):
+    """``fn`` with any TracejitError it raises re-pointed at ``location``: a
+    compiled plan runs an instruction long after the user's line recorded
+    it, so a failure found then (a singular matrix) names that line."""
+    if location is None:
+        return fn
+
+    def run(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except TracejitError as e:
+            raise type(e)(e.detail, location=location) from None
+    return run
 
 
 def filter_traceback(tb):
@@ -139,7 +162,8 @@ class api_boundary:
         return False
 
 
-__all__ = [n for n in dir() if n.endswith("Error")] + ["user_location", "api_boundary"]
+__all__ = [n for n in dir() if n.endswith("Error")] + ["user_location", "api_boundary",
+                                                        "at_location"]
 
 
 class CheckpointError(TracejitError):

@@ -314,6 +314,7 @@ log = unary_op(_ew.log, float_only=True)
 log1p = unary_op(_ew.log1p, float_only=True)
 expm1 = unary_op(_ew.expm1, float_only=True)
 tanh = unary_op(_ew.tanh, float_only=True)
+sinh = unary_op(_ew.sinh, float_only=True)
 sqrt = unary_op(_ew.sqrt, float_only=True)
 sin = unary_op(_ew.sin, float_only=True)
 cos = unary_op(_ew.cos, float_only=True)
@@ -457,7 +458,8 @@ def logaddexp(x, y):
     """``log(exp(x) + exp(y))`` without overflow, as NumPy computes it."""
     a, b = _promote(x, y, float_only=True)
     big = add(maximum(a, b), log1p(exp(negative(abs(subtract(a, b))))))
-    return where(equal(a, b), add(a, math.log(2.0)), big)
+    # at a tie (infinities included) the mean keeps the derivative symmetric: 1/2 each
+    return where(equal(a, b), add(multiply(add(a, b), 0.5), math.log(2.0)), big)
 
 
 def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):

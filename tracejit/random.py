@@ -6,22 +6,26 @@ under ``jit`` and on every backend, and keys flow through jitted steps.
     key, sub = tracejit.random.split(key)
     w = tracejit.random.normal(sub, (784, 10))
 
-A key is a ``uint32[2]`` array. All randomness comes from one primitive,
-``random_bits`` (Threefry-2x32, see tracejit/primitives/random.py); the
-samplers here turn its bits into values with ordinary primitives:
+A key is a ``uint32[2]`` array. The scheme is JAX's default one
+(``threefry2x32`` with ``jax_threefry_partitionable``, the default since
+JAX 0.5), so a program ported from JAX draws the same numbers:
 
-- floats: the top mantissa bits, ``m = bits >> 9`` (float32) or 52 bits
-  from two words (float64: ``hi << 20 | lo >> 12``), give ``m * 2**-23``
-  (``2**-52``), exactly the ``(bits >> 9 | 0x3f800000) as float - 1``
-  trick: exact, so identical on every backend. The float64 words for an
-  array of shape ``s`` are the two halves of ``bits(key, (2,) + s)``.
-- normal and truncated normal: the inverse normal CDF (Wichura's AS241)
-  of a uniform in the open interval (0, 1). These go through ``log`` and
-  ``sqrt``, so backends agree to within their math library's rounding.
-- integers: Lemire's multiply-shift, ``minval + (bits * span) >> 32``.
-
-The bits match JAX's partitionable threefry bits for the same key; the
-derived keys (split, fold_in) and the samplers are tracejit's own.
+- keys: ``key(seed)`` is ``[seed >> 32, seed & 0xffffffff]``; ``split(key,
+  n)[i]`` is the Threefry-2x32 block of counter ``(0, i)``; ``fold_in(key,
+  d)`` the block of counter ``(0, d)``.
+- ``bits``: element ``i`` is ``y0 ^ y1`` of the block of counter ``i``
+  (the ``random_bits`` primitive, see tracejit/primitives/random.py);
+  64-bit draws (float64 samplers) use ``y0 << 32 | y1``.
+- ``uniform``: the top mantissa bits, ``(bits >> 9) * 2**-23`` (float32) or
+  ``(bits64 >> 12) * 2**-52``, scaled to [minval, maxval): exact, so
+  identical on every backend and bit-identical to JAX.
+- ``randint``, ``bernoulli``, ``permutation``: JAX's algorithms, bit-identical
+  (``randint`` for int32 and uint32, JAX's default; int64 draws 32 bits).
+- ``normal`` and ``truncated_normal``: ``sqrt(2) * erfinv(u)`` of a uniform
+  ``u`` with XLA's single-precision erfinv polynomial (Giles 2010) in
+  float32, and the inverse normal CDF (Wichura's AS241) in float64. These
+  go through ``log`` and ``sqrt``, so they agree with JAX (and backends with
+  each other) to within their math library's rounding.
 """
 from __future__ import annotations
 
@@ -87,41 +91,82 @@ def bits(key, shape=()):
     return _rp.random_bits(_check_key(key), shape=_shape(shape))
 
 
+# Threefry-2x32's rotations and key-schedule constant (Skein's C240), as in
+# tracejit/primitives/random.py; here written with tracejit.numpy's uint32
+# operations so the block runs eagerly, traced and compiled alike.
+_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+_PARITY = 0x1BD11BDA
+
+
+def _rotl(x, r):
+    return tnp.bitwise_or(tnp.multiply(x, np.uint32(2 ** r)),
+                          tnp.floor_divide(x, np.uint32(2 ** (32 - r))))
+
+
+def threefry_2x32(key, x0, x1):
+    """The Threefry-2x32-20 block ``(y0, y1)`` of the counters ``(x0, x1)``
+    (uint32 arrays of one shape) under ``key``; uint32 arithmetic wraps."""
+    key = _check_key(key)
+    k0, k1 = key[0], key[1]
+    ks = (k0, k1, tnp.bitwise_xor(tnp.bitwise_xor(k0, k1), np.uint32(_PARITY)))
+    x0 = tnp.add(tnp.astype(x0, "uint32"), ks[0])
+    x1 = tnp.add(tnp.astype(x1, "uint32"), ks[1])
+    with np.errstate(over="ignore"):
+        for i in range(5):
+            for r in _ROTATIONS[i % 2]:
+                x0 = tnp.add(x0, x1)
+                x1 = tnp.bitwise_xor(_rotl(x1, r), x0)
+            x0 = tnp.add(x0, ks[(i + 1) % 3])
+            x1 = tnp.add(tnp.add(x1, ks[(i + 2) % 3]), np.uint32(i + 1))
+    return x0, x1
+
+
+def _counters(shape):
+    """The 64-bit row-major index of each element of ``shape`` as (hi, lo)."""
+    n = int(np.prod(shape, dtype=np.int64))
+    if n > 2 ** 32:
+        raise ShapeError(f"random: at most 2**32 draws at once, got shape {shape}")
+    lo = tnp.reshape(tnp.arange(n, dtype="uint32"), shape)
+    return tnp.zeros(shape, "uint32"), lo
+
+
 def split(key, num: int = 2):
-    """``num`` new keys, as a uint32[num, 2] array: the bits of the key for
-    counters 0 .. 2*num-1."""
-    return bits(key, (int(num), 2))
+    """``num`` new keys, a uint32[num, 2] array (JAX's partitionable split:
+    key ``i`` is the Threefry block of counter ``(0, i)``)."""
+    y0, y1 = threefry_2x32(key, *_counters((int(num),)))
+    return tnp.stack([y0, y1], axis=1)
 
 
 def fold_in(key, data):
     """A new key from ``key`` and an integer ``data`` (e.g. a step number,
-    taken modulo 2**32; may be traced).
-
-    The data is first hashed to two words, ``h = bits(key(data), 2)``, and
-    the result is ``bits(key ^ h, 2)``: a fresh Threefry output, with no
-    relation between ``fold_in(key(a), b)`` and ``fold_in(key(b), a)``.
-    """
+    taken modulo 2**32; may be traced): the Threefry block of counter
+    ``(0, data)``, as ``jax.random.fold_in``."""
     key = _check_key(key)
     if isinstance(data, Tracer):
         if data.aval.dtype not in INTS or data.shape != ():
             raise DTypeError(f"fold_in: data must be an integer scalar, got {data.aval}")
         word = tnp.astype(data, "uint32")
-        data_key = tnp.stack([tnp.zeros((), "uint32"), word])
     else:
-        data_key = np.array([0, int(np.asarray(data)) % _U32], dtype=np.uint32)
-    return bits(tnp.bitwise_xor(key, bits(data_key, 2)), 2)
+        word = np.uint32(int(np.asarray(data)) % _U32)
+    y0, y1 = threefry_2x32(key, np.uint32(0), word)
+    return tnp.stack([y0, y1])
+
+
+def _bits64(key, shape):
+    """64 random bits per element as the two uint32 words ``(y0, y1)`` of its
+    counter's block (JAX's 64-bit ``random_bits`` is ``y0 << 32 | y1``)."""
+    return threefry_2x32(key, *_counters(shape))
 
 
 def _mantissa(key, shape, dtype):
     """Random integers in [0, 2**k) as exact floats of ``dtype`` (k = 23 or
     52), and 2**-k."""
     if dtype == "float32":
-        m = tnp.floor_divide(bits(key, shape), 2 ** 9)
+        m = tnp.floor_divide(bits(key, shape), np.uint32(2 ** 9))
         return tnp.astype(m, "float32"), 2.0 ** -23
-    words = bits(key, (2,) + shape)
-    hi = tnp.astype(words[0], "float64")
-    lo = tnp.astype(tnp.floor_divide(words[1], 2 ** 12), "float64")
-    return hi * 2.0 ** 20 + lo, 2.0 ** -52
+    hi, lo = _bits64(_check_key(key), shape)
+    lo = tnp.astype(tnp.floor_divide(lo, np.uint32(2 ** 12)), "float64")
+    return tnp.astype(hi, "float64") * 2.0 ** 20 + lo, 2.0 ** -52
 
 
 def _is_literal(x, value) -> bool:
@@ -129,22 +174,23 @@ def _is_literal(x, value) -> bool:
 
 
 def uniform(key, shape=(), dtype=np.float32, minval=0.0, maxval=1.0):
-    """Uniform floats in [minval, maxval)."""
+    """Uniform floats in [minval, maxval): ``u * (maxval - minval) + minval``
+    for ``u`` in [0, 1), at least ``minval`` (as JAX's)."""
     dtype, shape = _float_dtype(dtype), _shape(shape)
     m, ulp = _mantissa(_check_key(key), shape, dtype)
     u = m * ulp
     if _is_literal(minval, 0.0) and _is_literal(maxval, 1.0):
         return u
     lo, hi = tnp.asarray(minval, dtype), tnp.asarray(maxval, dtype)
-    r = tnp.add(tnp.multiply(u, tnp.subtract(hi, lo)), lo)
-    # Rounding can land on maxval itself (p < 2**-23); keep the interval open.
-    return tnp.broadcast_to(tnp.where(tnp.less(r, hi), r, lo), shape)
-
-
-def _open_uniform(key, shape, dtype):
-    """Uniform floats in the open interval (0, 1): midpoints ``(m + 0.5) 2**-k``."""
-    m, ulp = _mantissa(_check_key(key), shape, dtype)
-    return (m + 0.5) * ulp
+    if dtype == "float32":
+        # one rounding of u * (hi - lo) + lo, as XLA's fused multiply-add:
+        # the float32 product is exact in float64
+        r = tnp.astype(tnp.add(tnp.multiply(tnp.astype(u, "float64"),
+                                            tnp.astype(tnp.subtract(hi, lo), "float64")),
+                               tnp.astype(lo, "float64")), "float32")
+    else:
+        r = tnp.add(tnp.multiply(u, tnp.subtract(hi, lo)), lo)
+    return tnp.broadcast_to(tnp.maximum(lo, r), shape)
 
 
 def _polynomial(coefficients, x):
@@ -192,33 +238,64 @@ def _ndtri(p):
     return tnp.where(tnp.abs(q) <= 0.425, central, tail)
 
 
+# XLA's single-precision erfinv (Giles, "Approximating the erfinv function",
+# 2010), highest degree first, for w = -log1p(-x*x) below and above 5.
+_ERFINV_SMALL = (2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06,
+                 0.00021858087, -0.00125372503, -0.00417768164, 0.246640727, 1.50140941)
+_ERFINV_LARGE = (-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844,
+                 0.00573950773, -0.0076224613, 0.00943887047, 1.00167406, 2.83297682)
+
+
+def _erfinv32(x):
+    """erfinv of float32 ``x`` in (-1, 1), as XLA (and so JAX) computes it."""
+    f32 = np.float32
+    w = tnp.negative(tnp.log1p(tnp.negative(x * x)))
+    small = w < f32(5.0)
+    w = tnp.where(small, w - f32(2.5), tnp.sqrt(w) - f32(3.0))
+    p = tnp.where(small, f32(_ERFINV_SMALL[0]), f32(_ERFINV_LARGE[0]))
+    for a, b in zip(_ERFINV_SMALL[1:], _ERFINV_LARGE[1:]):
+        p = tnp.where(small, f32(a), f32(b)) + p * w
+    return tnp.where(tnp.abs(x) == f32(1.0), x * f32(np.inf), p * x)
+
+
+def _sqrt2_erfinv(u, dtype):
+    """``sqrt(2) * erfinv(u)``: the standard normal quantile of (u + 1) / 2."""
+    if dtype == "float32":
+        return np.float32(math.sqrt(2.0)) * _erfinv32(u)
+    return _ndtri((u + 1.0) * 0.5)
+
+
 def normal(key, shape=(), dtype=np.float32):
-    """Standard normal floats. Their range is about +-5.3 (float32) and
-    +-8.1 (float64): the quantiles of the smallest open-uniform draw."""
+    """Standard normal floats: ``sqrt(2) * erfinv(u)`` for ``u`` uniform in
+    (-1, 1), as JAX draws them."""
     dtype, shape = _float_dtype(dtype), _shape(shape)
-    return _ndtri(_open_uniform(key, shape, dtype))
-
-
-def _normal_cdf(x, dtype):
-    x = tnp.asarray(x, dtype)
-    return 0.5 * (1.0 + erf(x * (1.0 / math.sqrt(2.0))))
+    lo = np.nextafter(np.array(-1.0, dtype), np.array(0.0, dtype))
+    return _sqrt2_erfinv(uniform(key, shape, dtype, lo, 1.0), dtype)
 
 
 def truncated_normal(key, lower=-2.0, upper=2.0, shape=(), dtype=np.float32):
-    """Standard normal floats conditioned on [lower, upper]; the defaults give
-    TensorFlow's ``truncated_normal`` (values beyond two standard deviations
-    redrawn). Sampled by inverting the CDF on [cdf(lower), cdf(upper)], so
-    far tails (both bounds beyond about 5) lose precision."""
+    """Standard normal floats conditioned on [lower, upper] (JAX's algorithm:
+    the inverse of erf on a uniform in [erf(lower/sqrt 2), erf(upper/sqrt 2)),
+    clipped into the open interval); the defaults give TensorFlow's
+    ``truncated_normal``. Far tails (both bounds beyond about 5) lose
+    precision, as in JAX."""
     dtype, shape = _float_dtype(dtype), _shape(shape)
-    a, b = _normal_cdf(lower, dtype), _normal_cdf(upper, dtype)
-    p = tnp.add(a, tnp.multiply(_open_uniform(key, shape, dtype), tnp.subtract(b, a)))
-    lo, hi = tnp.asarray(lower, dtype), tnp.asarray(upper, dtype)
-    return tnp.broadcast_to(tnp.clip(_ndtri(p), lo, hi), shape)
+    sqrt2 = np.asarray(math.sqrt(2.0), dtype)
+    lower, upper = tnp.asarray(lower, dtype), tnp.asarray(upper, dtype)
+    a, b = erf(lower / sqrt2), erf(upper / sqrt2)
+    out = _sqrt2_erfinv(uniform(key, shape, dtype, a, b), dtype)
+    if isinstance(lower, Tracer) or isinstance(upper, Tracer):
+        lo, hi = lower, upper
+    else:
+        lo = np.nextafter(lower, np.asarray(np.inf, dtype))
+        hi = np.nextafter(upper, np.asarray(-np.inf, dtype))
+    return tnp.broadcast_to(tnp.clip(out, lo, hi), shape)
 
 
 def bernoulli(key, p=0.5, shape=None):
     """Booleans that are True with probability ``p`` (broadcast to ``shape``,
-    which defaults to p's shape)."""
+    which defaults to p's shape): ``uniform(key, shape, dtype(p)) < p``,
+    a Python float ``p`` counting as float32 (JAX's default)."""
     t = _type(p) if not isinstance(p, (int, float)) else TensorType((), "float32")
     dtype = t.dtype if t.dtype in FLOATS else "float32"
     shape = t.shape if shape is None else _shape(shape)
@@ -228,25 +305,35 @@ def bernoulli(key, p=0.5, shape=None):
 def randint(key, shape, minval, maxval, dtype=np.int32):
     """Integers in [minval, maxval) (``minval`` where ``maxval <= minval``).
 
-    Each draw uses 32 random bits (Lemire's multiply-shift, bias below
-    span / 2**32): an int64 span beyond 2**32 does not reach every value,
-    and spans must stay below 2**47 to avoid overflow.
+    JAX's algorithm: two 32-bit draws ``hi, lo`` from ``split(key)`` give
+    ``(hi % span * (2**32 % span) + lo % span) % span``, whose bias is below
+    ``span / 2**32``; bit-identical to JAX for int32 and uint32 (JAX's
+    default). int64 spans beyond 2**32 - 1 are clipped to it.
     """
     dtype, shape = canonical_dtype(dtype), _shape(shape)
     if dtype not in INTS:
         raise DTypeError(f"randint: an integer dtype is needed, got {dtype}")
-    lo, hi = tnp.asarray(minval, "int64"), tnp.asarray(maxval, "int64")
-    span = tnp.maximum(tnp.subtract(hi, lo), 0)
-    b = tnp.astype(bits(key, shape), "int64")
-    b_hi, b_lo = tnp.floor_divide(b, 2 ** 16), tnp.remainder(b, 2 ** 16)
-    # floor(b * span / 2**32) without overflowing 64 bits
-    offset = tnp.floor_divide(b_hi * span + tnp.floor_divide(b_lo * span, 2 ** 16), 2 ** 16)
-    return tnp.broadcast_to(tnp.astype(tnp.add(lo, offset), dtype), shape)
+    info = np.iinfo(dtype)
+    lo, hi = tnp.astype(tnp.asarray(minval), "int64"), tnp.astype(tnp.asarray(maxval), "int64")
+    # maxval beyond the dtype (randint(k, s, 0, 256, uint8)): one more value
+    out_of_range = hi > info.max
+    lo = tnp.clip(lo, info.min, info.max)
+    hi = tnp.clip(hi, info.min, info.max)
+    k1, k2 = split(key)
+    higher, lower = bits(k1, shape), bits(k2, shape)
+    span = tnp.where(hi <= lo, 1, hi - lo + tnp.where(out_of_range, 1, 0))
+    span = tnp.astype(tnp.minimum(span, _U32 - 1), "uint32")
+    multiplier = tnp.remainder(np.uint32(2 ** 16), span)
+    multiplier = tnp.remainder(multiplier * multiplier, span)
+    offset = tnp.remainder(higher, span) * multiplier + tnp.remainder(lower, span)
+    offset = tnp.remainder(offset, span)
+    return tnp.broadcast_to(tnp.astype(lo + tnp.astype(offset, "int64"), dtype), shape)
 
 
-def permutation(key, x, axis: int = 0):
+def permutation(key, x, axis: int = 0, independent: bool = False):
     """A random permutation of ``range(x)`` for an integer ``x``, else of the
-    entries of the array ``x`` along ``axis``.
+    entries of the array ``x`` along ``axis`` (each slice on its own when
+    ``independent``).
 
     Sorts random bits (the stable ``argsort`` primitive) as JAX does, in
     ``ceil(3 ln n / ln 2**32)`` rounds so that ties between 32-bit keys,
@@ -259,8 +346,15 @@ def permutation(key, x, axis: int = 0):
     if tnp.ndim(x) == 0:
         raise ShapeError("permutation: x must be an integer or an array of at least one dimension")
     axis = axis % tnp.ndim(x)
+    if independent and tnp.ndim(x) > 1:
+        rounds = math.ceil(3 * math.log(max(tnp.size(x), 1)) / math.log(_U32 - 1))
+        for _ in range(rounds):
+            key, sub = split(key)
+            order = _rp.argsort(bits(sub, tnp.shape(x)), axis=axis, index_dtype="int32")
+            x = tnp.take_along_axis(x, order, axis=axis)
+        return x
     n = tnp.shape(x)[axis]
-    rounds = math.ceil(3 * math.log(max(n, 1)) / math.log(_U32))
+    rounds = math.ceil(3 * math.log(max(n, 1)) / math.log(_U32 - 1))
     for _ in range(rounds):
         key, sub = split(key)
         order = _rp.argsort(bits(sub, (n,)), axis=0, index_dtype="int32")

@@ -56,12 +56,12 @@ def _children(x):
     if t is dict or isinstance(x, dict):
         keys = tuple(sorted(x, key=_sort_key))
         return [x[k] for k in keys], keys
+    if t in _REGISTRY:   # a registration wins over the built-in handling (namedtuples)
+        return _REGISTRY[t][0](x)
     if _is_namedtuple(x):
         return list(x), None
     if t is tuple or t is list:
         return list(x), None
-    if t in _REGISTRY:
-        return _REGISTRY[t][0](x)
     return None
 
 
@@ -102,6 +102,8 @@ def tree_unflatten(treedef: TreeDef, leaves):
         k = td.kind
         if k is type(None):
             return None
+        if k in _REGISTRY:
+            return _REGISTRY[k][1](td.aux, children)
         if issubclass(k, dict):
             return k(zip(td.aux, children))
         if issubclass(k, tuple) and hasattr(k, "_fields"):
@@ -174,7 +176,7 @@ def tree_flatten_with_path(tree, sep="/"):
         children, aux = ch
         if isinstance(x, dict):
             names = [str(k) for k in aux]
-        elif _is_namedtuple(x):
+        elif _is_namedtuple(x) and type(x) not in _REGISTRY:
             names = list(type(x)._fields)
         elif isinstance(aux, tuple) and len(aux) == len(children) and all(isinstance(a, str) for a in aux):
             names = list(aux)

@@ -17,7 +17,7 @@ import tracejit.numpy as tnp
 from tracejit import lax
 from tracejit.nn import functional as F
 from tracejit.backends import cpu
-from tracejit.primitives import PRIMITIVES
+from tracejit.primitives import PRIMITIVES, linalg_lapack
 from tracejit.primitives import elementwise as ew
 
 SETTINGS = settings(max_examples=25, deadline=None)
@@ -67,8 +67,8 @@ def check(got, want, rtol=None, atol=0.0):
 # --- elementwise ---------------------------------------------------------------------
 
 UNARY_FLOAT = ["neg", "exp", "log", "log1p", "expm1", "tanh", "logistic", "sqrt", "rsqrt",
-               "sin", "cos", "erf", "abs", "sign", "floor", "ceil", "round", "is_finite"]
-BINARY_FLOAT = ["add", "sub", "mul", "div", "rem", "pow", "max", "min",
+               "sin", "cos", "sinh", "erf", "abs", "sign", "floor", "ceil", "round", "is_finite"]
+BINARY_FLOAT = ["add", "sub", "mul", "div", "rem", "pow", "atan2", "max", "min",
                 "eq", "ne", "lt", "le", "gt", "ge"]
 UNARY_INT = ["neg", "abs", "sign", "not"]
 BINARY_INT = ["add", "sub", "mul", "div", "rem", "max", "min", "and", "or", "xor",
@@ -383,7 +383,9 @@ def test_unusual_arguments():
 def test_fallback_list_is_short():
     """Every primitive has a compiled lowering except these, which run their
     NumPy implementation from the plan: argsort (a sort: NumPy's is the
-    tuned one) and the differentiation markers, which autodiff removes before
-    any backend sees a Function."""
+    tuned one), the matrix decompositions and solves (LAPACK through NumPy and
+    SciPy, as NumPy itself) and the differentiation markers, which autodiff
+    removes before any backend sees a Function."""
     fallback = sorted(p for p in PRIMITIVES if cpu.lowering(p).startswith("NumPy"))
-    assert fallback == ["argsort", "custom_jvp_call", "custom_vjp_call", "stop_gradient"]
+    assert fallback == sorted(["argsort", "custom_jvp_call", "custom_vjp_call", "stop_gradient",
+                               *linalg_lapack.NAMES])

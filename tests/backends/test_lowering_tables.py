@@ -23,12 +23,12 @@ import tracejit
 from tracejit.backends import cpu, cuda
 from tracejit.backends.cpu import codegen as cpu_codegen
 from tracejit.backends.cuda import codegen as cuda_codegen
+from tracejit.core import PRIMITIVES
 from tracejit.errors import TracejitError
 from tracejit.ir.core import Function, Instr, Var
 from tracejit.ir.types import TensorType
-from tracejit.kernel.index import REDUCTIONS, is_elementwise, is_fusible
 from tracejit.kernel.writer import LoweringError
-from tracejit.core import PRIMITIVES
+from tracejit.primitives import linalg_lapack
 
 DTYPES = ("float32", "float64", "int32", "int64", "uint32", "bool")
 
@@ -38,11 +38,13 @@ DTYPES = ("float32", "float64", "int32", "int64", "uint32", "bool")
 KERNEL_FALLBACKS = {"cpu": set(), "cuda": set()}
 
 #: Non-fusible primitives the plan runs with their NumPy implementation:
-#: argsort (a sort: NumPy's is the tuned one) and the differentiation
-#: markers, which autodiff removes before a backend sees a Function
-#: (stop_gradient has a CUDA library lowering all the same, a copy).
-PLAN_FALLBACKS = {"cpu": {"argsort", "custom_jvp_call", "custom_vjp_call", "stop_gradient"},
-                  "cuda": {"argsort", "custom_jvp_call", "custom_vjp_call"}}
+#: argsort (a sort: NumPy's is the tuned one), the matrix decompositions and
+#: solves (LAPACK through NumPy and SciPy) and the differentiation markers,
+#: which autodiff removes before a backend sees a Function (stop_gradient
+#: has a CUDA library lowering all the same, a copy).
+PLAN_FALLBACKS = {"cpu": {"argsort", "custom_jvp_call", "custom_vjp_call", "stop_gradient",
+                          *linalg_lapack.NAMES},
+                  "cuda": {"argsort", "custom_jvp_call", "custom_vjp_call", *linalg_lapack.NAMES}}
 
 WRITERS = {"cpu": lambda body, kind: cpu_codegen.generate(body, kind),
            "cuda": lambda body, kind: cuda_codegen.generate(body, kind, 8)}
@@ -56,7 +58,7 @@ def _attrs(prim, dtype):
         return [{"dtype": t, "weak": False} for t in DTYPES]
     if prim in ("argmax", "argmin"):
         return [{"axis": 1, "index_dtype": "int32"}]
-    if prim in REDUCTIONS:
+    if PRIMITIVES[prim].reduction:
         return [{"axes": (1,)}, {"axes": (0,)}]
     return [{}]
 
@@ -79,21 +81,20 @@ def cases():
     primitive on every dtype it takes."""
     out = []
     for prim in sorted(PRIMITIVES):
-        if not is_fusible(prim) or not (is_elementwise(prim) or prim in REDUCTIONS) or \
-                prim == "constant":
+        p = PRIMITIVES[prim]
+        if not (p.elementwise or p.reduction) or prim == "constant":
             continue
         for dtype in DTYPES:
             types = _operand_types(prim, dtype)
             for attrs in _attrs(prim, dtype):
                 try:
-                    results = PRIMITIVES[prim].shape_rule(*types, **attrs)
+                    results = p.out_types(types, attrs)
                     with np.errstate(all="ignore"):
-                        PRIMITIVES[prim].impl(*[_sample(t) for t in types], **attrs)
+                        p.impl(*[_sample(t) for t in types], **attrs)
                 except (TracejitError, TypeError):
                     continue   # not a dtype this primitive takes
-                results = results if isinstance(results, (list, tuple)) else [results]
-                kind = "reduction" if prim in REDUCTIONS else "loop"
-                out.append((prim, kind, types, attrs, list(results)))
+                kind = "reduction" if p.reduction else "loop"
+                out.append((prim, kind, types, attrs, results))
     return out
 
 
@@ -108,7 +109,7 @@ def _body(prim, types, attrs, results):
 
 def test_the_cases_cover_every_fusible_primitive():
     covered = {c[0] for c in CASES}
-    fusible = {p for p in PRIMITIVES if is_elementwise(p) or p in REDUCTIONS} - {"constant"}
+    fusible = {n for n, p in PRIMITIVES.items() if p.elementwise or p.reduction} - {"constant"}
     assert covered == fusible
     # the dtype filter keeps what the primitive takes: floats only for exp,
     # every dtype for add, no float for the bitwise and
@@ -135,7 +136,7 @@ def test_every_fusible_primitive_and_dtype_generates_a_kernel(backend):
 def test_every_other_primitive_has_a_plan_lowering(backend):
     lowering = BACKENDS[backend].lowering
     fallback = {p for p in PRIMITIVES
-                if not is_fusible(p) and lowering(p).startswith("NumPy")}
+                if not PRIMITIVES[p].fusible and lowering(p).startswith("NumPy")}
     assert fallback == PLAN_FALLBACKS[backend]
 
 

@@ -12,7 +12,7 @@ from tnp_check import (ALL_DTYPES, FLOAT_DTYPES, NUM_DTYPES, arrays, broadcast_a
 SETTINGS = settings(max_examples=15, deadline=None)
 
 # NumPy computes these in float16 for booleans, a dtype tracejit lacks.
-FLOAT_UNARY = ["exp", "log", "log1p", "expm1", "tanh", "sqrt", "sin", "cos", "log2",
+FLOAT_UNARY = ["exp", "log", "log1p", "expm1", "tanh", "sinh", "sqrt", "sin", "cos", "log2",
                "log10", "tan", "fabs", "rint"]
 ANY_UNARY = ["abs", "absolute", "floor", "ceil", "trunc", "fix", "isfinite", "isnan",
              "isinf", "logical_not"]

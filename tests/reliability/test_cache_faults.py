@@ -255,3 +255,47 @@ def test_cuda_module_entry_damage_is_repaired(cache, capfd, monkeypatch):
     assert "discarding cache entry" in capfd.readouterr().err
     for path in files:
         assert_intact(path)
+
+
+@pytest.mark.skipif(os.environ.get("TRACEJIT_SOAK") != "1", reason="soak: TRACEJIT_SOAK=1")
+def test_soak_every_header_byte_and_sampled_payload_bytes(cache, capfd):
+    """Every byte of the entry's header and 100 payload bytes, each flipped."""
+    run()
+    (path,) = entries(cache)
+    original = path.read_bytes()
+    end = header_end(original)
+    rng = np.random.default_rng(0)
+    positions = list(range(end)) + sorted(rng.choice(np.arange(end, len(original)), 100,
+                                                     replace=False).tolist())
+    for i in positions:
+        path.write_bytes(original[:i] + bytes([original[i] ^ 0x20]) + original[i + 1:])
+        run()
+        assert "discarding cache entry" in capfd.readouterr().err, i
+        assert path.read_bytes() == original or cache_store.decode(path.stem[2:],
+                                                                   path.read_bytes())
+
+
+def test_cuda_cache_under_a_regular_file_compiles_in_memory(tmp_path, monkeypatch):
+    if not cuda.available():
+        pytest.skip("numba-cuda finds no GPU and the simulator is off")
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("TRACEJIT_CACHE_DIR", str(blocker / "cache"))
+    monkeypatch.setattr(cache_store, "_warned", set())
+    monkeypatch.setattr(cuda_cache, "_loaded", {})
+    with pytest.warns(RuntimeWarning, match="cannot be written") as record:
+        out = tracejit.jit(program, backend="cuda")(X)
+    np.testing.assert_allclose(np.asarray(out), expected(), rtol=1e-6)
+    assert len([w for w in record if "cannot be written" in str(w.message)]) == 1
+
+
+def test_temporary_files_of_killed_writers_are_swept(cache, monkeypatch):
+    monkeypatch.setattr(cache_store, "_swept", set())
+    (cache / "kernels").mkdir()
+    old = cache / "kernels" / ".tmp-killed"
+    old.write_bytes(b"half an entry")
+    os.utime(old, (1, 1))
+    fresh = cache / "kernels" / ".tmp-writing"
+    fresh.write_bytes(b"another process, writing now")
+    run()
+    assert not old.exists() and fresh.exists()

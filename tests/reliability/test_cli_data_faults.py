@@ -152,3 +152,25 @@ def test_ir_negative_dimension_is_a_clear_message(tmp_path, capsys):
     status, err = run_cli(["ir", f"{source}:f", "--arg", "f32[-1]"], capsys)
     assert status == 2
     assert "negative dimensions are not allowed" in err and "invalid parse_arg" not in err
+
+
+def test_cli_resume_with_another_learning_rate_needs_override(tmp_path, capsys):
+    base = ["train", "mlp", "--epochs", "1", "--limit", "64", "--batch-size", "32", "--quiet",
+            "--logdir", str(tmp_path / "runs")]
+    assert run_cli(base, capsys)[0] == 0
+    status, err = run_cli([*base, "--epochs", "2", "--resume", "--learning-rate", "0.5"],
+                          capsys)
+    assert status == 1 and "learning_rate: checkpoint" in err and "now 0.5" in err
+    assert err.strip().count("\n") == 0
+    status, _ = run_cli([*base, "--epochs", "2", "--resume", "--learning-rate", "0.5",
+                         "--override"], capsys)
+    assert status == 0
+
+
+@pytest.mark.parametrize("argv", [["tune", "mlp", "--trials", "0"], ["tune", "mlp", "--parallel", "0"],
+                                  ["tune", "mlp", "--epochs", "-1"],
+                                  ["ir", "x.py:f", "--dot-depth", "-2"]])
+def test_other_commands_refuse_nonsense(argv, capsys):
+    status, err = run_cli(argv, capsys)
+    assert status == 2 and "argument --" in err and ("positive" in err or "0 or more" in err)
+    assert "Traceback" not in err

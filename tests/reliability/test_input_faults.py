@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 import tracejit
 import tracejit.numpy as tnp
+from tracejit.backends import cuda
 from tracejit.errors import (
     ArgumentTypeError,
     DTypeError,
@@ -211,3 +212,12 @@ def test_fuzz_ir_parser(edits):
         verify(fn)
     except (IRParseError, IRVerifyError):
         pass
+
+
+def test_non_native_array_put_on_the_device_is_converted():
+    if not cuda.available():
+        pytest.skip("numba-cuda finds no GPU and the simulator is off")
+    x = np.arange(4, dtype=">f4")
+    dev = tracejit.device_put(x, "cuda")
+    out = tracejit.jit(lambda a, b: a * 2 + b, backend="cuda")(dev, x)
+    np.testing.assert_array_equal(np.asarray(out), x * 2 + x)

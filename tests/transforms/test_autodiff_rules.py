@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 import tracejit
 import tracejit.numpy as tnp
-from tracejit.primitives import PRIMITIVES
+from tracejit.primitives import PRIMITIVES, linalg_lapack
 from tracejit.primitives import conv as C, elementwise as E, linalg as L, reduce as R, shape as S
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -41,7 +41,8 @@ UNARY_DOMAIN = {
     "expm1": lambda r, s: r.uniform(-2, 2, s), "tanh": lambda r, s: r.uniform(-2, 2, s),
     "logistic": lambda r, s: r.uniform(-4, 4, s), "sqrt": lambda r, s: r.uniform(0.1, 3, s),
     "rsqrt": lambda r, s: r.uniform(0.2, 3, s), "sin": lambda r, s: r.uniform(-4, 4, s),
-    "cos": lambda r, s: r.uniform(-4, 4, s), "erf": lambda r, s: r.uniform(-2, 2, s),
+    "cos": lambda r, s: r.uniform(-4, 4, s), "sinh": lambda r, s: r.uniform(-3, 3, s),
+    "erf": lambda r, s: r.uniform(-2, 2, s),
     "abs": _away, "sign": _away,
     # piecewise constant: keep away from the integers and half-integers
     "floor": lambda r, s: r.randint(-3, 3, s) + r.uniform(0.1, 0.4, s),
@@ -76,6 +77,7 @@ BINARY_DOMAIN = {
     "div": lambda r, s: [r.randn(*s), _away(r, s, 0.5, 2.0)],
     "rem": _rem_args,
     "pow": lambda r, s: [r.uniform(0.2, 2, s), r.uniform(-2, 2, s)],
+    "atan2": lambda r, s: [r.randn(*s), r.uniform(0.5, 2, s)],   # x > 0: away from the cut
     "max": _max_args, "min": _max_args,
 }
 
@@ -460,7 +462,7 @@ DEDICATED = {"select", "convert", "broadcast_in_dim", "reshape", "transpose", "r
              "pad", "concatenate", "gather", "scatter_add", "reduce_sum", "reduce_max",
              "reduce_min", "reduce_prod", "dot_general", "conv_general", "reduce_window",
              "select_and_scatter_add", "cond", "scan", "while", "custom_vjp_call",
-             "custom_jvp_call", "fusion"}
+             "custom_jvp_call", "fusion"} | set(linalg_lapack.NAMES)   # test_tnp_linalg_lapack.py
 
 
 def test_every_differentiable_primitive_has_rules():

@@ -159,6 +159,16 @@ ARGS = {
     "scan": [RNG.randn(3), RNG.randn(4, 3), RNG.randn(3)],
 }
 
+# The LAPACK family (primitives/linalg_lapack.py) on well-conditioned matrices.
+_SQUARE = RNG.randn(3, 3) + 4 * np.eye(3)
+CASES.update({n: _prim(n) for n in ("cholesky", "solve", "slogdet", "eigh", "qr", "svd")})
+CASES["triangular_solve"] = lambda a, b: PRIMITIVES["triangular_solve"](
+    a, b, lower=True, transpose_a=True)
+ARGS.update({"cholesky": [_SQUARE @ _SQUARE.T], "eigh": [_SQUARE + _SQUARE.T],
+             "solve": [_SQUARE, RNG.randn(3, 2)], "slogdet": [_SQUARE],
+             "triangular_solve": [np.tril(_SQUARE), RNG.randn(3, 2)],
+             "qr": [RNG.randn(4, 3)], "svd": [RNG.randn(3, 4)]})
+
 # Primitives that take no operands cannot carry a batch (their results are
 # the same for every example), and the markers are only recorded under
 # differentiation: they are tested separately below.

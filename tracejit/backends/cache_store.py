@@ -20,7 +20,8 @@ write the cache directory can run code as you.)
 
 Writes go to a temporary file in the entry's folder that is then linked (or
 renamed) into place, so concurrent processes can share a directory and a
-killed writer leaves at worst a ``.tmp-*`` file. A directory that cannot be
+killed writer leaves at worst a ``.tmp-*`` file (removed by the first write
+of a later process once it is an hour old). A directory that cannot be
 written (read-only file system, a path under a regular file, no permission)
 is not an error: kernels are compiled in memory, with one warning per
 process.
@@ -32,6 +33,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -44,6 +46,9 @@ _MAX_HEADER = 200
 
 _warned: set = set()
 _warn_lock = threading.Lock()
+_swept: set = set()
+#: A temporary file older than this was left by a killed writer.
+STALE_SECONDS = 3600
 
 
 def cache_dir() -> Path:
@@ -151,6 +156,28 @@ class EntryStore:
         return write_file(self.directory() / name, data)
 
 
+def sweep_stale(directory: Path, now: float | None = None) -> list[Path]:
+    """Remove ``.tmp-*`` files older than STALE_SECONDS from ``directory``
+    (no writer takes that long: they were left by killed processes)."""
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        candidates = list(directory.glob(".tmp-*"))
+    except OSError:
+        return removed
+    for tmp in candidates:
+        try:
+            if now - tmp.stat().st_mtime > STALE_SECONDS:
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:
+            pass
+    if removed:
+        log.log("cache", f"removed {len(removed)} temporary file(s) left by killed writers "
+                         f"in {directory}")
+    return removed
+
+
 def write_file(path: Path, data: bytes) -> Path | None:
     """Write ``data`` to ``path`` unless a file is there: to a temporary file
     first, then linked into place (renamed where hard links are missing).
@@ -159,6 +186,9 @@ def write_file(path: Path, data: bytes) -> Path | None:
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
             return path
+        if str(path.parent) not in _swept:
+            _swept.add(str(path.parent))
+            sweep_stale(path.parent)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     except OSError as e:
         warn_unwritable(path.parent, e)

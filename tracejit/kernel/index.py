@@ -36,25 +36,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir.core import Instr, Var
-from ..core import PRIMITIVES
 
-REDUCTIONS = frozenset({"reduce_sum", "reduce_prod", "reduce_max", "reduce_min",
-                        "argmax", "argmin"})
-#: Computable at any index from their operands read at derived indices.
-INDEX_OPS = frozenset({"broadcast_in_dim", "reshape", "transpose", "slice", "rev", "pad",
-                       "concatenate", "iota", "gather", "reduce_window", "random_bits"})
-#: Index ops that read their (first) operand at one derived index: no code of their own.
+#: Index ops that read their (first) operand at one derived index: the
+#: writer computes nothing for them but that index.
 VIEW_OPS = frozenset({"broadcast_in_dim", "reshape", "transpose", "slice", "rev", "gather"})
-
-
-def is_elementwise(prim: str) -> bool:
-    p = PRIMITIVES.get(prim)
-    return p is not None and p.kind == "elementwise"
-
-
-def is_fusible(prim: str) -> bool:
-    """Computed inside a kernel: an elementwise op, an index op or a reduction."""
-    return prim in INDEX_OPS or prim in REDUCTIONS or is_elementwise(prim)
 
 
 # --- index components ------------------------------------------------------------------

@@ -23,7 +23,7 @@ from ..ir.core import Function, Var
 
 
 class Buffer:
-    __slots__ = ("kind", "refs", "nbytes", "data", "donor", "type")
+    __slots__ = ("data", "donor", "kind", "nbytes", "refs", "type")
 
     def __init__(self, kind, data=None, donor=None, type=None, nbytes=0):
         self.kind = kind

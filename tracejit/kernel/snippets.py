@@ -49,6 +49,7 @@ MATH = {
     "tanh": ("np.tanh", "tanh"),
     "sin": ("np.sin", "sin"),
     "cos": ("np.cos", "cos"),
+    "sinh": ("np.sinh", "sinh"),
     "sqrt": ("np.sqrt", "sqrt"),
     "floor": ("np.floor", "floor"),
     "ceil": ("np.ceil", "ceil"),
@@ -67,6 +68,7 @@ FLOAT = {
     "div": "{0} / {1}",
     "rem": "{0} % {1}",
     "pow": "{0} ** {1}",
+    "atan2": "np.arctan2({0}, {1})",
     "max": "{0} if ({0} > {1} or {0} != {0}) else {1}",
     "min": "{0} if ({0} < {1} or {0} != {0}) else {1}",
 }

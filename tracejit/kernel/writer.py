@@ -24,8 +24,18 @@ reduction's result inside its kernel).
 from __future__ import annotations
 
 from ..ir.core import Function, Var
-from .index import (REDUCTIONS, VIEW_OPS, Affine, Add, Const, Linear, Loop, Space, Window,
-                    is_elementwise, reads, reduction_space)
+from .index import (
+    VIEW_OPS,
+    Add,
+    Affine,
+    Const,
+    Linear,
+    Loop,
+    Space,
+    Window,
+    reads,
+    reduction_space,
+)
 from .ranges import Facts
 
 
@@ -66,7 +76,7 @@ class Block:
 
 def kernel_space(body: Function, kind: str) -> Space:
     """The iteration space of a fusion body of ``kind`` ('loop' or 'reduction')."""
-    reds = [ins for ins in body.body if ins.prim in REDUCTIONS]
+    reds = [ins for ins in body.body if ins.primitive.reduction]
     if kind == "reduction":
         space = reduction_space(reds[0])
         if any(reduction_space(r).key() != space.key() for r in reds):
@@ -238,7 +248,7 @@ class ScopedWriter:
             ins = self.producer.get(v)
             if ins is None:
                 r = frozenset()
-            elif ins.prim in REDUCTIONS:
+            elif ins.primitive.reduction:
                 r = frozenset([v])
             else:
                 r = frozenset()
@@ -248,7 +258,7 @@ class ScopedWriter:
             return r
         phase = {}
         for ins in self.fn.body:
-            if ins.prim in REDUCTIONS:
+            if ins.primitive.reduction:
                 deps = reds_of(ins.operands[0])
                 phase[ins.results[0]] = 1 + max((phase[r] for r in deps), default=0)
         return phase, reds_of
@@ -296,7 +306,7 @@ class ScopedWriter:
             lin, d = self.render(Linear(comps, v.shape))
             return self.emit(self.snippets.random_bits(k0, k1, lin),
                              d | self.dep(k0) | self.dep(k1), (v, comps))
-        if is_elementwise(p):
+        if ins.primitive.elementwise:
             return self._elementwise(ins, v, comps)
         raise LoweringError(f"no kernel lowering for {p}")
 

@@ -68,9 +68,14 @@ def add(a, b):
 
 
 def guard(g, value):
-    """``value`` (a product with ``g``) where ``g != 0``, else exactly 0."""
-    zero = zeros_like(g)
-    return p("select", p("eq", g, zero), zero, value)
+    """``value`` (a product ``g * d``), except exactly 0 where ``g == 0`` and
+    the product is not finite (``d`` inf or NaN). Where ``d`` is finite the
+    product itself is kept (it is 0 there), so the guard's own derivative in
+    ``g`` is still ``d``: higher-order derivatives through it stay right at
+    points where a cotangent happens to be exactly zero."""
+    zero = zeros_like(value)
+    guarded = p("select", p("eq", g, zeros_like(g)), zero, value)
+    return p("select", p("is_finite", value), value, guarded)
 
 
 def bcast_back(ct, full_shape, axes):

@@ -25,13 +25,13 @@ stop_gradient(x), custom_vjp_call(*consts, *args; fun, fwd, bwd, num_consts)
     identity and ``fun``. ``fwd(*consts, *args) -> (*outs, *residuals)``,
     ``bwd(*consts, *residuals, *out_cts) -> arg_cts``.
 
-Reverse mode: scan's forward pass (``vjp_fwd``) also stacks the carry each
-iteration starts from; its vjp is a scan in the opposite direction whose
-body recomputes one forward iteration from the saved carry and applies
-that iteration's vjp (cotangents of carries and consts are carried,
-cotangents of xs stacked). The IR size does not depend on ``length``; the
-cost is one extra forward evaluation of the body per iteration (the saved
-carries are the only per-iteration residuals). cond's vjp is a cond of the
+Reverse mode: scan's forward pass (``vjp_fwd``) differentiates the body
+as it runs and also outputs, per iteration, the values the body's backward
+pass reads (stacked; loop-invariant ones as extra carries); its vjp is a
+scan in the opposite direction applying each iteration's VJP to those saved
+values, without recomputing the forward step (cotangents of carries and
+consts are carried, cotangents of xs stacked). The IR size does not depend
+on ``length``. cond's vjp is a cond of the
 branches' vjps. while has no vjp (its trip count is unknown in advance):
 use scan, or fori_loop with static bounds. Forward mode is supported for
 all three (a structured op carrying the tangents along).
@@ -40,13 +40,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core import Primitive, eval_function, trace_function
+from ..core import Primitive, current_trace, eval_function, trace_function
 from ..errors import DTypeError, NonDifferentiableError, ShapeError
 from ..ir.core import Function, Var
 from ..ir.types import FLOATS, TensorType
 from . import ad_interpreter as A
 from . import batch_interpreter as B
 from . import ad_util as ad
+from . import batch_util as bu
 
 
 def _fmt(types):
@@ -282,51 +283,231 @@ def _scan_impl(*ops, body, num_consts, num_carry, length, reverse):
 scan = Primitive("scan", "control", _scan_rule, _scan_impl)
 
 
-def _scan_vjp_fwd(primals, active, *, body, num_consts, num_carry, length, reverse):
+def hoist_scanned(body, consts, xs, num_consts, num_carry):
+    """Move a scan body's products of scanned inputs out of the loop.
+
+    The body's instructions that depend on the scanned inputs but not on
+    the carries (an RNN's input projection ``x_t @ W_x``) are computed for
+    all iterations at once, before the loop, by batching them over the
+    scan axis (one matrix product instead of ``length`` small ones); the
+    body then reads their results as extra scanned inputs. Reverse mode
+    follows: their weight gradient becomes one product after the backward
+    loop. Done only where a ``dot_general`` or ``conv_general`` moves out.
+    Consts and scanned inputs the loop no longer reads are dropped.
+    Returns ``(body, consts, xs)``, unchanged when there is nothing to hoist.
+    """
     nc, nk = num_consts, num_carry
-    saving = Function(body.params, body.body, body.results + body.params[nc:nc + nk], body.name)
-    outs = scan.bind(*primals, body=A.strip(saving), num_consts=nc, num_carry=nk,
-                     length=length, reverse=reverse)
-    n_out = len(body.results)
-    return outs[:n_out], (primals, outs[n_out:], active)
+    carry_dep = set(body.params[nc:nc + nk])
+    x_dep = set(body.params[nc + nk:])
+    outside, hoisted = [], []
+    for ins in body.body:
+        if any(v in carry_dep for v in ins.operands):
+            carry_dep.update(ins.results)
+            continue
+        outside.append(ins)
+        if any(v in x_dep for v in ins.operands):
+            x_dep.update(ins.results)
+            hoisted.append(ins)
+    if not any(ins.prim in ("dot_general", "conv_general") for ins in hoisted):
+        return body, list(consts), list(xs)
+    moved = {id(ins) for ins in hoisted}
+    defined = {r for ins in hoisted for r in ins.results}
+    kept = [ins for ins in body.body if id(ins) not in moved]
+    needed = [v for v in dict.fromkeys(
+        [v for ins in kept for v in ins.operands] + list(body.results)) if v in defined]
+    params = body.params[:nc] + body.params[nc + nk:]
+    pre = Function(params, outside, needed, body.name + "_hoisted")
+    stacked, flags = B.batch_eval(pre, list(consts) + list(xs),
+                                  [False] * nc + [True] * (len(params) - nc))
+    length = ad.aval(xs[0]).shape[0]
+    stacked = [v if f else bu.bcast(v, length) for v, f in zip(stacked, flags)]
+    used = {v for ins in kept for v in ins.operands} | set(body.results)
+    keep_c = [v in used for v in body.params[:nc]]
+    keep_x = [v in used for v in body.params[nc + nk:]]
+    new_body = Function(_pick(body.params[:nc], keep_c) + body.params[nc:nc + nk]
+                        + _pick(body.params[nc + nk:], keep_x) + needed,
+                        kept, body.results, body.name)
+    return new_body, _pick(consts, keep_c), _pick(xs, keep_x) + stacked
 
 
-def _scan_vjp(cts, residuals, outs, *, body, num_consts, num_carry, length, reverse):
-    primals, saved, active = residuals
-    nc, nk = num_consts, num_carry
-    consts, xs = primals[:nc], primals[nc + nk:]
-    c_act, x_act = list(active[:nc]), list(active[nc + nk:])
-    k_act = list(active[nc:nc + nk])
-    while True:   # carries that may depend on active inputs
+class _ScanResiduals:
+    """What scan's backward pass needs: the forward body's tape (a template
+    whose traced values are replaced, per iteration, by the saved ones),
+    where each of its values comes from (``refs``: Var -> ('const'|'x'|
+    'inv'|'var', index)), the saved values, and the activity flags."""
+
+    def __init__(self, primals, flags, tape, refs, inv, var):
+        self.primals, self.flags, self.tape, self.refs = primals, flags, tape, refs
+        self.inv, self.var = inv, var
+
+
+def _tape_values(obj, out):
+    """Every traced value a tape's entries hold (residuals and outputs)."""
+    if isinstance(obj, (list, tuple)):
+        for o in obj:
+            _tape_values(o, out)
+    elif isinstance(obj, _ScanResiduals):
+        _tape_values([obj.primals, obj.inv, obj.var], out)
+    elif hasattr(obj, "entries") and hasattr(obj, "active"):   # an autodiff Tape
+        for _, _, res, outs in obj.entries:
+            _tape_values([res, outs], out)
+    elif hasattr(obj, "_var") and hasattr(obj, "_trace"):      # a Tracer
+        out.setdefault(obj._var, obj)
+
+
+def _substitute(obj, values):
+    """``obj`` (a tape or part of one) with traced values replaced by
+    ``values[var]`` where given."""
+    if isinstance(obj, list):
+        return [_substitute(o, values) for o in obj]
+    if isinstance(obj, tuple):
+        return tuple(_substitute(o, values) for o in obj)
+    if isinstance(obj, _ScanResiduals):
+        return _ScanResiduals(_substitute(obj.primals, values), obj.flags, obj.tape, obj.refs,
+                              _substitute(obj.inv, values), _substitute(obj.var, values))
+    if hasattr(obj, "entries") and hasattr(obj, "active"):
+        new = type(obj)(obj.fn, obj.active)
+        new.entries = [(ins, act, _substitute(res, values), _substitute(outs, values))
+                       for ins, act, res, outs in obj.entries]
+        return new
+    if hasattr(obj, "_var") and hasattr(obj, "_trace"):
+        return values.get(obj._var, obj)
+    return obj
+
+
+def _scan_activity(body, active, nc, nk):
+    """Activity of (consts, carries, xs) and of the ys: a carry is active if
+    its initial value is, or if the body makes it depend on active inputs."""
+    c_act, k_act, x_act = list(active[:nc]), list(active[nc:nc + nk]), list(active[nc + nk:])
+    while True:
         out_act = A.active_outputs(body, c_act + k_act + x_act)
         new = [a or b for a, b in zip(k_act, out_act[:nk])]
         if new == k_act:
-            break
+            return c_act, k_act, x_act, out_act[nk:], list(active[nc:nc + nk])
         k_act = new
-    y_on = [a and c is not None for a, c in zip(out_act[nk:], cts[nk:])]
+
+
+def _zeros(t):
+    z = np.zeros((), t.dtype)
+    return ad.p("broadcast_in_dim", z, shape=t.shape, broadcast_dimensions=()) if t.shape else z
+
+
+def _variant(trace, seeds):
+    """Vars of ``trace`` that depend on the ``seeds`` Vars."""
+    out = set(seeds)
+    for ins in trace.body:
+        if any(v in out for v in ins.operands):
+            out.update(ins.results)
+    return out
+
+
+def _needed(tape, held, body, nk, k_act):
+    """Which of the values ``held`` by a tape its backward pass reads: a dry
+    run of the backward pass (traced, never executed), every carry and
+    float y given a cotangent."""
+    out_types = body.out_types
+    on = k_act + _float_types(out_types[nk:])
+    ct_types = [t for t, f in zip(out_types, on) if f]
+    n = len(held)
+
+    def dry(*args):
+        values = {t._var: a for t, a in zip(held, args[:n])}
+        in_cts = A.backward(_substitute(tape, values), _spread(on, args[n:]))
+        return [c for c in in_cts if c is not None]
+    fn, _ = trace_function(dry, [t.aval for t in held] + ct_types, "dry_vjp")
+    used = {v for ins in fn.body for v in ins.operands} | set(fn.results)
+    return [p_ in used for p_ in fn.params[:n]]
+
+
+def _scan_vjp_fwd(primals, active, *, body, num_consts, num_carry, length, reverse):
+    """The forward scan, also returning what each iteration's backward pass
+    needs (partial evaluation: the body's VJP residuals are computed once,
+    here, instead of recomputed by the backward scan). Residuals that vary
+    per iteration are stacked as extra ys; loop-invariant ones (computed
+    from consts only) leave the loop as extra carries; the body's own
+    consts and scanned inputs are referred to, not copied."""
+    nc, nk = num_consts, num_carry
+    flags = _scan_activity(body, active, nc, nk)
+    c_act, k_act, x_act = flags[:3]
+    xs = primals[nc + nk:]
+    x_slices = [TensorType(t.shape[1:], t.dtype, t.weak) for t in _types(xs)]
+    info = {}
+
+    def run(*args):
+        outs, tape = A.forward(body, list(args), c_act + k_act + x_act)
+        trace = current_trace()
+        params = {t._var: i for i, t in enumerate(args)}
+        varying = _variant(trace, [t._var for t in args[nc:]])
+        held = {}
+        _tape_values(tape, held)
+        held = [t for t in held.values() if t._trace is trace]
+        refs, inv, var = {}, [], []
+        for t, needed in zip(held, _needed(tape, held, body, nk, k_act)):
+            v = t._var
+            if not needed:
+                continue
+            i = params.get(v)
+            if i is not None and (i < nc or i >= nc + nk):
+                refs[v] = ("const", i) if i < nc else ("x", i - nc - nk)
+            elif v in varying:
+                refs[v] = ("var", len(var))
+                var.append(t)
+            else:
+                refs[v] = ("inv", len(inv))
+                inv.append(t)
+        info.update(tape=tape, refs=refs, inv_types=[t.aval for t in inv],
+                    var_types=[t.aval for t in var])
+        return list(outs[:nk]) + inv + list(outs[nk:]) + var
+    in_types = _types(primals[:nc]) + body.in_types[nc:nc + nk] + x_slices
+    fwd, extra = trace_closed(run, in_types, body.name + "_fwd")
+    n_inv = len(info["inv_types"])
+    k = len(extra) + nc + nk   # the invariant residuals' carries come in unused
+    fwd = Function(fwd.params[:k] + [Var(t) for t in info["inv_types"]] + fwd.params[k:],
+                   fwd.body, fwd.results, fwd.name)
+    init_inv = [_zeros(t) for t in info["inv_types"]]
+    res = scan.bind(*extra, *primals[:nc + nk], *init_inv, *xs, body=fwd,
+                    num_consts=len(extra) + nc, num_carry=nk + n_inv, length=length,
+                    reverse=reverse)
+    ny = len(body.results) - nk
+    outs = res[:nk] + res[nk + n_inv:nk + n_inv + ny]
+    return outs, _ScanResiduals(primals, flags, info["tape"], info["refs"],
+                                res[nk:nk + n_inv], res[nk + n_inv + ny:])
+
+
+def _scan_vjp(cts, residuals, outs, *, body, num_consts, num_carry, length, reverse):
+    r = residuals
+    primals = r.primals
+    c_act, k_act, x_act, y_act, init_act = r.flags
+    nc, nk = num_consts, num_carry
+    consts, xs = primals[:nc], primals[nc + nk:]
+    y_on = [a and c is not None for a, c in zip(y_act, cts[nk:])]
     g_k = [ad.instantiate(c, o) for c, o, a in zip(cts[:nk], outs[:nk], k_act) if a]
     g_y = _pick(cts[nk:], y_on)
     acc0 = [ad.zeros_like(c) for c in _pick(consts, c_act)]
     x_slices = [TensorType(t.shape[1:], t.dtype, t.weak) for t in _types(xs)]
+    var_slices = [TensorType(t.shape[1:], t.dtype, t.weak) for t in _types(r.var)]
     y_slices = [TensorType(t.shape[1:], t.dtype, t.weak) for t in _types(g_y)]
-    in_types = (_types(consts) + _types(g_k) + _types(acc0) + x_slices
-                + body.in_types[nc:nc + nk] + y_slices)
-    sizes = [nc, len(g_k), len(acc0), len(xs), nk, len(g_y)]
+    in_types = (_types(consts) + _types(r.inv) + _types(g_k) + _types(acc0) + x_slices
+                + var_slices + y_slices)
+    sizes = [nc, len(r.inv), len(g_k), len(acc0), len(xs), len(r.var), len(g_y)]
 
     def run(*args):
-        cs, gk, acc, xi, ki, gy = _split(args, sizes)
-        _, tape = A.forward(body, cs + ki + xi, c_act + k_act + x_act)
-        in_cts = A.backward(tape, _spread(k_act, gk) + _spread(y_on, gy))
+        cs, inv, gk, acc, xi, var, gy = _split(args, sizes)
+        source = {"const": cs, "x": xi, "inv": inv, "var": var}
+        values = {v: source[kind][i] for v, (kind, i) in r.refs.items()}
+        in_cts = A.backward(_substitute(r.tape, values),
+                            _spread(k_act, gk) + _spread(y_on, gy))
         ct_c, ct_k, ct_x = in_cts[:nc], in_cts[nc:nc + nk], in_cts[nc + nk:]
-        return ([ad.instantiate(c, k) for c, k, a in zip(ct_k, ki, k_act) if a]
+        return ([_zeros(k.type) if c is None else c for c, k, a in
+                 zip(ct_k, body.params[nc:nc + nk], k_act) if a]
                 + [ad.add(a, c) for a, c in zip(acc, _pick(ct_c, c_act))]
                 + [ad.instantiate(c, x) for c, x, a in zip(ct_x, xi, x_act) if a])
     bwd, extra = trace_closed(run, in_types, body.name + "_vjp")
-    res = scan.bind(*extra, *consts, *g_k, *acc0, *xs, *saved, *g_y, body=bwd,
-                    num_consts=len(extra) + nc, num_carry=len(g_k) + len(acc0),
+    res = scan.bind(*extra, *consts, *r.inv, *g_k, *acc0, *xs, *r.var, *g_y, body=bwd,
+                    num_consts=len(extra) + nc + len(r.inv), num_carry=len(g_k) + len(acc0),
                     length=length, reverse=not reverse)
     ct_k, ct_c, ct_x = res[:len(g_k)], res[len(g_k):len(g_k) + len(acc0)], res[len(g_k) + len(acc0):]
-    ct_init = [c if a else None for c, a in zip(_spread(k_act, ct_k), active[nc:nc + nk])]
+    ct_init = [c if a else None for c, a in zip(_spread(k_act, ct_k), init_act)]
     return _spread(c_act, ct_c) + ct_init + _spread(x_act, ct_x)
 
 
@@ -474,7 +655,6 @@ custom_jvp_call.def_jvp(_custom_jvp_jvp)
 # A batched predicate runs every example's path: cond evaluates both
 # branches and selects; while loops until no example's predicate holds,
 # freezing (by select) the carries of the examples that are done.
-from . import batch_util as bu  # noqa: E402
 
 
 def _select_batched(pred, on_true, on_false):

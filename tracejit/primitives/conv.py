@@ -21,6 +21,8 @@ from ..core import Primitive
 from ..errors import DTypeError, ShapeError
 from ..ir.types import TensorType
 from .shape import pad_impl
+from . import ad_util as ad
+from . import batch_util as bu
 
 
 def _window_out(n, k, stride, lo, hi, lhs_dil=1, rhs_dil=1):
@@ -160,7 +162,6 @@ select_and_scatter_add = Primitive("select_and_scatter_add", "conv", _sas_rule, 
 # convolution of the input with the output cotangent as the window (batch
 # and channels swapped, groups carried by the feature_group_count trick
 # below). Paddings as in JAX's _conv_general_vjp_{lhs,rhs}_padding.
-from . import ad_util as ad  # noqa: E402
 
 
 def _dilate(n, d):
@@ -309,7 +310,6 @@ select_and_scatter_add.def_jvp(lambda primals, tangents, outs, **window: [
 # becomes more feature groups (B * groups), input channels ordered (batch,
 # channel) and kernel outputs (batch, group, feature), so group (b, g) of
 # the input meets group (b, g) of the kernel.
-from . import batch_util as bu  # noqa: E402
 
 
 def _conv_batch(vals, batched, **attrs):

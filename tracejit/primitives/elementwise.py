@@ -8,6 +8,8 @@ import numpy as np
 from ..core import Primitive
 from ..errors import DTypeError, ShapeError
 from ..ir.types import FLOATS, TensorType
+from . import ad_util as ad
+from . import batch_util as bu
 
 
 def _same(name, *types):
@@ -29,6 +31,13 @@ def _errstate(fn):
     return run
 
 
+def _batched(prim):
+    """Elementwise batching (vmap): broadcast the unbatched operands and apply
+    the op as it is."""
+    prim.def_batch(bu.all_batched(prim.name))
+    return prim
+
+
 def unary(name, impl, floats_only=False, out_dtype=None, **facts):
     def rule(x):
         if floats_only and x.dtype not in FLOATS:
@@ -38,17 +47,19 @@ def unary(name, impl, floats_only=False, out_dtype=None, **facts):
     def run(x):
         r = impl(x)
         return np.asarray(r, dtype=out_dtype or x.dtype)
-    return Primitive(name, "elementwise", rule, _errstate(run), **facts)
+    return _batched(Primitive(name, "elementwise", rule, _errstate(run), **facts))
 
 
-def binary(name, impl, out_dtype=None, **facts):
+def binary(name, impl, out_dtype=None, floats_only=False, **facts):
     def rule(x, y):
         t = _same(name, x, y)
+        if floats_only and t.dtype not in FLOATS:
+            raise DTypeError(f"{name} needs float operands, got {x}, {y}")
         return TensorType(t.shape, out_dtype or t.dtype, t.weak and out_dtype is None)
 
     def run(x, y):
         return np.asarray(impl(x, y), dtype=out_dtype or x.dtype)
-    return Primitive(name, "elementwise", rule, _errstate(run), **facts)
+    return _batched(Primitive(name, "elementwise", rule, _errstate(run), **facts))
 
 
 def _expit(x):
@@ -87,6 +98,7 @@ sqrt = unary("sqrt", np.sqrt, floats_only=True)
 rsqrt = unary("rsqrt", _rsqrt, floats_only=True)
 sin = unary("sin", np.sin, floats_only=True, expensive=True)
 cos = unary("cos", np.cos, floats_only=True, expensive=True)
+sinh = unary("sinh", np.sinh, floats_only=True, expensive=True)
 erf = unary("erf", _erf, floats_only=True, expensive=True)
 abs = unary("abs", np.abs)
 sign = unary("sign", np.sign)
@@ -109,6 +121,7 @@ mul = binary("mul", np.multiply, commutative=True)
 div = binary("div", _floor_div)   # true division on floats, floor division on ints
 rem = binary("rem", np.remainder)   # NumPy's sign convention (follows divisor)
 pow = binary("pow", _pow, expensive=True)
+atan2 = binary("atan2", np.arctan2, floats_only=True, expensive=True)   # arctan(y/x), x's quadrant
 max = binary("max", np.maximum)   # NaN-propagating, as np.maximum
 min = binary("min", np.minimum)
 and_ = binary("and", np.bitwise_and, commutative=True)
@@ -160,8 +173,8 @@ constant = Primitive("constant", "elementwise", _constant_rule,
                      differentiable=False)
 
 UNARY = ("neg", "exp", "log", "log1p", "expm1", "tanh", "logistic", "sqrt", "rsqrt",
-         "sin", "cos", "erf", "abs", "sign", "floor", "ceil", "round", "is_finite", "not")
-BINARY = ("add", "sub", "mul", "div", "rem", "pow", "max", "min", "and", "or", "xor",
+         "sin", "cos", "sinh", "erf", "abs", "sign", "floor", "ceil", "round", "is_finite", "not")
+BINARY = ("add", "sub", "mul", "div", "rem", "pow", "atan2", "max", "min", "and", "or", "xor",
           "eq", "ne", "lt", "le", "gt", "ge")
 
 
@@ -171,7 +184,6 @@ BINARY = ("add", "sub", "mul", "div", "rem", "pow", "max", "min", "and", "or", "
 # an elementwise map the derivative is diagonal). ``ad.guard`` keeps an
 # exactly-zero ``g`` exactly zero where ``f'`` is inf or NaN (the NaN policy
 # of tracejit/transforms/autodiff.py).
-from . import ad_util as ad  # noqa: E402
 
 
 def _def_unary(prim, chain):
@@ -197,6 +209,7 @@ _def_unary(sqrt, lambda g, x, y: div(mul(g, _c(y, 0.5)), y))
 _def_unary(rsqrt, lambda g, x, y: div(mul(g, mul(y, _c(y, -0.5))), x))
 _def_unary(sin, lambda g, x, y: mul(g, cos(x)))
 _def_unary(cos, lambda g, x, y: neg(mul(g, sin(x))))
+_def_unary(sinh, lambda g, x, y: mul(g, mul(_c(x, 0.5), add(exp(x), exp(neg(x))))))
 _def_unary(erf, lambda g, x, y: mul(g, mul(_c(x, 2 / np.sqrt(np.pi)), exp(neg(mul(x, x))))))
 _def_unary(abs, lambda g, x, y: mul(g, sign(x)))   # abs'(0) = 0
 for _p in (sign, floor, ceil, round, is_finite, not_, and_, or_, xor, eq, ne, lt, le, gt, ge):
@@ -246,6 +259,16 @@ _def_binary(mul, lambda g, x, y, o: mul(g, y), lambda g, x, y, o: mul(g, x))
 _def_binary(div, lambda g, x, y, o: div(g, y), lambda g, x, y, o: neg(div(mul(g, o), y)))
 _def_binary(rem, lambda g, x, y, o: g, lambda g, x, y, o: neg(mul(g, floor(div(x, y)))))
 _def_binary(pow, _pow_dx, _pow_dy)
+
+
+def _atan2_scale(g, x, y):
+    """g / (x**2 + y**2): atan2's partials are x and -y over it."""
+    return div(g, add(mul(x, x), mul(y, y)))
+
+
+# atan2(y, x) with y the first operand: d/dy = x / r2, d/dx = -y / r2
+_def_binary(atan2, lambda g, y, x, o: mul(_atan2_scale(g, x, y), x),
+            lambda g, y, x, o: neg(mul(_atan2_scale(g, x, y), y)))
 _def_binary(max, lambda g, x, y, o: mul(g, _tie_weight(gt(x, y), eq(x, y), x)),
             lambda g, x, y, o: mul(g, _tie_weight(gt(y, x), eq(x, y), x)))
 _def_binary(min, lambda g, x, y, o: mul(g, _tie_weight(lt(x, y), eq(x, y), x)),
@@ -281,10 +304,6 @@ convert.def_jvp(_convert_jvp)
 
 
 # --- batching rules (vmap) ------------------------------------------------------
-# Elementwise: broadcast the unbatched operands and apply the op as it is.
-from . import batch_util as bu  # noqa: E402
-
-for _p in (neg, exp, log, log1p, expm1, tanh, logistic, sqrt, rsqrt, sin, cos, erf, abs, sign,
-           floor, ceil, round, is_finite, not_, add, sub, mul, div, rem, pow, max, min, and_,
-           or_, xor, eq, ne, lt, le, gt, ge, select, convert):
-    _p.def_batch(bu.all_batched(_p.name))
+# unary() and binary() give theirs; select and convert batch the same way.
+_batched(select)
+_batched(convert)

@@ -10,6 +10,8 @@ import numpy as np
 from ..core import Primitive
 from ..errors import DTypeError, ShapeError
 from ..ir.types import TensorType
+from . import ad_util as ad
+from . import batch_util as bu
 
 
 def _free(ndim, *used):
@@ -59,7 +61,6 @@ dot_general = Primitive("dot_general", "linalg", _dot_rule, _dot_impl)
 # The cotangent of one operand contracts the output cotangent with the other
 # operand over the other's free dims (batch dims stay batch dims), then
 # transposes the result into the operand's dim order.
-from . import ad_util as ad  # noqa: E402
 
 
 def _dot_transpose(ct, other, this_ndim, this_dims, other_dims, ct_this_free, ct_other_free):
@@ -111,7 +112,6 @@ dot_general.def_jvp(_dot_jvp)
 # contraction (the first, so it leads the result). One operand batched: its
 # batch dim is a free dim, which lands after the result's batch dims (lhs)
 # or after lhs's free dims (rhs), and is moved to the front.
-from . import batch_util as bu  # noqa: E402
 
 
 def _dot_batch(vals, batched, *, dimension_numbers):

@@ -26,6 +26,8 @@ import numpy as np
 from ..core import Primitive
 from ..errors import DTypeError, ShapeError
 from ..ir.types import TensorType
+from . import batch_util as bu
+from . import control as _control
 
 _MASK = 0xFFFFFFFF
 _PARITY = 0x1BD11BDA   # Threefry's key-schedule constant (Skein's C240)
@@ -96,8 +98,6 @@ argsort = Primitive(
 # A batch of keys draws each example's bits from its own key: a scan over
 # the keys (the bits of key k are a pure function of k, so this equals
 # drawing with each key alone). argsort sorts along its shifted axis.
-from . import batch_util as bu  # noqa: E402
-from . import control as _control  # noqa: E402
 
 
 def _random_bits_batch(vals, batched, *, shape):

@@ -7,6 +7,8 @@ import numpy as np
 from ..core import Primitive
 from ..errors import DTypeError, ShapeError
 from ..ir.types import TensorType
+from . import ad_util as ad
+from . import batch_util as bu
 
 
 def _check_axes(name, x, axes):
@@ -66,7 +68,6 @@ REDUCTIONS = ("reduce_sum", "reduce_prod", "reduce_max", "reduce_min", "argmax",
 
 
 # --- differentiation rules ----------------------------------------------------
-from . import ad_util as ad  # noqa: E402
 
 
 def _extremum_weights(x, out, axes):
@@ -128,7 +129,6 @@ for _p in (reduce_max, reduce_min):
 
 
 # --- batching rules (vmap) ------------------------------------------------------
-from . import batch_util as bu  # noqa: E402
 
 for _p in (reduce_sum, reduce_prod, reduce_max, reduce_min):
     _p.def_batch(bu.shifted_axes(_p.name, "axes"))

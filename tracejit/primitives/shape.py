@@ -6,6 +6,8 @@ import numpy as np
 from ..core import Primitive
 from ..errors import DTypeError, ShapeError
 from ..ir.types import DTYPES, INTS, TensorType
+from . import ad_util as ad
+from . import batch_util as bu
 
 
 def _t(x, shape, dtype=None):
@@ -205,7 +207,6 @@ scatter_add = Primitive("scatter_add", "shape", _scatter_rule, _scatter_impl)
 # --- differentiation rules ----------------------------------------------------
 # Shape primitives are linear, so every JVP is the primitive applied to the
 # tangents, and every VJP is the transposed data movement.
-from . import ad_util as ad  # noqa: E402
 
 
 def _broadcast_vjp(cts, primals, outs, *, shape, broadcast_dimensions):
@@ -283,7 +284,6 @@ for _p in (broadcast_in_dim, reshape, transpose, slice, pad, concatenate, rev, g
 # their dimension attributes by one. gather and scatter_add with batched
 # indices fold the batch into the indexed axis: row b of the batch is
 # addressed as b * n + i in an operand reshaped to (batch * n, ...).
-from . import batch_util as bu  # noqa: E402
 
 
 def _broadcast_batch(vals, batched, *, shape, broadcast_dimensions):

@@ -30,6 +30,7 @@ from ..distributed import barrier, init as init_world
 from . import recipes
 from .callbacks import Callback
 from .loop import fit
+from .options import nonnegative_int, positive_int
 
 __all__ = ["SPACES", "run_search", "add_tune_command"]
 
@@ -243,13 +244,13 @@ def add_tune_command(subparsers):
                     "else a pool of --parallel); finished trials are appended to the "
                     "results file, and running the command again resumes the search.")
     p.add_argument("model", choices=sorted(SPACES))
-    p.add_argument("--trials", type=int, default=20, help="trials in all (default 20)")
-    p.add_argument("--parallel", type=int, default=2,
+    p.add_argument("--trials", type=positive_int, default=20, help="trials in all (default 20)")
+    p.add_argument("--parallel", type=positive_int, default=2,
                    help="trials at a time without mpiexec (default 2)")
-    p.add_argument("--epochs", type=int, default=10, help="epochs per trial (default 10)")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=int, metavar="N",
+    p.add_argument("--epochs", type=positive_int, default=10, help="epochs per trial (default 10)")
+    p.add_argument("--batch-size", type=positive_int)
+    p.add_argument("--seed", type=nonnegative_int, default=0)
+    p.add_argument("--limit", type=positive_int, metavar="N",
                    help="use only the first N training and N test examples")
     p.add_argument("--data", metavar="DIR")
     p.add_argument("--backend", choices=("cpu", "cuda", "reference"))

@@ -265,6 +265,16 @@ def swap_transposed_dots(body, results):
     return out
 
 
+def _emitter(body):
+    """``emit(prim, operands, attrs, type)``: appends an instruction to
+    ``body`` and returns its result."""
+    def emit(prim, operands, attrs, type_):
+        r = Var(type_)
+        body.append(Instr(prim, operands, attrs, [r]))
+        return r
+    return emit
+
+
 def one_hot_scatters(body, fn):
     """``scatter_add(x, i * n + q, u)`` on a flattened ``[m * n]`` array, with
     ``i`` the position in the index array and ``q`` in ``[0, n)``, adds ``u[i]``
@@ -292,11 +302,7 @@ def one_hot_scatters(body, fn):
         q = q.var
         t = x.type
         new = []
-
-        def emit(prim, operands, attrs, type_):
-            r = Var(type_)
-            new.append(Instr(prim, operands, attrs, [r]))
-            return r
+        emit = _emitter(new)
         shape = (m, n)
         x2 = emit("reshape", [x], {"new_shape": shape}, TensorType(shape, t.dtype))
         qb = emit("broadcast_in_dim", [q], {"shape": shape, "broadcast_dimensions": (0,)},

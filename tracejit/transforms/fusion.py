@@ -28,7 +28,7 @@ kernel, and reads each of its own reduction results only at the current
 row: the index analysis below (``reads``) follows indices symbolically,
 including a gather whose flat index is ``row * n + label`` with ``label``
 clamped into ``[0, n)``, which therefore reads the current row. Finally an
-expensive value (``EXPENSIVE``: transcendental functions, windowed
+expensive value (a primitive declared ``expensive``: transcendental functions, windowed
 reductions) that would be recomputed at two different indices or in two
 kernels is materialized instead, and the kernels are formed again.
 
@@ -43,15 +43,9 @@ kernel writers will render them.
 from __future__ import annotations
 
 from ..ir.core import Function, Instr, Var
-from ..kernel.index import (REDUCTIONS, Loop, Space, is_fusible, reads, reduction_space,
-                            squeeze_comps)
+from ..kernel.index import Loop, Space, reads, reduction_space, squeeze_comps
 from ..kernel.ranges import Facts
 from .algebra import absorb_transposes, one_hot_scatters, swap_transposed_dots
-
-#: Computed once and stored rather than recomputed at several indices.
-EXPENSIVE = frozenset({"exp", "log", "log1p", "expm1", "tanh", "logistic", "sin", "cos",
-                       "erf", "pow", "reduce_window", "random_bits"})
-
 
 # --- kernels -------------------------------------------------------------------------------
 
@@ -68,14 +62,14 @@ class _Grouping:
         self.views = views
         self.order = {r: i for i, ins in enumerate(fn.body) for r in ins.results}
         self.roots = [v for ins in fn.body for v in ins.results
-                      if v in materialized and v not in views and is_fusible(ins.prim)]
+                      if v in materialized and v not in views and ins.primitive.fusible]
         self.kernel = {v: (v,) for v in self.roots}   # root -> the roots of its kernel
         self._analyzed = {}
         self.visits = {}   # kernel -> the (value, index) pairs it computes or loads
 
     # -- analysis of one candidate kernel --
     def space(self, roots):
-        reds = [self.producer[v] for v in roots if self.producer[v].prim in REDUCTIONS]
+        reds = [self.producer[v] for v in roots if self.producer[v].primitive.reduction]
         if reds:
             spaces = {reduction_space(r).key() for r in reds}
             if len(spaces) != 1:
@@ -102,7 +96,7 @@ class _Grouping:
         stack = []
         for v in roots:
             ins = self.producer[v]
-            if ins.prim in REDUCTIONS:
+            if ins.primitive.reduction:
                 stack.append((ins.operands[0], space.full()))
             else:
                 comps = space.identity(v.shape)
@@ -118,7 +112,7 @@ class _Grouping:
             if ins is None or (v in self.M and v not in own):
                 loads.add(v)
                 continue
-            if ins.prim in REDUCTIONS:   # one of ours: only at the current row
+            if ins.primitive.reduction:   # one of ours: only at the current row
                 if squeeze_comps(comps, v.shape) != squeeze_comps(ident_k, v.shape):
                     return None
                 continue
@@ -139,7 +133,7 @@ class _Grouping:
             for v, comps in self.visits[k]:
                 ins = self.producer.get(v)
                 # (a scalar is computed once per kernel call anyway)
-                if ins is not None and ins.prim in EXPENSIVE and v not in self.M and v.shape:
+                if ins is not None and ins.primitive.expensive and v not in self.M and v.shape:
                     where.setdefault(v, set()).add((k, squeeze_comps(comps, v.shape)))
         return {v for v, places in where.items() if len(places) > 1}
 
@@ -167,7 +161,7 @@ class _Grouping:
         for ins in self.fn.body:
             if ins.results and ins.results[0] in self.kernel:
                 continue
-            if not is_fusible(ins.prim) or ins.results[0] in self.views:
+            if not ins.primitive.fusible or ins.results[0] in self.views:
                 for x in ins.operands:
                     n = self._node(x)
                     if n is not None:
@@ -197,26 +191,25 @@ class _Grouping:
 
     def run(self):
         P = self.producer
-        reds = [v for v in self.roots if P[v].prim in REDUCTIONS]
-        others = [v for v in self.roots if P[v].prim not in REDUCTIONS]
+        reds = [v for v in self.roots if P[v].primitive.reduction]
+        others = [v for v in self.roots if not P[v].primitive.reduction]
         # 1. reductions with the reductions (of the same space) they read
         for r in reds:
             res = self.analyze((r,))
             for x in sorted(res[1] if res else (), key=lambda v: -self.order.get(v, -1)):
-                if x in self.kernel and P[x].prim in REDUCTIONS:
+                if x in self.kernel and P[x].primitive.reduction:
                     self.merge(r, x)
         # 2. consumers with the reductions they read (latest first)
         for v in others:
             res = self.analyze(self.kernel[v])
             for x in sorted(res[1] if res else (), key=lambda v: -self.order.get(v, -1)):
-                if x in self.kernel and P[x].prim in REDUCTIONS:
-                    if self.merge(v, x):
-                        break
+                if x in self.kernel and P[x].primitive.reduction and self.merge(v, x):
+                    break
         # 3. reductions with the full-shape values they read
         for r in reds:
             res = self.analyze(self.kernel[r])
             for x in res[1] if res else ():
-                if x in self.kernel and P[x].prim not in REDUCTIONS:
+                if x in self.kernel and not P[x].primitive.reduction:
                     self.merge(r, x)
         # 4. kernels of one space that share an input or feed one another
         by_space = {}
@@ -297,17 +290,17 @@ def _materialized(fn: Function):
     producer = {r: ins for ins in fn.body for r in ins.results}
     M = set(fn.params) | set(fn.results)
     for ins in fn.body:
-        if not is_fusible(ins.prim):
+        if not ins.primitive.fusible:
             M.update(ins.operands)
             M.update(ins.results)
-        elif ins.prim in REDUCTIONS:
+        elif ins.primitive.reduction:
             M.update(ins.results)
     # A reshaped value is materialized in its own shape, and the reshape is a
     # view of it: kernels loop over natural shapes (a pooled feature map, not
     # its flattened copy indexed with divisions).
     for ins in fn.body:
         if ins.prim == "reshape" and ins.results[0] in M and ins.operands[0] in producer \
-                and is_fusible(producer[ins.operands[0]].prim):
+                and producer[ins.operands[0]].primitive.fusible:
             M.add(ins.operands[0])
     views = {ins.results[0] for ins in fn.body
              if ins.prim == "reshape" and ins.results[0] in M and
@@ -339,7 +332,7 @@ def _emit(fn, grouping, kernels, views, counter) -> Function:
     # users outside each kernel decide which roots are outputs
     used_outside = set(fn.results)
     for ins in fn.body:
-        if not is_fusible(ins.prim) or (ins.results and ins.results[0] in views):
+        if not ins.primitive.fusible or (ins.results and ins.results[0] in views):
             used_outside.update(ins.operands)
     for k in kernels:
         used_outside.update(grouping.analyze(k)[1])
@@ -353,7 +346,7 @@ def _emit(fn, grouping, kernels, views, counter) -> Function:
             if k not in emitted:
                 emitted.add(k)
                 pending.append(("kernel", k))
-        elif r0 is None or r0 in views or not is_fusible(ins.prim):
+        elif r0 is None or r0 in views or not ins.primitive.fusible:
             pending.append(("instr", ins))
     while pending:
         rest = []

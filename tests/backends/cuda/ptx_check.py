@@ -20,7 +20,7 @@ from tracejit.transforms.fusion import fuse
 
 UNARY_F = ["neg", "exp", "log", "log1p", "expm1", "tanh", "logistic", "sqrt", "rsqrt",
            "sin", "cos", "erf", "abs", "sign", "floor", "ceil", "round", "is_finite"]
-BINARY_F = ["add", "sub", "mul", "div", "rem", "pow", "max", "min", "eq", "ne", "lt", "le",
+BINARY_F = ["add", "sub", "mul", "div", "rem", "pow", "atan2", "max", "min", "eq", "ne", "lt", "le",
             "gt", "ge"]
 UNARY_I = ["neg", "abs", "sign", "not"]
 BINARY_I = ["add", "sub", "mul", "div", "rem", "max", "min", "and", "or", "xor", "eq", "ne",

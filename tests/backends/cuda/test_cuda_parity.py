@@ -16,7 +16,7 @@ import tracejit.numpy as tnp
 from tracejit import lax
 from tracejit.backends import cuda
 from tracejit.nn import functional as F
-from tracejit.primitives import PRIMITIVES
+from tracejit.primitives import PRIMITIVES, linalg_lapack
 from tracejit.primitives import elementwise as ew
 from tracejit.transforms.fusion import fuse, kernel_count
 
@@ -73,7 +73,7 @@ def _apply(names, *xs):
 # --- elementwise ---------------------------------------------------------------------
 
 UNARY_FLOAT = ["neg", "exp", "log", "log1p", "expm1", "tanh", "logistic", "sqrt", "rsqrt",
-               "sin", "cos", "erf", "abs", "sign", "floor", "ceil", "round", "is_finite"]
+               "sin", "cos", "sinh", "erf", "abs", "sign", "floor", "ceil", "round", "is_finite"]
 BINARY_FLOAT = ["add", "sub", "mul", "div", "rem", "pow", "max", "min",
                 "eq", "ne", "lt", "le", "gt", "ge"]
 UNARY_INT = ["neg", "abs", "sign", "not"]
@@ -369,7 +369,10 @@ def test_mlp_step_with_grad_and_donation():
 
 def test_fallback_list():
     """Every primitive has a kernel, a library or a sub-plan lowering except
-    these, which run their NumPy implementation on the host: argsort, and
-    custom_vjp_call and custom_jvp_call, which autodiff removes before a backend sees a Function."""
+    these, which run their NumPy implementation on the host: argsort, the
+    matrix decompositions and solves (LAPACK through NumPy and SciPy), and
+    custom_vjp_call and custom_jvp_call, which autodiff removes before a
+    backend sees a Function."""
     fallback = sorted(p for p in PRIMITIVES if cuda.lowering(p).startswith("NumPy"))
-    assert fallback == ["argsort", "custom_jvp_call", "custom_vjp_call"]
+    assert fallback == sorted(["argsort", "custom_jvp_call", "custom_vjp_call",
+                               *linalg_lapack.NAMES])

@@ -24,7 +24,6 @@ from tracejit.backends.cuda.library import LOWERINGS, HostFallback
 from tracejit.ir.core import Instr, Var
 from tracejit.ir.types import TensorType
 from tracejit.core import PRIMITIVES
-from tracejit.kernel.index import is_fusible
 
 FEW = settings(max_examples=15, deadline=None, derandomize=True,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -69,7 +68,7 @@ def test_every_non_fusible_primitive_is_lowered_or_left_to_the_plan():
     plan's fallback); every other non-fused primitive has a lowering."""
     left_to_plan = {"cond", "while", "scan", "custom_vjp_call", "custom_jvp_call", "argsort",
                     "fusion"}
-    missing = [p for p in PRIMITIVES if not is_fusible(p) and p not in LOWERINGS
+    missing = [p for p in PRIMITIVES if not PRIMITIVES[p].fusible and p not in LOWERINGS
                and p not in left_to_plan]
     assert missing == []
 

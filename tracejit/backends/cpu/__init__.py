@@ -15,7 +15,7 @@ import time
 
 from ... import log
 from ...ir.core import Function
-from ...kernel.index import is_fusible
+from ...ir.primitive import PRIMITIVES
 from ...transforms import fusion
 from . import worker
 from .cache import cache_dir, stats
@@ -34,7 +34,7 @@ def available() -> bool:
 def lowering(prim: str) -> str:
     """How this backend runs a primitive (the test of the fallback list
     enumerates every primitive with this)."""
-    if is_fusible(prim) or prim == "fusion":   # fusion: a kernel the plan compiles
+    if PRIMITIVES[prim].fusible or prim == "fusion":   # fusion: a kernel the plan compiles
         return "fused kernel"
     return {"dot_general": "BLAS", "conv_general": "im2col kernel + BLAS",
             "scatter_add": "scatter kernel", "select_and_scatter_add": "pooling-gradient kernel",

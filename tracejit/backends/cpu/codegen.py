@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...ir.core import Function, Var
-from ...kernel.index import REDUCTIONS, Loop, Space, deep_recursion, is_elementwise
+from ...kernel.index import Loop, Space, deep_recursion
 from ...kernel.writer import LoweringError, ScopedWriter
 from .snippets import CTOR, HEADER, INTRINSICS, SNIPPETS
 
@@ -71,7 +71,7 @@ class KernelWriter(ScopedWriter):
             if ins.prim == "broadcast_in_dim":
                 if ins.operands[0].shape != ():
                     return False
-            elif not is_elementwise(ins.prim) or \
+            elif not ins.primitive.elementwise or \
                     (ins.results[0].shape not in (shape, ())):
                 return False
         return True
@@ -128,7 +128,7 @@ class KernelWriter(ScopedWriter):
         self.acc_deps = frozenset(f"i{d}" for d in big_outer)
         phase, reds_of = self._phases()
         npass = max(phase.values())
-        reductions = [ins for ins in self.fn.body if ins.prim in REDUCTIONS]
+        reductions = [ins for ins in self.fn.body if ins.primitive.reduction]
         f_roots, k_roots = self._roots(outs, phase, reds_of)
         # accumulators
         kin_shape = tuple(F[d] for d in kin)

@@ -36,10 +36,11 @@ import time
 import numpy as np
 
 from ... import log
+from ...core import PRIMITIVES, eval_function
+from ...errors import at_location
 from ...ir.core import Function, Var
 from ...kernel.control import loop_over_plans
 from ...kernel.liveness import Buffer, BufferPlan
-from ...core import PRIMITIVES, eval_function
 from . import cache, codegen, control, kernels, library
 from .snippets import CTOR
 from .threads import MIN_PARALLEL_WORK, blas_threads, pool
@@ -340,14 +341,15 @@ class PlanBuilder(BufferPlan):
         log.log("fallback", f"{ins.prim}: no lowering in the cpu backend; the plan calls its "
                             f"NumPy implementation")
         attrs = dict(ins.attrs)
-        self._call_python(i, ins, args, lambda *a: prim.impl(*a, **attrs))
+        run = at_location(prim.impl, ins.results[0].src if ins.results else None)
+        self._call_python(i, ins, args, lambda *a: run(*a, **attrs))
 
     def _call_python(self, i, ins, args, fn, copy=True):
         """Results of a Python callable: owned arrays of the right dtypes."""
         dtypes = [np.dtype(r.dtype) for r in ins.results]
         if copy:
             def call(*a, _fn=fn, _dt=dtypes):
-                return [np.array(o, dtype=d) for o, d in zip(_fn(*a), _dt)]
+                return [np.array(o, dtype=d, order="C") for o, d in zip(_fn(*a), _dt)]
         else:
             call = fn
         name = self.glob("py", call)

@@ -38,7 +38,7 @@ from tracejit.backends.cpu.intrinsics import {intrinsics}
 """
 INTRINSICS = ("radd", "rmul", "fmaximum", "fminimum", "random_bits_at", "ipow", "select")
 #: Float snippets whose Numba result type may differ from the operands'.
-RETYPED = frozenset({"erf", "pow"})
+RETYPED = frozenset({"erf", "pow", "atan2"})
 _FLOAT_REDUCE = {"reduce_sum": "radd", "reduce_prod": "rmul", "reduce_max": "fmaximum",
                  "reduce_min": "fminimum"}
 

@@ -25,7 +25,7 @@ import numpy as np
 from ... import log
 from ...device import Array, cuda_available
 from ...ir.core import Function
-from ...kernel.index import is_fusible
+from ...ir.primitive import PRIMITIVES
 from ...transforms import fusion
 
 __all__ = ["available", "compile", "lowering", "Array", "simulator"]
@@ -46,7 +46,7 @@ def simulator() -> bool:
 def lowering(prim: str) -> str:
     """How this backend runs a primitive."""
     from .plan import library_lowerings
-    if is_fusible(prim) or prim == "fusion":
+    if PRIMITIVES[prim].fusible or prim == "fusion":
         return "fused kernel"
     if prim in ("cond", "while", "scan"):
         return "sub-plans"

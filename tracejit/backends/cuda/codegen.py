@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...ir.core import Function
-from ...kernel.index import REDUCTIONS, deep_recursion
+from ...kernel.index import deep_recursion
 from ...kernel.writer import LoweringError, ScopedWriter
 from .snippets import CTOR, HEADER, NBTYPE, SNIPPETS, arg_combine
 
@@ -108,7 +108,7 @@ class KernelWriter(ScopedWriter):
         sp = self.space
         phase, reds_of = self._phases()
         npass = max(phase.values())
-        reductions = [ins for ins in self.fn.body if ins.prim in REDUCTIONS]
+        reductions = [ins for ins in self.fn.body if ins.primitive.reduction]
         full = sp.full()
         f_roots, k_roots = self._roots(outs, phase, reds_of)
         B = self.block

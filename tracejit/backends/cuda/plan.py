@@ -33,10 +33,11 @@ import warnings
 import numpy as np
 
 from ... import log
+from ...core import PRIMITIVES, eval_function
+from ...errors import at_location
 from ...ir.core import Function, Var
 from ...kernel.control import loop_over_plans
 from ...kernel.liveness import Buffer, BufferPlan
-from ...core import PRIMITIVES, eval_function
 from . import cache, codegen, control
 from .codegen import kernel_shape
 from .snippets import SIMULATOR
@@ -299,7 +300,8 @@ class PlanBuilder(BufferPlan):
         attrs = dict(ins.attrs)
         log.log("fallback", f"{ins.prim}: no lowering in the cuda backend; the plan runs its "
                             f"NumPy implementation on the host")
-        self._host(i, ins, lambda *a: prim.impl(*a, **attrs), ins.prim)
+        run = at_location(prim.impl, ins.results[0].src if ins.results else None)
+        self._host(i, ins, lambda *a: run(*a, **attrs), ins.prim)
 
     def _host(self, i, ins, fn, what):
         """A step copying the operands to the host, calling ``fn`` on NumPy
