@@ -369,7 +369,9 @@ class KernelWriter(ScopedWriter):
                         ["", "", f"def kernel({', '.join(args)}):"] + self.top.lines("    ")) + "\n"
         arg_types = tuple(["i64"] * len(scalars) + [(t, nd) for _, t, nd in arrays])
         units = counts["n"] * (self.splits if self.strategy.endswith("_partial") else 1)
-        inplace = frozenset() if self.strategy in SPLIT else self.inplace_pairs()
+        # A partial kernel writes no outputs; a final one runs after it, so only
+        # its own reads matter for writing an output over an input.
+        inplace = frozenset() if self.strategy.endswith("_partial") else self.inplace_pairs()
         return KernelSource(src, arg_types, tuple(counts.values()) + tuple(self.dims),
                             self.kind, units, inplace, self.strategy,
                             tuple(dtype for _, dtype in self.partials))
