@@ -9,15 +9,7 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tracejit
-import tracejit.numpy as _tnp
-import tracejit.numpy_linalg
-import tracejit.numpy_more
-from types import SimpleNamespace
-# tracejit.numpy with the functions of numpy_more.py and numpy_linalg.py, which
-# move into the tracejit.numpy package when it is split into NumPy's sections
-tnp = SimpleNamespace(**{**vars(_tnp), **{n: getattr(tracejit.numpy_more, n)
-                                          for n in dir(tracejit.numpy_more) if not n.startswith("_")}})
-tnp.linalg = tracejit.numpy_linalg
+import tracejit.numpy as tnp
 from tracejit.testing import check_grads
 
 from tnp_check import assert_same, run_numpy

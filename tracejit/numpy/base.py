@@ -36,18 +36,18 @@ import types
 
 import numpy as np
 
-from .core import Tracer, current_trace
-from .errors import DTypeError, ScalarOverflowError, ShapeError
-from .naming import add_name_keyword
-from .ir.types import FLOATS, TensorType, canonical_dtype
-from .ir.types import result_type as _result_type
-from .primitives import conv as _cv
-from .primitives import elementwise as _ew
-from .primitives import linalg as _la
-from .primitives import random as _rp
-from .primitives import reduce as _rd
-from .primitives import shape as _sh
-from .slicing import apply_traced_slices
+from ..core import Tracer, current_trace
+from ..errors import DTypeError, ScalarOverflowError, ShapeError
+from ..naming import add_name_keyword
+from ..ir.types import FLOATS, TensorType, canonical_dtype
+from ..ir.types import result_type as _result_type
+from ..primitives import conv as _cv
+from ..primitives import elementwise as _ew
+from ..primitives import linalg as _la
+from ..primitives import random as _rp
+from ..primitives import reduce as _rd
+from ..primitives import shape as _sh
+from ..slicing import apply_traced_slices
 
 # dtype names, so ``tnp.float32`` works as in NumPy
 float32, float64, int32, int64, uint32 = np.float32, np.float64, np.int32, np.int64, np.uint32
@@ -1337,42 +1337,7 @@ def einsum(subscripts, *operands, optimize=None):
     return transpose(r, [s.index(c) for c in out])
 
 
-def _norm(x, ord=None, axis=None, keepdims=False):
-    """NumPy's vector norms (any ``ord``) and matrix norms 'fro', 1, -1,
-    inf, -inf (the 2-norm and nuclear norm need an SVD tracejit lacks)."""
-    x = _as_float(x)
-    if axis is None and (ord is None or ndim(x) == 1):
-        return _norm(ravel(x), ord, 0, False) if not keepdims else \
-            reshape(_norm(ravel(x), ord, 0), (1,) * ndim(x))
-    if axis is None:
-        axis = (0, 1) if ndim(x) == 2 else tuple(range(ndim(x)))
-    axes = tuple(_axis_list(x, axis, ndim(x)))   # (row, col): order matters
-    if len(axes) == 2:
-        if ord in (None, "fro"):
-            return sqrt(sum(multiply(x, x), axes, keepdims=keepdims))
-        if ord in (1, -1, np.inf, -np.inf):
-            rows, cols = axes if ord in (1, -1) else axes[::-1]
-            s = sum(abs(x), rows, keepdims=True)
-            r = (max if ord > 0 else min)(s, cols, keepdims=True)
-            return r if keepdims else squeeze(r, axes)
-        raise NotImplementedError(f"tnp.linalg.norm: matrix norm ord={ord!r}")
-    if len(axes) != 1:
-        raise ShapeError(f"tnp.linalg.norm: axis {axis} must name one or two axes")
-    a = abs(x)
-    if ord is None or ord == 2:
-        return sqrt(sum(multiply(x, x), axes, keepdims=keepdims))
-    if ord == np.inf:
-        return max(a, axes, keepdims=keepdims)
-    if ord == -np.inf:
-        return min(a, axes, keepdims=keepdims)
-    if ord == 0:
-        return astype(count_nonzero(x, axes, keepdims=keepdims), _type(x).dtype)
-    if ord == 1:
-        return sum(a, axes, keepdims=keepdims)
-    return power(sum(power(a, ord), axes, keepdims=keepdims), 1.0 / ord)
-
-
-linalg = types.SimpleNamespace(norm=_norm)
+# linalg (norm and the decompositions) is tracejit/numpy/linalg.py
 
 
 # --- sorting and comparisons of whole arrays ---------------------------------------
