@@ -24,6 +24,7 @@ from tracejit.backends.cuda.library import LOWERINGS, HostFallback
 from tracejit.ir.core import Instr, Var
 from tracejit.ir.types import TensorType
 from tracejit.core import PRIMITIVES
+from tracejit.primitives import linalg_lapack
 
 FEW = settings(max_examples=15, deadline=None, derandomize=True,
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -64,10 +65,11 @@ def values(rng, shape, dtype):
 
 
 def test_every_non_fusible_primitive_is_lowered_or_left_to_the_plan():
-    """Control flow runs as sub-plans (the plan), argsort on the host (the
-    plan's fallback); every other non-fused primitive has a lowering."""
+    """Control flow runs as sub-plans (the plan), argsort and the LAPACK
+    family on the host (the plan's fallback); every other non-fused
+    primitive has a lowering."""
     left_to_plan = {"cond", "while", "scan", "custom_vjp_call", "custom_jvp_call", "argsort",
-                    "fusion"}
+                    "fusion", *linalg_lapack.NAMES}
     missing = [p for p in PRIMITIVES if not PRIMITIVES[p].fusible and p not in LOWERINGS
                and p not in left_to_plan]
     assert missing == []
