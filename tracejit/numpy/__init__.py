@@ -9,4 +9,6 @@ from .base import asarray, promote_dtypes, unary_op  # noqa: F401  (used by lax)
 from .more import *  # noqa: F401,F403
 from .more import __all__ as _more_all
 
+from . import dispatch  # noqa: F401,E402  (np.sum(tracer) & co. trace: NEP 13 and 18)
+
 __all__ = sorted(set(_base_all) | set(_more_all) | {"linalg"})
