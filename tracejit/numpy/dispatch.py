@@ -9,8 +9,6 @@ output (``out=``), the error names the user's line and says what to use.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from ..core import Tracer
 from ..errors import ConcretizationError
 from . import base, linalg, more
