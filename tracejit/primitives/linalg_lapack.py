@@ -28,7 +28,6 @@ infinite at repeated values, where those vectors are not unique.
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
 
 from ..core import Primitive
 from ..errors import DTypeError, LinAlgError, ShapeError
@@ -217,6 +216,8 @@ def _trsolve_rule(a, b, *, lower, transpose_a):
 
 
 def _trsolve_impl(a, b, *, lower, transpose_a):
+    import scipy.linalg   # on first use: importing SciPy costs 0.3 s
+
     def one(m, r):
         return scipy.linalg.solve_triangular(m, r, lower=lower, trans=1 if transpose_a else 0,
                                              check_finite=False)
