@@ -13,7 +13,7 @@ CPU target initialized before the timed call and reported on its own
 waits for in a fresh interpreter (``import tracejit`` excluded). The stage
 columns are measured by wrapping the functions that do each stage:
 
-- trace: running the user's function on tracers (``trace_function``)
+- trace: running the user's function on tracers (``stages.trace``)
 - transforms: ``stages.simplify`` (DCE, CSE, folding, algebra)
 - fusion: ``transforms.fusion.fuse``
 - codegen: kernel source generation

@@ -35,6 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 import tracejit  # noqa: E402
+from tracejit.tiered import wait_all  # noqa: E402
 import workloads as W  # noqa: E402
 
 
@@ -340,6 +341,7 @@ def measure(impls, rounds, calls, warm):
         t = time.perf_counter()
         f()
         first[name] = time.perf_counter() - t
+    wait_all()   # with TRACEJIT_TIERED=1, time the compiled plans, not the interpreter
     for _ in range(rounds):
         for name, f in impls.items():
             # Untimed calls first: the previous runtime's worker threads may

@@ -200,8 +200,9 @@ class JitFunction:
             fn = stages.simplify(fn)
         donate = self._donated_leaves(statics, dyn)
         tiered = self.tiered if self.tiered is not None else enabled_by_default()
-        if tiered and backend != "reference":
-            executable = TieredExecutable(fn, get_backend(backend).compile, donate, self.__name__)
+        if tiered and backend == "cpu":   # the interpreter runs on host arrays only
+            build = functools.partial(get_backend(backend).compile, background=True)
+            executable = TieredExecutable(fn, build, donate, self.__name__)
         else:
             with stages.timed(stages.COMPILE, self.__name__, f" for {backend}"):
                 executable = stages.compile(fn, backend, donate)

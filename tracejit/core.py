@@ -195,7 +195,7 @@ def eval_function(fn: Function, args):
         if ins.prim == "constant":
             env[ins.results[0]] = constant_value(ins)
             continue
-        outs = PRIMITIVES[ins.prim].bind(*[env[v] for v in ins.operands], **ins.attrs)
+        outs = ins.primitive.bind(*[env[v] for v in ins.operands], **ins.attrs)
         for r, o in zip(ins.results, outs):
             env[r] = o
     return [env[v] for v in fn.results]

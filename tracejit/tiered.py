@@ -28,9 +28,11 @@ import warnings
 
 from . import log
 from .backends import get_backend
+from .backends.cpu.threads import blas_threads
 
 _pending: set = set()
 _pending_lock = threading.Lock()
+_exit_hook = []
 
 
 def enabled_by_default() -> bool:
@@ -57,6 +59,8 @@ class TieredExecutable:
                                         name=f"tracejit compile {name}", daemon=True)
         with _pending_lock:
             _pending.add(self)
+            if not _exit_hook:   # registered after the backend's own exit hooks, so run before them
+                _exit_hook.append(atexit.register(wait_all))
         self._thread.start()
 
     def _compile(self, compile_fn, donate):
@@ -88,16 +92,22 @@ class TieredExecutable:
         if self.interpreted_calls == 1:
             log.log("compile", f"{self.name}: running on the reference interpreter while "
                                f"its plan compiles")
-        return self._interpret(args)
+        # One BLAS thread, as the compiled plans run it: the build uses another
+        # core, and OpenBLAS's spinning threads on a busy machine made an
+        # interpreted LSTM step take ten times its CPU time.
+        previous = blas_threads(1)
+        try:
+            return self._interpret(args)
+        finally:
+            blas_threads(previous)
 
 
 def wait_all():
     """Block until every background compilation of this process has finished.
-    Registered to run at exit, so that their kernels reach the disk cache."""
+    Runs at exit (registered with the first tiered plan), so that their
+    kernels reach the disk cache."""
     with _pending_lock:
         pending = list(_pending)
     for executable in pending:
         executable.wait()
 
-
-atexit.register(wait_all)

@@ -3,6 +3,7 @@ hyperbolic functions, NaN-aware reductions, quantiles, polynomials,
 convolution, interpolation, r_/c_, rot90, gradient, ...): eager and jitted
 (reference and cpu backends) against NumPy, with edge cases (0, -0, +-1,
 inf, NaN, huge values), and gradients against finite differences."""
+
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st

@@ -55,8 +55,8 @@ def cases():
         add(s, "randint", arr(jr.randint(k, (20,), 0, 10, jnp.int32)))
         add(s, "randint_wide", arr(jr.randint(k, (8,), -100, 100000, jnp.int32)))
         add(s, "permutation", arr(jr.permutation(k, 10)))
-        grid = jnp.arange(12, dtype=jnp.int32).reshape(3, 4)
-        add(s, "permutation_axis", arr(jr.permutation(k, grid, axis=1)))
+        add(s, "permutation_axis", arr(jr.permutation(
+            k, jnp.arange(12, dtype=jnp.int32).reshape(3, 4), axis=1)))
         add(s, "permutation_independent", arr(jr.permutation(
             k, jnp.arange(12, dtype=jnp.int32).reshape(3, 4), axis=1, independent=True)))
         add(s, "permutation_2000", arr(jr.permutation(k, 2000)))

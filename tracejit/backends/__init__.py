@@ -20,11 +20,9 @@ def get_backend(name: str):
 
 
 def available(name: str) -> bool:
-    try:
-        check = getattr(get_backend(name), "available", None)
-    except ImportError:
-        return False
-    return bool(check and check())
+    """Whether backend ``name`` can run here (each backend module says; none
+    imports Numba or CUDA to say it)."""
+    return bool(get_backend(name).available())
 
 
 @functools.cache

@@ -18,8 +18,8 @@ operand on ties, as np.maximum), integer division and remainder floor and
 give 0 on division by zero, float division by zero gives inf/nan.
 
 Adding an elementwise math function (``sinh``, say) is one line here, in
-``MATH``: its NumPy spelling (CPU, CUDA simulator) and its libdevice stem
-(GPU).
+``MATH`` (``MATH2`` for a binary one, such as ``atan2``): its NumPy
+spelling (CPU, CUDA simulator) and its libdevice stem (GPU).
 """
 from __future__ import annotations
 
@@ -57,6 +57,11 @@ MATH = {
     "erf": ("math.erf", "erf"),
 }
 
+#: Binary float math: primitive -> (NumPy function, libdevice stem).
+MATH2 = {
+    "atan2": ("np.arctan2", "atan2"),
+}
+
 FLOAT = {
     "neg": "-{0}",
     "abs": "abs({0})",
@@ -68,7 +73,6 @@ FLOAT = {
     "div": "{0} / {1}",
     "rem": "{0} % {1}",
     "pow": "{0} ** {1}",
-    "atan2": "np.arctan2({0}, {1})",
     "max": "{0} if ({0} > {1} or {0} != {0}) else {1}",
     "min": "{0} if ({0} < {1} or {0} != {0}) else {1}",
 }
@@ -117,6 +121,7 @@ class Snippets:
     are the hooks it may override."""
     CTOR = CTOR
     MATH = MATH
+    MATH2 = MATH2
     FLOAT = FLOAT
     INT = INT
     UINT = UINT
@@ -128,9 +133,15 @@ class Snippets:
         """A call of unary float function ``prim`` (a key of ``MATH``)."""
         return f"{self.MATH[prim][0]}({arg})"
 
+    def math2(self, prim: str, dtype: str, x: str, y: str) -> str:
+        """A call of binary float function ``prim`` (a key of ``MATH2``)."""
+        return f"{self.MATH2[prim][0]}({x}, {y})"
+
     def float_op(self, prim: str, dtype: str, args: list) -> str | None:
         if prim in self.MATH:
             return self.math(prim, dtype, args[0])
+        if prim in self.MATH2:
+            return self.math2(prim, dtype, args[0], args[1])
         T = self.CTOR[dtype]
         if prim == "rsqrt":
             return f"{T}(1) / {self.math('sqrt', dtype, args[0])}"

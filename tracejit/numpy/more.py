@@ -523,9 +523,8 @@ def polyint(p, m=1, k=None):
     p = _float(p)
     for _ in range(int(m)):
         n = p.shape[0]
-        const = tnp.zeros((1,), p.dtype) if k is None else \
-            tnp.reshape(tnp.asarray(k, p.dtype), (1,))
-        p = tnp.concatenate([p / np.arange(n, 0, -1).astype(p.dtype), const])
+        tail = tnp.zeros((1,), p.dtype) if k is None else tnp.reshape(tnp.asarray(k, p.dtype), (1,))
+        p = tnp.concatenate([p / np.arange(n, 0, -1).astype(p.dtype), tail])
     return p
 
 

@@ -79,7 +79,7 @@ def bind_named(ins, vals):
     the names of ``ins``'s (tracejit.naming)."""
     names = [r.name for r in ins.results]
     if not any(names) or ins.prim in _NOT_ONE_INSTRUCTION or \
-            PRIMITIVES[ins.prim].kind == "control":
+            ins.primitive.kind == "control":
         return bind_plain(ins.prim, vals, ins.attrs)
     with keep_names(names):
         return bind_plain(ins.prim, vals, ins.attrs)

@@ -85,9 +85,8 @@ def kernels(fn):
 
 
 def main():
-    from numba import config, cuda
-    from tracejit.backends import cache_store
-    from tracejit.backends.cuda import cache, codegen
+    from numba import config
+    from tracejit.backends.cuda import codegen
     if config.ENABLE_CUDASIM:
         sys.exit("run without NUMBA_ENABLE_CUDASIM: this compiles for a real GPU")
     # Device functions compile for the current device's compute capability;
@@ -100,20 +99,34 @@ def main():
         fn = fuse(optimize(tracejit.make_ir(fun)(*args)))
         for ins in kernels(fn):
             body, kind = ins.attrs["body"], ins.attrs["kind"]
-            ks = codegen.generate(body, kind, 256)
-            text = f"# ptx check\n{ks.source}"
-            key = hashlib.sha256(text.encode()).hexdigest()[:24]
-            path = cache_store.cache_dir() / "cuda-ptx-check" / f"k_{key}.py"
-            cache_store.write_file(path, text.encode())
-            module = cache._import(path, f"tracejit_ptx_check_{key}")
-            try:
-                cuda.compile_ptx(module.kernel, cache.signature(ks.arg_types).args, cc=(8, 0))
-                print(f"ok     {name}: {body.name} ({kind})")
-            except Exception as e:   # reported, then the exit status
-                failed += 1
-                print(f"FAILED {name}: {body.name} ({kind}): {type(e).__name__}: {e}\n"
-                      f"{ks.source}")
+            layouts = ["rows"]    # every reduction layout the plan may pick (plan.reduction_layout)
+            if kind == "reduction" and codegen.reduction_shape(body).single:
+                layouts += ["columns", "split_partial", "split_final", "column_partial",
+                            "column_final"]
+            for layout in layouts:
+                ks = codegen.generate(body, kind, 256, layout, 4)
+                what = f"{name}: {body.name} ({kind}{'' if kind == 'loop' else ', ' + layout})"
+                failed += compile_one(what, ks)
     sys.exit(1 if failed else 0)
+
+
+def compile_one(what, ks) -> int:
+    """0 if the kernel of ``ks`` compiles to PTX, else 1 (and its source is printed)."""
+    from numba import cuda
+    from tracejit.backends import cache_store
+    from tracejit.backends.cuda import cache
+    text = f"# ptx check\n{ks.source}"
+    key = hashlib.sha256(text.encode()).hexdigest()[:24]
+    path = cache_store.cache_dir() / "cuda-ptx-check" / f"k_{key}.py"
+    cache_store.write_file(path, text.encode())
+    module = cache._import(path, f"tracejit_ptx_check_{key}")
+    try:
+        cuda.compile_ptx(module.kernel, cache.signature(ks.arg_types).args, cc=(8, 0))
+        print(f"ok     {what}")
+        return 0
+    except Exception as e:   # reported, then the exit status
+        print(f"FAILED {what}: {type(e).__name__}: {e}\n{ks.source}")
+        return 1
 
 
 if __name__ == "__main__":

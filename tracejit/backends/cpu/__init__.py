@@ -17,6 +17,7 @@ from ... import log
 from ...ir.core import Function
 from ...ir.primitive import PRIMITIVES
 from ...transforms import fusion
+from . import worker
 from .cache import cache_dir, stats
 from .plan import PlanBuilder
 
@@ -41,7 +42,19 @@ def lowering(prim: str) -> str:
             }.get(prim, "NumPy impl (fallback)")
 
 
-def compile(fn: Function, donate=()):
+def compile(fn: Function, donate=(), background=False):
+    """The plan running ``fn``; ``background=True`` (a tiered function's
+    build, tracejit/tiered.py) compiles its kernels in a worker process
+    (worker.py), so that the caller's thread keeps the GIL."""
+    token = worker.IN_WORKER.set(True) if background else None
+    try:
+        return _compile(fn, donate)
+    finally:
+        if token is not None:
+            worker.IN_WORKER.reset(token)
+
+
+def _compile(fn: Function, donate):
     start = time.perf_counter()
     fused = fusion.fuse(fn)   # through the module: bench_compile times it
     t_fuse = time.perf_counter() - start

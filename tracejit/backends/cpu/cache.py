@@ -28,8 +28,7 @@ from pathlib import Path
 
 from ... import log
 from ..cache_store import EntryStore, cache_dir
-from . import loader
-from .compiler import compile_object
+from . import compiler, loader, worker
 
 __all__ = ["cache_dir", "load", "stats"]
 
@@ -101,6 +100,7 @@ def load(source: str, arg_dtypes: tuple, what: str = "kernel"):
                                f"{1e3 * elapsed:.1f} ms")
             log.log("cache", f"{what}: k_{key} hit")
         else:
+            compile_object = worker.compile_object if worker.IN_WORKER.get() else compiler.compile_object
             obj, symbol = compile_object(source, f"k_{key}", arg_dtypes)
             _store.write_beside(f"k_{key}.py", text.encode())
             _store.write(key, symbol.encode() + b"\n" + obj)

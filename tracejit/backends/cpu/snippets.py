@@ -37,8 +37,9 @@ from numba import carray
 from tracejit.backends.cpu.intrinsics import {intrinsics}
 """
 INTRINSICS = ("radd", "rmul", "fmaximum", "fminimum", "random_bits_at", "ipow", "select")
-#: Float snippets whose Numba result type may differ from the operands'.
-RETYPED = frozenset({"erf", "pow", "atan2"})
+#: Float snippets whose Numba result type may differ from the operands'
+#: (and every binary math function, ``MATH2``).
+RETYPED = frozenset({"erf", "pow"})
 _FLOAT_REDUCE = {"reduce_sum": "radd", "reduce_prod": "rmul", "reduce_max": "fmaximum",
                  "reduce_min": "fminimum"}
 
@@ -73,7 +74,7 @@ class CpuSnippets(base.Snippets):
 
     def retype(self, prim, out_dtype):
         return super().retype(prim, out_dtype) and \
-            (out_dtype not in base.FLOATS or prim in RETYPED)
+            (out_dtype not in base.FLOATS or prim in RETYPED or prim in self.MATH2)
 
     def reduction_combine(self, prim, dtype, acc, x):
         if dtype in base.FLOATS and prim in _FLOAT_REDUCE:

@@ -58,14 +58,12 @@ def lowering(prim: str) -> str:
 def _to_device(x, param):
     """A parameter's device array: an Array's own (viewed in kernel shape),
     or a NumPy value uploaded."""
-    from numba import cuda
-
+    from . import allocator
     from .codegen import kernel_shape
     shape = kernel_shape(param.shape)
     if isinstance(x, Array):
         return x.device_array(shape)
-    a = np.ascontiguousarray(np.asarray(x, dtype=param.dtype)).reshape(shape)
-    return cuda.to_device(a)
+    return allocator.upload(np.asarray(x, dtype=param.dtype), shape)
 
 
 def compile(fn: Function, donate=()):

@@ -36,14 +36,22 @@ from .snippets import CTOR, HEADER, NBTYPE, SNIPPETS, arg_combine
 __all__ = ["KernelSource", "LoweringError", "generate", "kernel_shape"]
 
 
+#: The reduction layouts of two kernels (a partial pass, then a final one).
+SPLIT = frozenset({"split_partial", "split_final", "column_partial", "column_final"})
+
+
 @dataclass
 class KernelSource:
     source: str          # module text; the kernel is the function ``kernel``
     arg_types: tuple     # ('i64',) per scalar argument, then (dtype, ndim) per array
     scalars: tuple       # values of the scalar arguments (counts, then dims)
     kind: str            # 'loop' or 'reduction'
-    units: int           # elements (loop) or kept indices (reduction): the grid's work
+    units: int           # elements (loop), kept indices (reduction) or kept indices x
+    #                      splits (split_partial, column_partial): the grid's work
     inplace: frozenset   # (input, output) pairs: the output may be written over the input
+    strategy: str = "loop"   # loop; reductions: rows, columns, split_partial, split_final,
+    #                          column_partial, column_final
+    partials: tuple = ()     # dtypes of a split reduction's partial arrays (n * ns each)
 
 
 def _prod(xs) -> int:
@@ -60,9 +68,13 @@ class KernelWriter(ScopedWriter):
     the statements computing a value at an index, placed by ``emit()``."""
     snippets = SNIPPETS
 
-    def __init__(self, body: Function, kind: str, block: int):
+    def __init__(self, body: Function, kind: str, block: int, strategy: str = "rows",
+                 splits: int = 1):
         super().__init__(body, kind)
         self.block = block
+        self.strategy = strategy if kind == "reduction" else "loop"
+        self.splits = splits
+        self.partials: list = []   # (name, dtype) of a split reduction's partial arrays
 
     # --- kernel layout --------------------------------------------------------------------
     def _unflatten(self, flat, dims):
@@ -102,6 +114,8 @@ class KernelWriter(ScopedWriter):
             self._build_reduction(outs)
             counts = {"n": _prod(self.space.kept_shape),
                       "nr": _prod(self.space.shape[d] for d in self.space.axes)}
+            if self.strategy in SPLIT:
+                counts["ns"] = self.splits
         return self._finish(outs, counts)
 
     def _build_reduction(self, outs):
@@ -109,24 +123,42 @@ class KernelWriter(ScopedWriter):
         phase, reds_of = self._phases()
         npass = max(phase.values())
         reductions = [ins for ins in self.fn.body if ins.primitive.reduction]
-        full = sp.full()
         f_roots, k_roots = self._roots(outs, phase, reds_of)
+        if self.strategy != "rows" and (npass > 1 or f_roots):
+            raise LoweringError(f"the {self.strategy} layout takes one phase of reductions "
+                                f"and reduced outputs only")
+        if self.strategy.startswith("column"):
+            return self._build_columns(reductions, k_roots)
+        full = sp.full()
         B = self.block
         self.top.add("tid = cuda.threadIdx.x")
         shared = {}   # reduction -> shared arrays (value[, index])
         for ins in reductions:
-            v, x = ins.results[0], ins.operands[0]
+            v = ins.results[0]
             name = f"acc{len(self.acc)}"
             self.acc[v] = name
-            arrays = [(f"sh{len(self.acc) - 1}", x.dtype if ins.prim in ("argmax", "argmin")
-                       else v.dtype)]
+            arrays = [(f"sh{len(self.acc) - 1}", _acc_dtype(ins))]
             if ins.prim in ("argmax", "argmin"):
                 arrays.append((f"sh{len(self.acc) - 1}i", v.dtype))
             shared[v] = [n for n, _ in arrays]
             for n, t in arrays:
                 self.top.add(f"{n} = cuda.shared.array({B}, {NBTYPE[t]})")
-        kept = self._grid_loop("for kidx in range(cuda.blockIdx.x, n, cuda.gridDim.x):",
-                               "kidx", sp.kept)
+        if self.strategy == "split_final":
+            return self._build_split_final(reductions, k_roots, shared)
+        if self.strategy == "split_partial":
+            kept = self.open("for kidx in range(cuda.blockIdx.x, n * ns, cuda.gridDim.x):",
+                             ["kidx", "kk", "part"])
+            kept.add("kk = kidx // ns")
+            kept.add("part = kidx - kk * ns")
+            lines, names = self._unflatten("kk", sp.kept)
+            kept.binds |= set(names)
+            for line in lines:
+                kept.add(line)
+            rows = f"for ridx in range(part * {B} + tid, nr, ns * {B}):"
+        else:
+            kept = self._grid_loop("for kidx in range(cuda.blockIdx.x, n, cuda.gridDim.x):",
+                                   "kidx", sp.kept)
+            rows = f"for ridx in range(tid, nr, {B}):"
         self.acc_deps = frozenset(kept.binds)
         for p in range(1, npass + 2):
             self.cur_pass = p
@@ -134,13 +166,8 @@ class KernelWriter(ScopedWriter):
             stores = [(o, r) for o, r, q in f_roots if min(q, npass + 1) == p]
             if not these and not stores:
                 continue
-            for ins in these:
-                v, x = ins.results[0], ins.operands[0]
-                init = self.const(self.snippets.reduction_init(ins.prim, x.dtype), x.dtype)
-                kept.add(f"{self.acc[v]} = {init}")
-                if ins.prim in ("argmax", "argmin"):
-                    kept.add(f"{self.acc[v]}i = {CTOR[v.dtype]}(-1)")
-            self._grid_loop(f"for ridx in range(tid, nr, {B}):", "ridx", sp.axes)
+            self._init(these, kept)
+            self._grid_loop(rows, "ridx", sp.axes)
             for ins in these:
                 self._accumulate(ins, self.value(ins.operands[0], full))
             self._store_all(stores)
@@ -148,11 +175,128 @@ class KernelWriter(ScopedWriter):
             if these:
                 self._tree(these, shared)
         self.cur_pass = npass + 2
+        if self.strategy == "split_partial":
+            self.open("if tid == 0:", [])
+            for k, ins in enumerate(reductions):
+                self._partial(k, ins)
+                acc = self.acc[ins.results[0]]
+                if ins.prim in ("argmax", "argmin"):   # acc is the index now (_tree)
+                    self.stack[-1].add(f"p{k}[kidx] = {acc[:-1]}")
+                    self.stack[-1].add(f"p{k}i[kidx] = {acc}")
+                else:
+                    self.stack[-1].add(f"p{k}[kidx] = {acc}")
+            self.close()
+        elif k_roots:
+            self.open("if tid == 0:", [])
+            self._store_all(k_roots)
+            self.close()
+        self.close()
+
+    def _init(self, these, block):
+        for ins in these:
+            v, x = ins.results[0], ins.operands[0]
+            init = self.const(self.snippets.reduction_init(ins.prim, x.dtype), x.dtype)
+            block.add(f"{self.acc[v]} = {init}")
+            if ins.prim in ("argmax", "argmin"):
+                block.add(f"{self.acc[v]}i = {CTOR[v.dtype]}(-1)")
+
+    def _partial(self, k, ins):
+        """Declare the partial-result arrays of reduction ``k`` (arguments)."""
+        v = ins.results[0]
+        self.partials.append((f"p{k}", _acc_dtype(ins)))
+        if ins.prim in ("argmax", "argmin"):
+            self.partials.append((f"p{k}i", v.dtype))
+
+    def _build_split_final(self, reductions, k_roots, shared):
+        """The second kernel of a split reduction: one block per kept index
+        combines the ``ns`` partial results of the first in tree order (the
+        same order every run), then thread 0 writes the outputs."""
+        kept = self._grid_loop("for kidx in range(cuda.blockIdx.x, n, cuda.gridDim.x):",
+                               "kidx", self.space.kept)
+        self.acc_deps = frozenset(kept.binds)
+        self.cur_pass = 1
+        self._init(reductions, kept)
+        loop = self.open(f"for ridx in range(tid, ns, {self.block}):", ["ridx"])
+        loop.add("j = kidx * ns + ridx")
+        self._combine_partials(reductions, loop, "j")
+        self.close()
+        self._tree(reductions, shared)
+        self.cur_pass = 2
         if k_roots:
             self.open("if tid == 0:", [])
             self._store_all(k_roots)
             self.close()
         self.close()
+
+    def _build_columns(self, reductions, k_roots):
+        """One thread per kept index, looping over the reduced elements in
+        order: when the innermost axis is kept, consecutive threads read
+        consecutive addresses (coalesced), and no shared memory is needed.
+
+        Split ``ns`` ways (``column_partial``): thread ``kidx`` takes kept
+        index ``kidx % n`` and the reduced elements ``part, part + ns, ...``
+        (``part = kidx // n``), writing its partial result to ``p[kidx]``;
+        ``column_final`` then combines each kept index's ``ns`` partials in
+        order (reads coalesced too)."""
+        for ins in reductions:
+            self.acc[ins.results[0]] = f"acc{len(self.acc)}"
+        sp = self.space
+        if self.strategy == "column_partial":
+            kept = self.open("for kidx in range(cuda.grid(1), n * ns, cuda.gridsize(1)):",
+                             ["kidx", "kk", "part"])
+            kept.add("part = kidx // n")
+            kept.add("kk = kidx - part * n")
+            lines, names = self._unflatten("kk", sp.kept)
+            kept.binds |= set(names)
+            for line in lines:
+                kept.add(line)
+            rows = "for ridx in range(part, nr, ns):"
+        else:
+            kept = self._grid_loop("for kidx in range(cuda.grid(1), n, cuda.gridsize(1)):",
+                                   "kidx", sp.kept)
+            rows = "for ridx in range(nr):"
+        self.acc_deps = frozenset(kept.binds)
+        self.cur_pass = 1
+        self._init(reductions, kept)
+        if self.strategy == "column_final":
+            loop = self.open("for j in range(ns):", ["j"])
+            loop.add("q = j * n + kidx")
+            self._combine_partials(reductions, loop, "q")
+            self.close()
+        else:
+            self._grid_loop(rows, "ridx", sp.axes)
+            for ins in reductions:
+                self._accumulate(ins, self.value(ins.operands[0], sp.full()))
+            self.close()
+        if self.strategy == "column_partial":
+            for k, ins in enumerate(reductions):
+                self._partial(k, ins)
+                acc = self.acc[ins.results[0]]
+                kept.add(f"p{k}[kidx] = {acc}")
+                if ins.prim in ("argmax", "argmin"):
+                    kept.add(f"p{k}i[kidx] = {acc}i")
+            self.close()
+            return
+        for ins in reductions:   # argmax/argmin results are their indices from here on
+            if ins.prim in ("argmax", "argmin"):
+                self.acc[ins.results[0]] += "i"
+        self.cur_pass = 2
+        self._store_all(k_roots)
+        self.close()
+
+    def _combine_partials(self, reductions, loop, j):
+        """Statements in ``loop`` combining partial result ``j`` of each
+        reduction into its accumulator (declaring the partial arrays)."""
+        for k, ins in enumerate(reductions):
+            self._partial(k, ins)
+            v = ins.results[0]
+            acc, dtype = self.acc[v], ins.operands[0].dtype
+            if ins.prim in ("argmax", "argmin"):
+                loop.add(f"if {arg_combine(ins.prim, dtype, acc, acc + 'i', f'p{k}[{j}]', f'p{k}i[{j}]')}:")
+                loop.add(f"    {acc} = p{k}[{j}]")
+                loop.add(f"    {acc}i = p{k}i[{j}]")
+            else:
+                loop.add(f"{acc} = {self.snippets.reduction_combine(ins.prim, dtype, acc, f'p{k}[{j}]')}")
 
     def _accumulate(self, ins, x):
         v = ins.results[0]
@@ -201,6 +345,7 @@ class KernelWriter(ScopedWriter):
             v = ins.results[0]
             sh = shared[v]
             if len(sh) > 1:
+                add(f"{self.acc[v]} = {sh[0]}[0]")
                 add(f"{self.acc[v]}i = {sh[1]}[0]")
             elif v.dtype == "bool":
                 add(f"{self.acc[v]} = {sh[0]}[0] != 0")
@@ -213,22 +358,63 @@ class KernelWriter(ScopedWriter):
                 self.acc[v] = self.acc[v] + "i"
 
     def _finish(self, outs, counts) -> KernelSource:
-        arrays = [(self.arrays[p], p.type) for p in self.fn.params] + \
-            [(o, r.type) for o, r in zip(outs, self.fn.results)]
+        arrays = [(self.arrays[p], p.type.dtype, len(kernel_shape(p.shape)))
+                  for p in self.fn.params] + \
+            [(o, r.type.dtype, len(kernel_shape(r.shape))) for o, r in zip(outs, self.fn.results)] + \
+            [(name, dtype, 1) for name, dtype in self.partials]
         scalars = list(counts) + list(self.dims.values())
-        args = scalars + [name for name, _ in arrays]
+        args = scalars + [name for name, _, _ in arrays]
         consts = [f"{name} = {text}" for text, name in self.consts.items()]
         src = "\n".join([HEADER] + consts +
                         ["", "", f"def kernel({', '.join(args)}):"] + self.top.lines("    ")) + "\n"
-        arg_types = tuple(["i64"] * len(scalars) +
-                          [(t.dtype, len(kernel_shape(t.shape))) for _, t in arrays])
+        arg_types = tuple(["i64"] * len(scalars) + [(t, nd) for _, t, nd in arrays])
+        units = counts["n"] * (self.splits if self.strategy.endswith("_partial") else 1)
+        # A partial kernel writes no outputs; a final one runs after it, so only
+        # its own reads matter for writing an output over an input.
+        inplace = frozenset() if self.strategy.endswith("_partial") else self.inplace_pairs()
         return KernelSource(src, arg_types, tuple(counts.values()) + tuple(self.dims),
-                            self.kind, counts["n"], self.inplace_pairs())
+                            self.kind, units, inplace, self.strategy,
+                            tuple(dtype for _, dtype in self.partials))
 
 
-def generate(body: Function, kind: str, block: int) -> KernelSource:
+def _acc_dtype(ins) -> str:
+    """The dtype a reduction accumulates in (its operand's for argmax/argmin)."""
+    return ins.operands[0].dtype if ins.prim in ("argmax", "argmin") else ins.results[0].dtype
+
+
+@dataclass
+class ReductionShape:
+    """What picks a reduction kernel's layout (``single``: one phase of
+    reductions, only reduced-shape outputs, no bool accumulators)."""
+    kept: int          # kept indices (outputs per reduction)
+    reduced: int       # elements reduced per kept index
+    inner_kept: bool   # the innermost axis of the space is kept (not reduced)
+    single: bool
+
+
+def reduction_shape(body: Function) -> ReductionShape:
+    w = KernelWriter(body, "reduction", 1)
+    sp = w.space
+    phase, reds_of = w._phases()
+    f_roots, _ = w._roots([f"o{i}" for i in range(len(body.results))], phase, reds_of)
+    reds = [ins for ins in body.body if ins.primitive.reduction]
+    single = max(phase.values()) == 1 and not f_roots and \
+        all(_acc_dtype(ins) != "bool" for ins in reds)
+    big = [d for d in range(len(sp.shape)) if sp.shape[d] != 1]
+    return ReductionShape(_prod(sp.kept_shape), _prod(sp.shape[d] for d in sp.axes),
+                          bool(big) and big[-1] in sp.kept, single)
+
+
+def generate(body: Function, kind: str, block: int, strategy: str = "rows",
+             splits: int = 1) -> KernelSource:
     """The CUDA kernel of a fusion instruction's body; ``block`` is the
     number of threads per block (a power of two; reductions size their
-    shared arrays with it)."""
+    shared arrays with it). A reduction's ``strategy``: ``rows`` (one block
+    per kept index), ``columns`` (one thread per kept index), or the two
+    kernels of a reduction split ``splits`` ways per kept index:
+    ``split_partial`` then ``split_final`` (blocks), ``column_partial`` then
+    ``column_final`` (threads); all but ``rows`` need
+    ``reduction_shape(body).single``, the column ones the innermost axis kept
+    to be coalesced."""
     with deep_recursion(body):
-        return KernelWriter(body, kind, block).build()
+        return KernelWriter(body, kind, block, strategy, splits).build()

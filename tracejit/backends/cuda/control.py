@@ -8,11 +8,11 @@ from __future__ import annotations
 import numpy as np
 
 from ...kernel import control
+from . import allocator
 
 
 def _copy(a):
-    from numba import cuda
-    b = cuda.device_array(a.shape, a.dtype)
+    b = allocator.empty(a.shape, a.dtype)
     b.copy_to_device(a)
     return b
 
@@ -56,11 +56,10 @@ class Scan:
         self.y_types = y_types
 
     def __call__(self, *ops):
-        from numba import cuda
         k, c = self.num_consts, self.num_carry
         consts, xs = list(ops[:k]), ops[k + c:]
         carries = [_copy(x) for x in ops[k:k + c]]
-        ys = [cuda.device_array((self.length,) + t.shape, np.dtype(t.dtype))
+        ys = [allocator.empty((self.length,) + t.shape, np.dtype(t.dtype))
               for t in self.y_types]
         steps = range(self.length - 1, -1, -1) if self.reverse else range(self.length)
         body = self.body_plan

@@ -28,7 +28,7 @@ import numpy as np
 from numba import cuda
 
 from ...core import PRIMITIVES
-from . import kernels
+from . import allocator, kernels
 
 
 def _prod(xs) -> int:
@@ -61,7 +61,7 @@ def cupy():
 
 
 def _empty(var):
-    return cuda.device_array(tuple(var.shape), np.dtype(var.dtype))
+    return allocator.empty(tuple(var.shape), np.dtype(var.dtype))
 
 
 class HostFallback:
@@ -74,7 +74,7 @@ class HostFallback:
 
     def __call__(self, *operands):
         outs = self.impl(*[x.copy_to_host() for x in operands], **self.attrs)
-        return tuple(cuda.to_device(np.array(o, dtype=np.dtype(v.dtype), order="C"))  # 0-d stays 0-d
+        return tuple(allocator.upload(np.array(o, dtype=np.dtype(v.dtype)))  # 0-d stays 0-d
                      for o, v in zip(outs, self.results))
 
 
@@ -150,7 +150,7 @@ class Dot:
                 rows, cols = self.shapes[k][1:]
                 s = (rows * cols, cols, 1)
                 self.prep.append((k, Permute(dtype, shape, perm),
-                                  cuda.device_array(max(_prod(shape), 1), np.dtype(dtype))))
+                                  allocator.empty((max(_prod(shape), 1),), np.dtype(dtype))))
             strides.append(s)
         self.matmul = Matmul(dtype, B, M, N, K, strides[0], strides[1], (M * N, N, 1))
 
@@ -221,7 +221,7 @@ class Conv:
         if self.empty or self.zero:
             return
         if not self.direct:
-            self.col = cuda.device_array(rows * g * depth, dtype)
+            self.col = allocator.empty((rows * g * depth,), dtype)
             self.im2col = kernels.launch_1d(kernels.im2col(dtype.name), rows * g * depth)
             self.p = _params((n, *sp, c, *out_sp, *k_sp, cg, g, *strides, *rhs_dil, *lhs_dil, *pad_lo))
         # batch = group: patches (depth, G*depth, 1), filter and result (og, O, 1)

@@ -10,13 +10,12 @@ primitive's NumPy implementation, copy the results back; logged under
 
 Everything a launch needs is resolved when the plan is built, not per call:
 the kernel is compiled for its one signature, its grid and block sizes and
-its scalar arguments (counts and dims) are fixed, and the step keeps the
-configured kernel (on a real GPU the compiled kernel object itself, whose
-``launch`` skips the dispatcher's per-call argument typing and
-specialisation lookup).
+its scalar arguments (counts and dims) are fixed, and on a GPU the step
+keeps a prepared launch (launch.py: the kernel's argument list built once,
+only the arrays' addresses written in per call).
 
-Buffers. Intermediates are device arrays allocated when the plan is built
-and reused by liveness; a loop kernel that reads an input only at the
+Buffers (all from allocator.py's caching pool). Intermediates are device
+arrays allocated when the plan is built and reused by liveness; a loop kernel that reads an input only at the
 element it writes may write its output over that input when the input dies
 there. Results are new device arrays on each call, except that a donated
 argument's buffer is reused for a result of the same shape and dtype once
@@ -38,8 +37,9 @@ from ...errors import at_location
 from ...ir.core import Function, Var
 from ...kernel.control import loop_over_plans
 from ...kernel.liveness import Buffer, BufferPlan
-from . import cache, codegen, control
+from . import allocator, cache, codegen, control
 from .codegen import kernel_shape
+from .launch import launcher
 from .snippets import SIMULATOR
 
 #: Threads per block of loop kernels and of reductions (powers of two). The
@@ -47,6 +47,40 @@ from .snippets import SIMULATOR
 LOOP_BLOCK = 32 if SIMULATOR else 256
 REDUCE_BLOCK = 8 if SIMULATOR else 256
 MAX_GRID = 2 if SIMULATOR else 65535
+#: Reduction layouts (codegen.generate's ``strategy``), for kernels with one
+#: phase of reductions and only reduced outputs ("single"). With the
+#: innermost axis kept: one thread per kept index (coalesced reads), split
+#: over the reduced elements when there are few kept indices. Else, with
+#: fewer kept indices than SPLIT_BLOCKS: each kept index's elements are
+#: shared by up to MAX_SPLITS blocks (enough to make SPLIT_BLOCKS blocks in
+#: all, each with at least SPLIT_MIN_ELEMENTS elements). A split's partial
+#: results are combined by a second kernel in a fixed order (bit-identical
+#: results from run to run: no atomics). Everything else: one block per
+#: kept index.
+SPLIT_BLOCKS = 4 if SIMULATOR else 1024
+MAX_SPLITS = 4 if SIMULATOR else 1024
+SPLIT_MIN_ELEMENTS = 2 * REDUCE_BLOCK if SIMULATOR else 8 * REDUCE_BLOCK
+#: Column reductions are split over the reduced elements until they have
+#: COLUMN_THREADS threads, each reducing at least COLUMN_MIN_ELEMENTS.
+COLUMN_THREADS = 2 * LOOP_BLOCK if SIMULATOR else 1 << 17
+COLUMN_MIN_ELEMENTS = 2 if SIMULATOR else 32
+
+
+def reduction_layout(shape: codegen.ReductionShape) -> tuple[str, int]:
+    """(strategy, splits) of a reduction kernel: ``rows``, ``columns``,
+    ``split`` (partials per block) or ``column_split`` (partials per
+    thread), with the number of partial results per kept index."""
+    if not shape.single:
+        return "rows", 1
+    if shape.inner_kept:
+        splits = min(MAX_SPLITS, -(-COLUMN_THREADS // max(shape.kept, 1)),
+                     shape.reduced // COLUMN_MIN_ELEMENTS)
+        return ("column_split", splits) if splits >= 2 else ("columns", 1)
+    splits = min(MAX_SPLITS, -(-SPLIT_BLOCKS // max(shape.kept, 1)),
+                 shape.reduced // SPLIT_MIN_ELEMENTS)
+    if splits >= 2:
+        return "split", splits
+    return "rows", 1
 
 
 def library_lowerings() -> dict:
@@ -60,37 +94,7 @@ def library_lowerings() -> dict:
 
 
 def _empty(shape, dtype):
-    from numba import cuda
-    return cuda.device_array(shape, np.dtype(dtype))
-
-
-def launcher(dispatcher, grid: int, block: int):
-    """A callable launching ``dispatcher``'s kernel on (grid, block), with
-    the configuration and specialisation resolved now: on a GPU the one
-    compiled kernel's ``launch`` (numba-cuda internals: if they differ, the
-    first call falls back to the configured dispatcher for good)."""
-    if SIMULATOR:   # the simulator's kernel[grid, block] configures the shared kernel itself
-        def configure_and_launch(*args):
-            dispatcher[grid, block](*args)
-        return configure_and_launch
-    configured = dispatcher[grid, block]
-    overloads = list(getattr(dispatcher, "overloads", {}).values())
-    if len(overloads) != 1 or not hasattr(overloads[0], "launch"):
-        return configured
-    kernel = overloads[0]
-    g, b = (grid, 1, 1), (block, 1, 1)
-    state = {"fast": True}
-
-    def launch(*args):
-        if state["fast"]:
-            try:
-                return kernel.launch(args, g, b, 0, 0)
-            except (TypeError, AttributeError) as e:
-                state["fast"] = False
-                log.log("compile", f"direct kernel launch failed ({e}); using the "
-                                   f"configured dispatcher")
-        configured(*args)
-    return launch
+    return allocator.empty(shape, dtype)
 
 
 class PlanBuilder(BufferPlan):
@@ -209,46 +213,68 @@ class PlanBuilder(BufferPlan):
 
     def kernel(self, i, ins):
         body, kind = ins.attrs["body"], ins.attrs["kind"]
-        block = REDUCE_BLOCK if kind == "reduction" else LOOP_BLOCK
         start = time.perf_counter()
         try:
-            ks = codegen.generate(body, kind, block)
+            strategy, splits = "loop", 1
+            if kind == "reduction":
+                strategy, splits = reduction_layout(codegen.reduction_shape(body))
+            block = LOOP_BLOCK if strategy in ("loop", "columns", "column_split") else REDUCE_BLOCK
+            if strategy in ("split", "column_split"):
+                first = "split" if strategy == "split" else "column"
+                sources = [codegen.generate(body, kind, block, f"{first}_{s}", splits)
+                           for s in ("partial", "final")]
+            else:
+                sources = [codegen.generate(body, kind, block, strategy)]
         except codegen.LoweringError as e:
             log.log("fallback", f"{body.name}: {e}; running it with the reference "
                                 f"interpreter on the host")
             return self._host(i, ins, lambda *a: eval_function(body, list(a)), body.name)
         self.timing["codegen"] += time.perf_counter() - start
-        log.log("source", f"{body.name}:\n{ks.source}")
         start = time.perf_counter()
-        try:
-            dispatcher = cache.load(ks.source, ks.arg_types, body.name)
-        except Exception as e:   # a kernel numba-cuda cannot compile: a tracejit bug
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            warnings.warn(f"tracejit cuda: {body.name} did not compile ({type(e).__name__}: "
-                          f"{msg}); it runs on the host (TRACEJIT_LOG=source shows it)",
-                          RuntimeWarning, stacklevel=2)
-            log.log("fallback", f"{body.name}: did not compile: {e}")
-            return self._host(i, ins, lambda *a: eval_function(body, list(a)), body.name)
+        dispatchers = []
+        for ks in sources:
+            log.log("source", f"{body.name} ({ks.strategy}):\n{ks.source}")
+            try:
+                dispatchers.append(cache.load(ks.source, ks.arg_types, body.name))
+            except Exception as e:   # a kernel numba-cuda cannot compile: a tracejit bug
+                msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                warnings.warn(f"tracejit cuda: {body.name} did not compile ({type(e).__name__}: "
+                              f"{msg}); it runs on the host (TRACEJIT_LOG=source shows it)",
+                              RuntimeWarning, stacklevel=2)
+                log.log("fallback", f"{body.name}: did not compile: {e}")
+                return self._host(i, ins, lambda *a: eval_function(body, list(a)), body.name)
         self.timing["compile"] += time.perf_counter() - start
+        ks = sources[-1]
         in_slots = [self.slot_of(x) for x in ins.operands]
         getters = [self.output(r, i, [x for j, x in enumerate(ins.operands)
                                       if (j, k) in ks.inplace])
                    for k, r in enumerate(ins.results)]
         out_slots = [self.slot_of(r) for r in ins.results]
+        # a split reduction's partial results: scratch that lives with the plan
+        partials = tuple(self._scratch((ks.scalars[0] * splits,), t) for t in ks.partials)
+        launches, what = [], []   # (launch, its scalar arguments) per kernel
+        for src, dispatcher in zip(sources, dispatchers):
+            per_block = 1 if src.strategy in ("rows", "split_partial", "split_final") else block
+            grid = min(max(-(-src.units // per_block), 1), MAX_GRID)
+            launches.append(launcher(dispatcher, grid, block, src.scalars))
+            what.append(f"grid {grid} x {block}")
         units = ks.units
-        per_block = 1 if kind == "reduction" else block
-        grid = min(max(-(-units // per_block), 1), MAX_GRID)
-        launch = launcher(dispatcher, grid, block)
-        scalars = tuple(ks.scalars)
 
         def step(env):
             outs = [g(env) for g in getters]
             if units:
-                launch(*scalars, *[env[s] for s in in_slots], *outs)
+                arrays = (*[env[s] for s in in_slots], *outs, *partials)
+                for launch in launches:
+                    launch(*arrays)
             for s, o in zip(out_slots, outs):
                 env[s] = o
-        self._add(step, f"{body.name} ({kind}, {units} {'rows' if kind == 'reduction' else 'elements'}, "
-                        f"grid {grid} x {block})")
+        unit = "elements" if kind == "loop" else "kept indices"
+        layout = "" if kind == "loop" else f" {strategy}" + (f" x{splits}" if splits > 1 else "")
+        self._add(step, f"{body.name} ({kind}{layout}, {units} {unit}, {', then '.join(what)})")
+
+    def _scratch(self, shape, dtype):
+        self.device_bytes += int(np.prod(shape)) * np.dtype(dtype).itemsize
+        return _empty(shape, dtype)
 
     def view(self, i, ins):
         v, x = ins.results[0], ins.operands[0]
@@ -306,7 +332,6 @@ class PlanBuilder(BufferPlan):
     def _host(self, i, ins, fn, what):
         """A step copying the operands to the host, calling ``fn`` on NumPy
         arrays and copying its results back."""
-        from numba import cuda
         in_slots = [self.slot_of(x) for x in ins.operands]
         in_shapes = [tuple(x.shape) for x in ins.operands]
         out_slots = [self.slot_of(r) for r in ins.results]
@@ -318,7 +343,7 @@ class PlanBuilder(BufferPlan):
             ops = [env[s].copy_to_host().reshape(shape) for s, shape in zip(in_slots, in_shapes)]
             outs = fn(*ops)
             for s, (shape, dtype), o in zip(out_slots, outs_t, outs):
-                env[s] = cuda.to_device(np.ascontiguousarray(np.asarray(o, dtype)).reshape(shape))
+                env[s] = allocator.upload(np.asarray(o, dtype), shape)
         self._add(step, f"{what} (host fallback)")
 
 
@@ -335,4 +360,5 @@ def _timed_run(name, steps, describe, nslots, param_slots, result_slots, args):
         lines.append(f"  {1e6 * (time.perf_counter() - start):8.1f} us  {what}")
     log.log("compile", f"{name}: first call, host time per step (launch overhead; "
                        f"includes first-launch setup):\n" + "\n".join(lines))
+    log.log("compile", f"{name}: after the first call, {allocator.describe()}")
     return [env[s] for s in result_slots]

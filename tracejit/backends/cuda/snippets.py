@@ -40,9 +40,14 @@ class CudaSnippets(base.Snippets):
             return super().math(prim, dtype, arg)
         return f"libdevice.{self.MATH[prim][1]}{'f' if dtype == 'float32' else ''}({arg})"
 
+    def math2(self, prim, dtype, x, y):
+        if SIMULATOR:
+            return super().math2(prim, dtype, x, y)
+        return f"libdevice.{self.MATH2[prim][1]}{'f' if dtype == 'float32' else ''}({x}, {y})"
+
     def float_op(self, prim, dtype, args):
-        if prim in ("pow", "atan2") and not SIMULATOR:
-            return f"libdevice.{prim}{'f' if dtype == 'float32' else ''}({args[0]}, {args[1]})"
+        if prim == "pow" and not SIMULATOR:
+            return f"libdevice.pow{'f' if dtype == 'float32' else ''}({args[0]}, {args[1]})"
         return super().float_op(prim, dtype, args)
 
     def random_bits(self, k0, k1, index):
