@@ -35,7 +35,7 @@ LAYERS = [
     ["ir", "naming"],
     ["core", "arguments"],
     ["primitives"],
-    ["slicing", "numpy", "numpy_linalg", "numpy_more", "scipy", "lax", "random", "control"],
+    ["slicing", "numpy", "scipy", "lax", "random", "control"],
     ["kernel"],
     ["transforms"],
     ["backends"],

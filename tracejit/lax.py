@@ -3,7 +3,7 @@
 Operands are promoted as in tracejit.numpy."""
 from __future__ import annotations
 
-from .numpy import asarray, promote_dtypes, unary_op
+from .numpy import asarray, astype, promote_dtypes, unary_op
 from .primitives import conv as _cv
 from .primitives import elementwise as _ew
 from .primitives import linalg as _la
@@ -14,17 +14,24 @@ rsqrt = unary_op(_ew.rsqrt, float_only=True)
 erf = unary_op(_ew.erf, float_only=True)
 
 
-def dot_general(lhs, rhs, dimension_numbers):
+def dot_general(lhs, rhs, dimension_numbers, precision=None, preferred_element_type=None):
+    """XLA's DotGeneral. JAX's ``precision`` is accepted (products are exact
+    to the dtype here); ``preferred_element_type`` is the accumulation and
+    result dtype."""
     lhs, rhs = promote_dtypes([asarray(lhs), asarray(rhs)])
+    if preferred_element_type is not None:
+        lhs, rhs = astype(lhs, preferred_element_type), astype(rhs, preferred_element_type)
     (lc, rc), (lb, rb) = dimension_numbers
     dn = ((tuple(lc), tuple(rc)), (tuple(lb), tuple(rb)))
     return _la.dot_general(lhs, rhs, dimension_numbers=dn)
 
 
 def conv_general(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
-                 feature_group_count=1):
+                 feature_group_count=1, precision=None, preferred_element_type=None):
     """N-d convolution, channels last: lhs [N, *spatial, C], rhs [*window, C/groups, O]."""
     lhs, rhs = promote_dtypes([asarray(lhs), asarray(rhs)])
+    if preferred_element_type is not None:
+        lhs, rhs = astype(lhs, preferred_element_type), astype(rhs, preferred_element_type)
     nd = len(window_strides)
     return _cv.conv_general(
         lhs, rhs, window_strides=tuple(window_strides),

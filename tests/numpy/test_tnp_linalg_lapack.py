@@ -2,8 +2,6 @@
 SciPy (eager and jitted), derivatives against finite differences in both
 modes to order 2, on well-conditioned drawn matrices; singular and
 non-square input raise tracejit errors naming the user's line."""
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 import scipy.linalg
@@ -11,18 +9,12 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tracejit
-import tracejit.numpy as _tnp
-import tracejit.numpy_linalg
+import tracejit.numpy as tnp
 import tracejit.scipy.linalg as tsl
 from tracejit.errors import LinAlgError, ShapeError
 from tracejit.testing import check_grads
 
 from tnp_check import assert_same, run_numpy
-
-# tracejit.numpy with numpy_linalg.py as its linalg (it moves into the
-# tracejit.numpy package when that is split into NumPy's sections)
-tnp = SimpleNamespace(**vars(_tnp))
-tnp.linalg = tracejit.numpy_linalg
 
 
 def check(f, *args, rtol=None, atol=0.0):

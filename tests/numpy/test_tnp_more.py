@@ -3,7 +3,6 @@ hyperbolic functions, NaN-aware reductions, quantiles, polynomials,
 convolution, interpolation, r_/c_, rot90, gradient, ...): eager and jitted
 (reference and cpu backends) against NumPy, with edge cases (0, -0, +-1,
 inf, NaN, huge values), and gradients against finite differences."""
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,18 +10,10 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tracejit
-import tracejit.numpy as _tnp
-import tracejit.numpy_linalg
-import tracejit.numpy_more
+import tracejit.numpy as tnp
 from tracejit.testing import check_grads
 
 from tnp_check import assert_same, run_numpy
-
-# tracejit.numpy with the functions of numpy_more.py and numpy_linalg.py, which
-# move into the tracejit.numpy package when it is split into NumPy's sections
-tnp = SimpleNamespace(**{**vars(_tnp), **{n: getattr(tracejit.numpy_more, n)
-                                          for n in dir(tracejit.numpy_more) if not n.startswith("_")}})
-tnp.linalg = tracejit.numpy_linalg
 
 RNG = np.random.default_rng(0)
 EDGES = np.array([0.0, -0.0, 1.0, -1.0, 2.0, -3.0, 1e-9, -1e-9, 0.5, 30.0, -40.0, 800.0, -800.0,

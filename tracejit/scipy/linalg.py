@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import numpy as tnp
-from .. import numpy_linalg as _nl
 from ..errors import ShapeError
+from ..numpy import base as tnp
+from ..numpy import linalg as _nl
 from ..primitives import linalg_lapack as _lp
 
 det = _nl.det

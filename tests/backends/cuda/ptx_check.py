@@ -101,7 +101,8 @@ def main():
             body, kind = ins.attrs["body"], ins.attrs["kind"]
             layouts = ["rows"]    # every reduction layout the plan may pick (plan.reduction_layout)
             if kind == "reduction" and codegen.reduction_shape(body).single:
-                layouts += ["columns", "split_partial", "split_final"]
+                layouts += ["columns", "split_partial", "split_final", "column_partial",
+                            "column_final"]
             for layout in layouts:
                 ks = codegen.generate(body, kind, 256, layout, 4)
                 what = f"{name}: {body.name} ({kind}{'' if kind == 'loop' else ', ' + layout})"

@@ -3,7 +3,7 @@ split full reductions (partials over several blocks, then a final pass),
 column reductions (one thread per kept index), and the one-block-per-row
 path, at sizes that are not multiples of the block, empty and single
 element inputs, ties and NaNs. The simulator's thresholds are small
-(plan.COLUMN_MIN, SPLIT_*), so tiny arrays take every layout."""
+(plan.COLUMN_*, SPLIT_*), so tiny arrays take every layout."""
 import numpy as np
 import pytest
 
@@ -34,8 +34,11 @@ def test_layout_choice():
     rs = codegen.ReductionShape
     assert plan.reduction_layout(rs(1, 10**6, False, True))[0] == "split"
     assert plan.reduction_layout(rs(1, 10**6, False, False)) == ("rows", 1)   # two phases
-    assert plan.reduction_layout(rs(plan.COLUMN_MIN, 5, True, True)) == ("columns", 1)
-    assert plan.reduction_layout(rs(plan.COLUMN_MIN, 10**6, False, True)) == ("rows", 1)
+    assert plan.reduction_layout(rs(plan.COLUMN_THREADS, 10**6, True, True)) == ("columns", 1)
+    assert plan.reduction_layout(rs(40, 3, True, True)) == ("columns", 1)     # too few rows
+    layout, splits = plan.reduction_layout(rs(2, 10**6, True, True))
+    assert layout == "column_split" and 2 <= splits <= plan.MAX_SPLITS
+    assert plan.reduction_layout(rs(plan.SPLIT_BLOCKS, 10**6, False, True)) == ("rows", 1)
     assert plan.reduction_layout(rs(1, 3, False, True)) == ("rows", 1)      # too short to split
     layout, splits = plan.reduction_layout(rs(1, 10**9, False, True))
     assert 2 <= splits <= plan.MAX_SPLITS
@@ -73,12 +76,17 @@ def test_split_with_several_kept_indices(capsys, monkeypatch):
            layout="split x", capsys=capsys, monkeypatch=monkeypatch)
 
 
-@pytest.mark.parametrize("shape,axis", [((5, 40), 0), ((3, 4, 17), (0, 1))])
-def test_column_reductions(shape, axis, capsys, monkeypatch):
+@pytest.mark.parametrize("shape,axis,layout", [((5, 40), 0, "column_split x2"),
+                                               ((3, 4, 17), (0, 1), "column_split x4"),
+                                               ((3, 40), 0, "columns")])
+def test_column_reductions(shape, axis, layout, capsys, monkeypatch):
     x = (np.arange(np.prod(shape)) % 11 - 5).astype(np.float32).reshape(shape)
     f = lambda x: (tnp.sum(x, axis=axis), tnp.max(x, axis=axis),   # noqa: E731
                    tnp.mean(x * x, axis=axis, keepdims=True))
-    _check(f, x, layout="columns", capsys=capsys, monkeypatch=monkeypatch)
+    got = _check(f, x, layout=layout, capsys=capsys, monkeypatch=monkeypatch)
+    again = tracejit.jit(f, backend="cuda")(x)            # deterministic: bit-identical
+    for a, b in zip(got, again):
+        assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
 
 
 def test_column_argmax_ties_and_ints(capsys, monkeypatch):
@@ -86,7 +94,7 @@ def test_column_argmax_ties_and_ints(capsys, monkeypatch):
     x[2, ::2] = 5
     x[4, :] = 5                          # ties in every even column: row 2 wins
     got = _check(lambda x: (tnp.argmax(x, axis=0), tnp.argmin(x, axis=0), tnp.sum(x, axis=0)),
-                 x, layout="columns", capsys=capsys, monkeypatch=monkeypatch)
+                 x, layout="column_split x3", capsys=capsys, monkeypatch=monkeypatch)
     np.testing.assert_array_equal(np.asarray(got[0]), np.where(np.arange(20) % 2, 4, 2))
 
 

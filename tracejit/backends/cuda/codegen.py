@@ -36,6 +36,10 @@ from .snippets import CTOR, HEADER, NBTYPE, SNIPPETS, arg_combine
 __all__ = ["KernelSource", "LoweringError", "generate", "kernel_shape"]
 
 
+#: The reduction layouts of two kernels (a partial pass, then a final one).
+SPLIT = frozenset({"split_partial", "split_final", "column_partial", "column_final"})
+
+
 @dataclass
 class KernelSource:
     source: str          # module text; the kernel is the function ``kernel``
@@ -43,9 +47,10 @@ class KernelSource:
     scalars: tuple       # values of the scalar arguments (counts, then dims)
     kind: str            # 'loop' or 'reduction'
     units: int           # elements (loop), kept indices (reduction) or kept indices x
-    #                      splits (split_partial): the grid's work
+    #                      splits (split_partial, column_partial): the grid's work
     inplace: frozenset   # (input, output) pairs: the output may be written over the input
-    strategy: str = "loop"   # loop; reductions: rows, columns, split_partial, split_final
+    strategy: str = "loop"   # loop; reductions: rows, columns, split_partial, split_final,
+    #                          column_partial, column_final
     partials: tuple = ()     # dtypes of a split reduction's partial arrays (n * ns each)
 
 
@@ -109,7 +114,7 @@ class KernelWriter(ScopedWriter):
             self._build_reduction(outs)
             counts = {"n": _prod(self.space.kept_shape),
                       "nr": _prod(self.space.shape[d] for d in self.space.axes)}
-            if self.strategy.startswith("split"):
+            if self.strategy in SPLIT:
                 counts["ns"] = self.splits
         return self._finish(outs, counts)
 
@@ -122,7 +127,7 @@ class KernelWriter(ScopedWriter):
         if self.strategy != "rows" and (npass > 1 or f_roots):
             raise LoweringError(f"the {self.strategy} layout takes one phase of reductions "
                                 f"and reduced outputs only")
-        if self.strategy == "columns":
+        if self.strategy.startswith("column"):
             return self._build_columns(reductions, k_roots)
         full = sp.full()
         B = self.block
@@ -213,16 +218,7 @@ class KernelWriter(ScopedWriter):
         self._init(reductions, kept)
         loop = self.open(f"for ridx in range(tid, ns, {self.block}):", ["ridx"])
         loop.add("j = kidx * ns + ridx")
-        for k, ins in enumerate(reductions):
-            self._partial(k, ins)
-            v = ins.results[0]
-            acc, dtype = self.acc[v], ins.operands[0].dtype
-            if ins.prim in ("argmax", "argmin"):
-                loop.add(f"if {arg_combine(ins.prim, dtype, acc, acc + 'i', f'p{k}[j]', f'p{k}i[j]')}:")
-                loop.add(f"    {acc} = p{k}[j]")
-                loop.add(f"    {acc}i = p{k}i[j]")
-            else:
-                loop.add(f"{acc} = {self.snippets.reduction_combine(ins.prim, dtype, acc, f'p{k}[j]')}")
+        self._combine_partials(reductions, loop, "j")
         self.close()
         self._tree(reductions, shared)
         self.cur_pass = 2
@@ -235,24 +231,72 @@ class KernelWriter(ScopedWriter):
     def _build_columns(self, reductions, k_roots):
         """One thread per kept index, looping over the reduced elements in
         order: when the innermost axis is kept, consecutive threads read
-        consecutive addresses (coalesced), and no shared memory is needed."""
+        consecutive addresses (coalesced), and no shared memory is needed.
+
+        Split ``ns`` ways (``column_partial``): thread ``kidx`` takes kept
+        index ``kidx % n`` and the reduced elements ``part, part + ns, ...``
+        (``part = kidx // n``), writing its partial result to ``p[kidx]``;
+        ``column_final`` then combines each kept index's ``ns`` partials in
+        order (reads coalesced too)."""
         for ins in reductions:
             self.acc[ins.results[0]] = f"acc{len(self.acc)}"
-        kept = self._grid_loop("for kidx in range(cuda.grid(1), n, cuda.gridsize(1)):",
-                               "kidx", self.space.kept)
+        sp = self.space
+        if self.strategy == "column_partial":
+            kept = self.open("for kidx in range(cuda.grid(1), n * ns, cuda.gridsize(1)):",
+                             ["kidx", "kk", "part"])
+            kept.add("part = kidx // n")
+            kept.add("kk = kidx - part * n")
+            lines, names = self._unflatten("kk", sp.kept)
+            kept.binds |= set(names)
+            for line in lines:
+                kept.add(line)
+            rows = "for ridx in range(part, nr, ns):"
+        else:
+            kept = self._grid_loop("for kidx in range(cuda.grid(1), n, cuda.gridsize(1)):",
+                                   "kidx", sp.kept)
+            rows = "for ridx in range(nr):"
         self.acc_deps = frozenset(kept.binds)
         self.cur_pass = 1
         self._init(reductions, kept)
-        self._grid_loop("for ridx in range(nr):", "ridx", self.space.axes)
-        for ins in reductions:
-            self._accumulate(ins, self.value(ins.operands[0], self.space.full()))
-        self.close()
+        if self.strategy == "column_final":
+            loop = self.open("for j in range(ns):", ["j"])
+            loop.add("q = j * n + kidx")
+            self._combine_partials(reductions, loop, "q")
+            self.close()
+        else:
+            self._grid_loop(rows, "ridx", sp.axes)
+            for ins in reductions:
+                self._accumulate(ins, self.value(ins.operands[0], sp.full()))
+            self.close()
+        if self.strategy == "column_partial":
+            for k, ins in enumerate(reductions):
+                self._partial(k, ins)
+                acc = self.acc[ins.results[0]]
+                kept.add(f"p{k}[kidx] = {acc}")
+                if ins.prim in ("argmax", "argmin"):
+                    kept.add(f"p{k}i[kidx] = {acc}i")
+            self.close()
+            return
         for ins in reductions:   # argmax/argmin results are their indices from here on
             if ins.prim in ("argmax", "argmin"):
                 self.acc[ins.results[0]] += "i"
         self.cur_pass = 2
         self._store_all(k_roots)
         self.close()
+
+    def _combine_partials(self, reductions, loop, j):
+        """Statements in ``loop`` combining partial result ``j`` of each
+        reduction into its accumulator (declaring the partial arrays)."""
+        for k, ins in enumerate(reductions):
+            self._partial(k, ins)
+            v = ins.results[0]
+            acc, dtype = self.acc[v], ins.operands[0].dtype
+            if ins.prim in ("argmax", "argmin"):
+                loop.add(f"if {arg_combine(ins.prim, dtype, acc, acc + 'i', f'p{k}[{j}]', f'p{k}i[{j}]')}:")
+                loop.add(f"    {acc} = p{k}[{j}]")
+                loop.add(f"    {acc}i = p{k}i[{j}]")
+            else:
+                loop.add(f"{acc} = {self.snippets.reduction_combine(ins.prim, dtype, acc, f'p{k}[{j}]')}")
 
     def _accumulate(self, ins, x):
         v = ins.results[0]
@@ -324,8 +368,10 @@ class KernelWriter(ScopedWriter):
         src = "\n".join([HEADER] + consts +
                         ["", "", f"def kernel({', '.join(args)}):"] + self.top.lines("    ")) + "\n"
         arg_types = tuple(["i64"] * len(scalars) + [(t, nd) for _, t, nd in arrays])
-        units = counts["n"] * (self.splits if self.strategy == "split_partial" else 1)
-        inplace = frozenset() if self.strategy.startswith("split") else self.inplace_pairs()
+        units = counts["n"] * (self.splits if self.strategy.endswith("_partial") else 1)
+        # A partial kernel writes no outputs; a final one runs after it, so only
+        # its own reads matter for writing an output over an input.
+        inplace = frozenset() if self.strategy.endswith("_partial") else self.inplace_pairs()
         return KernelSource(src, arg_types, tuple(counts.values()) + tuple(self.dims),
                             self.kind, units, inplace, self.strategy,
                             tuple(dtype for _, dtype in self.partials))
@@ -365,8 +411,10 @@ def generate(body: Function, kind: str, block: int, strategy: str = "rows",
     number of threads per block (a power of two; reductions size their
     shared arrays with it). A reduction's ``strategy``: ``rows`` (one block
     per kept index), ``columns`` (one thread per kept index), or the two
-    kernels of a reduction split ``splits`` ways per kept index,
-    ``split_partial`` then ``split_final``; all but ``rows`` need
-    ``reduction_shape(body).single``."""
+    kernels of a reduction split ``splits`` ways per kept index:
+    ``split_partial`` then ``split_final`` (blocks), ``column_partial`` then
+    ``column_final`` (threads); all but ``rows`` need
+    ``reduction_shape(body).single``, the column ones the innermost axis kept
+    to be coalesced."""
     with deep_recursion(body):
         return KernelWriter(body, kind, block, strategy, splits).build()

@@ -47,26 +47,35 @@ from .snippets import SIMULATOR
 LOOP_BLOCK = 32 if SIMULATOR else 256
 REDUCE_BLOCK = 8 if SIMULATOR else 256
 MAX_GRID = 2 if SIMULATOR else 65535
-#: Reduction layouts (codegen.generate's ``strategy``). A single-phase
-#: reduction with the innermost axis kept and at least COLUMN_MIN kept
-#: indices runs one thread per kept index (coalesced reads). One with fewer
-#: kept indices than SPLIT_BLOCKS is split: each kept index's elements are
+#: Reduction layouts (codegen.generate's ``strategy``), for kernels with one
+#: phase of reductions and only reduced outputs ("single"). With the
+#: innermost axis kept: one thread per kept index (coalesced reads), split
+#: over the reduced elements when there are few kept indices. Else, with
+#: fewer kept indices than SPLIT_BLOCKS: each kept index's elements are
 #: shared by up to MAX_SPLITS blocks (enough to make SPLIT_BLOCKS blocks in
-#: all, each with at least SPLIT_MIN_ELEMENTS elements), whose partial
-#: results a second kernel combines in a fixed order (bit-identical results
-#: from run to run: no atomics). Everything else: one block per kept index.
-COLUMN_MIN = 16 if SIMULATOR else 2048
+#: all, each with at least SPLIT_MIN_ELEMENTS elements). A split's partial
+#: results are combined by a second kernel in a fixed order (bit-identical
+#: results from run to run: no atomics). Everything else: one block per
+#: kept index.
 SPLIT_BLOCKS = 4 if SIMULATOR else 1024
 MAX_SPLITS = 4 if SIMULATOR else 1024
 SPLIT_MIN_ELEMENTS = 2 * REDUCE_BLOCK if SIMULATOR else 8 * REDUCE_BLOCK
+#: Column reductions are split over the reduced elements until they have
+#: COLUMN_THREADS threads, each reducing at least COLUMN_MIN_ELEMENTS.
+COLUMN_THREADS = 2 * LOOP_BLOCK if SIMULATOR else 1 << 17
+COLUMN_MIN_ELEMENTS = 2 if SIMULATOR else 32
 
 
 def reduction_layout(shape: codegen.ReductionShape) -> tuple[str, int]:
-    """(strategy, splits) for a reduction kernel (see COLUMN_MIN)."""
+    """(strategy, splits) of a reduction kernel: ``rows``, ``columns``,
+    ``split`` (partials per block) or ``column_split`` (partials per
+    thread), with the number of partial results per kept index."""
     if not shape.single:
         return "rows", 1
-    if shape.inner_kept and shape.kept >= COLUMN_MIN:
-        return "columns", 1
+    if shape.inner_kept:
+        splits = min(MAX_SPLITS, -(-COLUMN_THREADS // max(shape.kept, 1)),
+                     shape.reduced // COLUMN_MIN_ELEMENTS)
+        return ("column_split", splits) if splits >= 2 else ("columns", 1)
     splits = min(MAX_SPLITS, -(-SPLIT_BLOCKS // max(shape.kept, 1)),
                  shape.reduced // SPLIT_MIN_ELEMENTS)
     if splits >= 2:
@@ -209,10 +218,11 @@ class PlanBuilder(BufferPlan):
             strategy, splits = "loop", 1
             if kind == "reduction":
                 strategy, splits = reduction_layout(codegen.reduction_shape(body))
-            block = LOOP_BLOCK if strategy in ("loop", "columns") else REDUCE_BLOCK
-            if strategy == "split":
-                sources = [codegen.generate(body, kind, block, s, splits)
-                           for s in ("split_partial", "split_final")]
+            block = LOOP_BLOCK if strategy in ("loop", "columns", "column_split") else REDUCE_BLOCK
+            if strategy in ("split", "column_split"):
+                first = "split" if strategy == "split" else "column"
+                sources = [codegen.generate(body, kind, block, f"{first}_{s}", splits)
+                           for s in ("partial", "final")]
             else:
                 sources = [codegen.generate(body, kind, block, strategy)]
         except codegen.LoweringError as e:
@@ -244,7 +254,7 @@ class PlanBuilder(BufferPlan):
         partials = tuple(self._scratch((ks.scalars[0] * splits,), t) for t in ks.partials)
         launches, what = [], []   # (launch, its scalar arguments) per kernel
         for src, dispatcher in zip(sources, dispatchers):
-            per_block = block if src.strategy in ("loop", "columns") else 1
+            per_block = 1 if src.strategy in ("rows", "split_partial", "split_final") else block
             grid = min(max(-(-src.units // per_block), 1), MAX_GRID)
             launches.append(launcher(dispatcher, grid, block, src.scalars))
             what.append(f"grid {grid} x {block}")

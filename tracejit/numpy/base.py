@@ -36,18 +36,18 @@ import types
 
 import numpy as np
 
-from .core import Tracer, current_trace
-from .errors import DTypeError, ScalarOverflowError, ShapeError
-from .naming import add_name_keyword
-from .ir.types import FLOATS, TensorType, canonical_dtype
-from .ir.types import result_type as _result_type
-from .primitives import conv as _cv
-from .primitives import elementwise as _ew
-from .primitives import linalg as _la
-from .primitives import random as _rp
-from .primitives import reduce as _rd
-from .primitives import shape as _sh
-from .slicing import apply_traced_slices
+from ..core import Tracer, current_trace
+from ..errors import DTypeError, ScalarOverflowError, ShapeError
+from ..naming import add_name_keyword
+from ..ir.types import FLOATS, TensorType, canonical_dtype
+from ..ir.types import result_type as _result_type
+from ..primitives import conv as _cv
+from ..primitives import elementwise as _ew
+from ..primitives import linalg as _la
+from ..primitives import random as _rp
+from ..primitives import reduce as _rd
+from ..primitives import shape as _sh
+from ..slicing import apply_traced_slices
 
 # dtype names, so ``tnp.float32`` works as in NumPy
 float32, float64, int32, int64, uint32 = np.float32, np.float64, np.int32, np.int64, np.uint32
@@ -97,9 +97,9 @@ def asarray(x, dtype=None):
     NumPy array (or a typed constant when tracing)."""
     if isinstance(x, Tracer):
         return x if dtype is None else astype(x, dtype)
-    if isinstance(x, (list, tuple)):
-        if builtins.any(isinstance(v, Tracer) for v in np.ravel(np.asarray(x, dtype=object))):
-            return stack([asarray(v) for v in x])
+    if isinstance(x, (list, tuple)) and _holds_tracer(x):
+        out = stack([asarray(v) for v in x])   # tnp.array([x, 2 * x])
+        return out if dtype is None else astype(out, dtype)
     arr = np.asarray(x) if dtype is None else np.asarray(x, dtype=dtype)
     if arr.dtype == np.float16 or arr.dtype.kind == "c":
         raise DTypeError(f"dtype {arr.dtype} is not supported by tracejit")
@@ -111,6 +111,13 @@ def asarray(x, dtype=None):
 
 
 array = asarray
+
+
+def _holds_tracer(x) -> bool:
+    """Whether the nested list/tuple ``x`` holds a traced value anywhere."""
+    if isinstance(x, Tracer):
+        return True
+    return isinstance(x, (list, tuple)) and builtins.any(_holds_tracer(v) for v in x)
 
 
 def _lift(x, dtype: str, weak: bool = False):
@@ -1103,6 +1110,8 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None):
     if num < 0:
         raise ShapeError(f"Number of samples, {num}, must be non-negative.")
     div = (num - 1) if endpoint else num
+    if builtins.any(isinstance(v, Tracer) or np.ndim(v) > 0 for v in (start, stop)):
+        return _linspace_arrays(start, stop, num, endpoint, retstep, dtype, div)
     start, stop = float(start), float(stop)
     step = (stop - start) / div if div > 0 else np.nan
     idx = _sh.iota(shape=(num,), dimension=0, dtype="float64")
@@ -1114,6 +1123,28 @@ def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None):
         y = floor(y)
     y = astype(y, dtype)
     return (y, step) if retstep else y
+
+
+def _linspace_arrays(start, stop, num, endpoint, retstep, dtype, div):
+    """linspace with traced or array ends: the samples along a new first axis."""
+    start, stop = asarray(start), asarray(stop)
+    ft = _result_type(_type(start), _type(stop), TensorType((), "float64", weak=True))[0]
+    start, stop = astype(start, ft), astype(stop, ft)
+    start, stop = broadcast_arrays(start, stop)
+    extra = shape(start)
+    idx = reshape(_sh.iota(shape=(num,), dimension=0, dtype=ft), (num,) + (1,) * len(extra))
+    delta = subtract(stop, start)
+    step = true_divide(delta, div) if div > 0 else delta
+    y = add(multiply(idx, step), start)
+    if endpoint and num > 1:
+        y = where(equal(idx, num - 1), stop, y)
+    dtype = ft if dtype is None else canonical_dtype(dtype)
+    if dtype not in FLOATS:
+        y = floor(y)
+    y = astype(y, dtype)
+    if retstep:
+        return y, (step if div > 0 else full_like(step, np.nan))
+    return y
 
 
 def eye(N, M=None, k=0, dtype=None):
@@ -1185,9 +1216,21 @@ def _dot_types(a, b):
     return promote_dtypes([asarray(a), asarray(b)])
 
 
-def matmul(a, b):
-    """NumPy's matmul: 1-D operands gain then lose a dim, batch dims broadcast."""
+def _preferred(a, b, preferred_element_type):
+    """Operands promoted together, then to JAX's ``preferred_element_type``
+    (the accumulation and result dtype) when given."""
     a, b = _dot_types(a, b)
+    if preferred_element_type is not None:
+        t = canonical_dtype(preferred_element_type)
+        a, b = astype(a, t), astype(b, t)
+    return a, b
+
+
+def matmul(a, b, *, precision=None, preferred_element_type=None):
+    """NumPy's matmul: 1-D operands gain then lose a dim, batch dims
+    broadcast. ``precision`` (JAX's) is accepted: products are exact to the
+    dtype here."""
+    a, b = _preferred(a, b, preferred_element_type)
     sa, sb = shape(a), shape(b)
     if not sa or not sb:
         raise ShapeError(f"matmul: operands must not be scalars, got {sa} and {sb}")
@@ -1210,19 +1253,20 @@ def matmul(a, b):
     return out
 
 
-def dot(a, b):
+def dot(a, b, *, precision=None, preferred_element_type=None):
     """NumPy's dot: over a's last axis and b's second-to-last (or only) one."""
-    a, b = _dot_types(a, b)
+    a, b = _preferred(a, b, preferred_element_type)
     if ndim(a) == 0 or ndim(b) == 0:
         return multiply(a, b)
     return tensordot(a, b, axes=((ndim(a) - 1,), (builtins.max(ndim(b) - 2, 0),)))
 
 
-def vdot(a, b):
-    return dot(ravel(a), ravel(b))
+def vdot(a, b, *, precision=None, preferred_element_type=None):
+    return dot(ravel(a), ravel(b), preferred_element_type=preferred_element_type)
 
 
-def inner(a, b):
+def inner(a, b, *, precision=None, preferred_element_type=None):
+    a, b = _preferred(a, b, preferred_element_type)
     if ndim(a) == 0 or ndim(b) == 0:
         return multiply(a, b)
     return tensordot(a, b, axes=((ndim(a) - 1,), (ndim(b) - 1,)))
@@ -1232,8 +1276,8 @@ def outer(a, b):
     return multiply(reshape(ravel(a), (-1, 1)), reshape(ravel(b), (1, -1)))
 
 
-def tensordot(a, b, axes=2):
-    a, b = _dot_types(a, b)
+def tensordot(a, b, axes=2, *, precision=None, preferred_element_type=None):
+    a, b = _preferred(a, b, preferred_element_type)
     if isinstance(axes, (int, np.integer)):
         if axes < 0 or axes > builtins.min(ndim(a), ndim(b)):
             raise ShapeError(f"tensordot: cannot contract {axes} axes of shapes "
@@ -1292,10 +1336,28 @@ def _einsum_sum(x, axes):
     return sum(x, axes, dtype=_type(x).dtype)
 
 
-def einsum(subscripts, *operands, optimize=None):
+def _sublist_subscripts(args):
+    """einsum's sublist form ``(op0, [0, 1], op1, [1, 2], [0, 2])`` as
+    ``('ab,bc->ac', op0, op1)``: integers are labels, Ellipsis is '...'."""
+    def letters(sub):
+        return "".join("..." if s is Ellipsis else string.ascii_letters[operator.index(s)]
+                       for s in sub)
+    args = list(args)
+    out = letters(args.pop()) if len(args) % 2 else None
+    ops, subs = args[0::2], [letters(s) for s in args[1::2]]
+    return ",".join(subs) + ("" if out is None else "->" + out), ops
+
+
+def einsum(subscripts, *operands, optimize=None, precision=None, preferred_element_type=None):
     """Einstein summation as diagonals, sums, broadcasts and a chain of
-    dot_generals (left to right; ``optimize`` is accepted and ignored)."""
+    dot_generals (left to right; ``optimize`` and JAX's ``precision`` are
+    accepted and ignored). Takes NumPy's sublist form too:
+    ``einsum(a, [0, 1], b, [1, 2])``."""
+    if not isinstance(subscripts, str):
+        subscripts, operands = _sublist_subscripts((subscripts,) + operands)
     ops = promote_dtypes([asarray(o) for o in operands])
+    if preferred_element_type is not None:
+        ops = [astype(o, canonical_dtype(preferred_element_type)) for o in ops]
     specs, out = _einsum_specs(subscripts, ops)
     sizes = {}
     for s, o in zip(specs, ops):
@@ -1337,42 +1399,7 @@ def einsum(subscripts, *operands, optimize=None):
     return transpose(r, [s.index(c) for c in out])
 
 
-def _norm(x, ord=None, axis=None, keepdims=False):
-    """NumPy's vector norms (any ``ord``) and matrix norms 'fro', 1, -1,
-    inf, -inf (the 2-norm and nuclear norm need an SVD tracejit lacks)."""
-    x = _as_float(x)
-    if axis is None and (ord is None or ndim(x) == 1):
-        return _norm(ravel(x), ord, 0, False) if not keepdims else \
-            reshape(_norm(ravel(x), ord, 0), (1,) * ndim(x))
-    if axis is None:
-        axis = (0, 1) if ndim(x) == 2 else tuple(range(ndim(x)))
-    axes = tuple(_axis_list(x, axis, ndim(x)))   # (row, col): order matters
-    if len(axes) == 2:
-        if ord in (None, "fro"):
-            return sqrt(sum(multiply(x, x), axes, keepdims=keepdims))
-        if ord in (1, -1, np.inf, -np.inf):
-            rows, cols = axes if ord in (1, -1) else axes[::-1]
-            s = sum(abs(x), rows, keepdims=True)
-            r = (max if ord > 0 else min)(s, cols, keepdims=True)
-            return r if keepdims else squeeze(r, axes)
-        raise NotImplementedError(f"tnp.linalg.norm: matrix norm ord={ord!r}")
-    if len(axes) != 1:
-        raise ShapeError(f"tnp.linalg.norm: axis {axis} must name one or two axes")
-    a = abs(x)
-    if ord is None or ord == 2:
-        return sqrt(sum(multiply(x, x), axes, keepdims=keepdims))
-    if ord == np.inf:
-        return max(a, axes, keepdims=keepdims)
-    if ord == -np.inf:
-        return min(a, axes, keepdims=keepdims)
-    if ord == 0:
-        return astype(count_nonzero(x, axes, keepdims=keepdims), _type(x).dtype)
-    if ord == 1:
-        return sum(a, axes, keepdims=keepdims)
-    return power(sum(power(a, ord), axes, keepdims=keepdims), 1.0 / ord)
-
-
-linalg = types.SimpleNamespace(norm=_norm)
+# linalg (norm and the decompositions) is tracejit/numpy/linalg.py
 
 
 # --- sorting and comparisons of whole arrays ---------------------------------------

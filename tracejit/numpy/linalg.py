@@ -21,9 +21,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import numpy as tnp
-from .errors import ShapeError
-from .primitives import linalg_lapack as _lp
+from ..errors import ShapeError
+from ..naming import add_name_keyword
+from ..primitives import linalg_lapack as _lp
+from . import base as tnp
 
 LinAlgError = np.linalg.LinAlgError
 
@@ -409,3 +410,9 @@ def trace(x, /, *, offset=0, dtype=None):
 
 def diagonal(x, /, *, offset=0):
     return tnp.diagonal(x, offset, -2, -1)
+
+
+__all__ = sorted(n for n, v in globals().items()
+                 if not n.startswith("_") and callable(v) and getattr(v, "__module__", None) == __name__)
+__all__ += ["LinAlgError"]
+add_name_keyword(globals(), __all__)

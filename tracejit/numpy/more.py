@@ -1,5 +1,8 @@
-"""More of NumPy's API, built on tracejit.numpy (to be filed into the numpy
-package's section files)."""
+"""More of NumPy's real-valued API, built on tracejit/numpy/base.py:
+inverse trigonometric and hyperbolic functions, NaN-aware reductions,
+quantiles, statistics, polynomials, convolution, interpolation, index
+tricks (r_, c_), rot90, gradient, and the array manipulation routines
+base.py lacks. (To be filed into the package's section modules.)"""
 from __future__ import annotations
 
 import builtins
@@ -7,10 +10,11 @@ import math
 
 import numpy as np
 
-from . import numpy as tnp
-from .errors import ConcretizationError, ShapeError
-from .numpy_linalg import lstsq
-from .primitives import elementwise as _ew
+from ..errors import ConcretizationError, ShapeError
+from ..naming import add_name_keyword
+from ..primitives import elementwise as _ew
+from . import base as tnp
+from .linalg import lstsq
 
 _LN2 = math.log(2.0)
 
@@ -993,3 +997,9 @@ class _AxisConcatenator:
 
 r_ = _AxisConcatenator(0, 1, -1)
 c_ = _AxisConcatenator(-1, 2, 0)
+
+
+__all__ = sorted(n for n, v in globals().items()
+                 if not n.startswith("_") and getattr(v, "__module__", None) == __name__
+                 and callable(v)) + ["r_", "c_"]
+add_name_keyword(globals(), __all__)

@@ -1,0 +1,14 @@
+"""tracejit.numpy: NumPy's names and semantics on traced arrays
+(``import tracejit.numpy as tnp``). See base.py for the core of the
+namespace and how it differs from NumPy, linalg.py for ``tnp.linalg``,
+more.py for the rest of NumPy's real-valued API, and docs/numpy.md."""
+from . import linalg  # noqa: F401
+from .base import *  # noqa: F401,F403
+from .base import __all__ as _base_all
+from .base import asarray, promote_dtypes, unary_op  # noqa: F401  (used by lax)
+from .more import *  # noqa: F401,F403
+from .more import __all__ as _more_all
+
+from . import dispatch  # noqa: F401,E402  (np.sum(tracer) & co. trace: NEP 13 and 18)
+
+__all__ = sorted(set(_base_all) | set(_more_all) | {"linalg"})
