@@ -156,3 +156,20 @@ def test_drawn_programs_on_cpu(steps, seed):
     want = tracejit.jit(f, backend="reference")(x, y)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6, equal_nan=True)
+
+
+def test_full_output_of_another_rank_in_a_reduction_kernel():
+    """A ``[1, n]`` output of a reduction kernel over ``[n]`` is written at
+    every element (it was once taken for a per-row output and written at
+    the last element only; found by test_drawn_programs_on_cpu)."""
+    v = np.linspace(-1, 2, 6).astype(np.float32)
+    m = np.arange(6, dtype=np.float32).reshape(1, 6)
+
+    def f(v, m):
+        top = tnp.max(v)
+        return top + 1, m / (1 + top * top)
+    fn = fused(f, v, m)
+    assert kinds(fn) == ["reduction"]
+    got = tracejit.jit(f, backend="cpu")(v, m)
+    np.testing.assert_allclose(np.asarray(got[1]), m / (1 + 4.0), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(got[0]), 3.0, rtol=1e-6)

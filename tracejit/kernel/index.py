@@ -368,9 +368,12 @@ class Space:
         return None
 
     def is_full(self, shape) -> bool:
-        """A value of ``shape`` is read at the full space's current element."""
+        """A value of ``shape`` is the full space's current element: its
+        dimensions other than 1 are the full space's (in any rank: a
+        ``[1, n]`` output of a kernel over ``[n]`` is written per element,
+        not once per kept index)."""
         comps = self.identity(shape)
-        return comps is not None and len(comps) == len(self.shape) and \
+        return comps is not None and \
             squeeze_comps(comps, shape) == squeeze_comps(self.full(), self.shape)
 
     def key(self):
