@@ -183,3 +183,12 @@ def test_add_graph_writes_a_graphdef(tmp_path):
     acc = _accumulator(tmp_path)
     written = acc.Graph()
     assert sorted(n.name for n in written.node) == sorted(nodes)
+
+
+def test_two_writers_in_one_second_keep_both_event_files(tmp_path):
+    """tensorboardX names event files by the second: a quick resume used to
+    truncate the first run's file (its graph and curves were lost)."""
+    for step in (1, 2):
+        with SummaryWriter(str(tmp_path)) as w:
+            w.scalar("loss", float(step), step)
+    assert len(list(tmp_path.glob("events.out.tfevents.*"))) == 2

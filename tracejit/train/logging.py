@@ -18,7 +18,9 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
 import re
 import sys
 import time
@@ -118,6 +120,9 @@ def feature_map_grid(maps, *, padding: int = 1) -> np.ndarray:
     return image_grid(np.transpose(m, (2, 0, 1)), padding=padding)
 
 
+_WRITER_COUNT = itertools.count()
+
+
 class SummaryWriter:
     """Scalar/histogram logger on top of ``tensorboardX.SummaryWriter``.
 
@@ -133,6 +138,10 @@ class SummaryWriter:
         from tensorboardX import SummaryWriter as _TBXWriter
 
         self.logdir = str(logdir)
+        # tensorboardX names an event file by the second and the host only, so a
+        # second writer opened in the same second (a quick resume) would truncate
+        # the first one's file: the process id and a count keep names unique.
+        kwargs.setdefault("filename_suffix", f".{os.getpid()}.{next(_WRITER_COUNT)}")
         self._writer = _TBXWriter(logdir=self.logdir, flush_secs=flush_secs, **kwargs)
         self.history: dict[str, list[tuple[int, float]]] = defaultdict(list)
         self._closed = False
