@@ -79,7 +79,25 @@ BINARY_DOMAIN = {
     "pow": lambda r, s: [r.uniform(0.2, 2, s), r.uniform(-2, 2, s)],
     "atan2": lambda r, s: [r.randn(*s), r.uniform(0.5, 2, s)],   # x > 0: away from the cut
     "max": _max_args, "min": _max_args,
+    "guard": lambda r, s: [_away(r, s, 0.5, 2.0), r.randn(*s)],
 }
+
+
+def test_guard_is_zero_where_the_cotangent_is_zero():
+    g = np.array([0.0, 0.0, -0.0, 2.0, 1.0])
+    v = np.array([np.nan, np.inf, 3.0, np.inf, np.nan])
+    for backend in ("reference", "cpu"):
+        out = tracejit.jit(lambda g, v: PRIMITIVES["guard"](g, v), backend=backend)(g, v)
+        np.testing.assert_array_equal(out, [0.0, 0.0, 0.0, np.inf, np.nan])
+
+
+def test_second_derivative_through_a_zero_cotangent():
+    """d/dg of guard(g, g * d) at g == 0 is d (the select form gave 0)."""
+    def f(g, x):
+        return tnp.sum(tracejit.vjp(tnp.tanh, x)[1](g)[0])
+    x = np.array([0.3, -1.2])
+    dg = tracejit.grad(f)(np.zeros(2), x)
+    np.testing.assert_allclose(dg, 1 - np.tanh(x) ** 2, rtol=1e-12)
 
 
 @pytest.mark.parametrize("name", sorted(BINARY_DOMAIN))

@@ -68,14 +68,11 @@ def add(a, b):
 
 
 def guard(g, value):
-    """``value`` (a product ``g * d``), except exactly 0 where ``g == 0`` and
-    the product is not finite (``d`` inf or NaN). Where ``d`` is finite the
-    product itself is kept (it is 0 there), so the guard's own derivative in
-    ``g`` is still ``d``: higher-order derivatives through it stay right at
-    points where a cotangent happens to be exactly zero."""
-    zero = zeros_like(value)
-    guarded = p("select", p("eq", g, zeros_like(g)), zero, value)
-    return p("select", p("is_finite", value), value, guarded)
+    """``value`` (a product ``g * d``), exactly 0 where ``g == 0`` even where
+    ``d`` is inf or NaN. The ``guard`` primitive (primitives/elementwise.py)
+    keeps the product's derivative in ``g`` at ``g == 0``, so higher-order
+    derivatives through it stay right at exactly-zero cotangents."""
+    return p("guard", g, value)
 
 
 def bcast_back(ct, full_shape, axes):

@@ -72,6 +72,10 @@ def _erf(x):
     return scipy.special.erf(x)
 
 
+def _guard(g, v):
+    return np.where(g == 0, np.zeros_like(v), v)
+
+
 def _rsqrt(x):
     return 1.0 / np.sqrt(x)
 
@@ -123,6 +127,13 @@ rem = binary("rem", np.remainder)   # NumPy's sign convention (follows divisor)
 pow = binary("pow", _pow, expensive=True)
 atan2 = binary("atan2", np.arctan2, floats_only=True, expensive=True)   # arctan(y/x), x's quadrant
 max = binary("max", np.maximum)   # NaN-propagating, as np.maximum
+# guard(g, v): 0 where g == 0, else v; for v a product g * f'(x), which
+# derivative rules wrap in it (ad_util.guard), so that a zero cotangent never
+# turns an infinite f'(x) into NaN. Its rules are those of that product: the
+# derivative in v is 1 wherever v is finite (where v = g * f'(x) is 0 anyway),
+# so second derivatives at exactly-zero cotangents stay right, and a splat
+# zero g folds the whole product away (transforms/algebra.py).
+guard = binary("guard", _guard)
 min = binary("min", np.minimum)
 and_ = binary("and", np.bitwise_and, commutative=True)
 or_ = binary("or", np.bitwise_or, commutative=True)
@@ -174,7 +185,7 @@ constant = Primitive("constant", "elementwise", _constant_rule,
 
 UNARY = ("neg", "exp", "log", "log1p", "expm1", "tanh", "logistic", "sqrt", "rsqrt",
          "sin", "cos", "sinh", "erf", "abs", "sign", "floor", "ceil", "round", "is_finite", "not")
-BINARY = ("add", "sub", "mul", "div", "rem", "pow", "atan2", "max", "min", "and", "or", "xor",
+BINARY = ("add", "sub", "mul", "div", "rem", "pow", "atan2", "max", "min", "guard", "and", "or", "xor",
           "eq", "ne", "lt", "le", "gt", "ge")
 
 
@@ -215,6 +226,17 @@ _def_unary(abs, lambda g, x, y: mul(g, sign(x)))   # abs'(0) = 0
 for _p in (sign, floor, ceil, round, is_finite, not_, and_, or_, xor, eq, ne, lt, le, gt, ge):
     _p.def_vjp(ad.zero_vjp)
     _p.def_jvp(ad.zero_jvp)
+
+
+
+def _guard_blocked(g, v):
+    return and_(eq(g, _c(g, 0)), not_(is_finite(v)))
+
+
+guard.def_vjp(lambda cts, primals, outs: [None, lambda: select(
+    _guard_blocked(*primals), _c(cts[0], 0), cts[0])])
+guard.def_jvp(lambda primals, tangents, outs: [None if tangents[1] is None else select(
+    _guard_blocked(*primals), _c(outs[0], 0), ad.instantiate(tangents[1], primals[1]))])
 
 add.def_vjp(lambda cts, primals, outs: [cts[0], cts[0]])
 add.def_jvp(lambda primals, tangents, outs: [ad.add(*tangents)])

@@ -22,6 +22,7 @@ list of instructions that define the same result Var instead.
 """
 from __future__ import annotations
 
+
 import numpy as np
 
 from ..ir.core import Function, Instr, Var
@@ -211,6 +212,20 @@ def _select(ins, ctx):
     if p is not None:
         return _same(on_true if p else on_false, ins)
     return None
+
+
+@rule("guard")
+def _guard(ins, ctx):
+    """guard(g, v) is v where g is a nonzero constant (a cotangent of ones),
+    and g itself (zeros) where g is a constant +0: a zero cotangent's whole
+    product chain then folds away."""
+    g, v = ins.operands
+    cg = ctx.splat(g)
+    if cg is None:
+        return None
+    if cg != 0:
+        return _same(v, ins)
+    return _same(g, ins) if _is(cg, 0.0, g.dtype) else None
 
 
 # --- rewrites of whole bodies that help the backends (run by fusion) ------------------------

@@ -50,7 +50,8 @@ _SIGN = "select({0} > 0, {T}(1), select({0} < 0, {T}(-1), {T}(0)))"
 class CpuSnippets(base.Snippets):
     FLOAT = dict(base.FLOAT, sign=f"select({{0}} != {{0}}, {{0}}, {_SIGN})",
                  max="select(({0} > {1}) | ({0} != {0}), {0}, {1})",
-                 min="select(({0} < {1}) | ({0} != {0}), {0}, {1})")
+                 min="select(({0} < {1}) | ({0} != {0}), {0}, {1})",
+                 guard="select({0} == 0, {T}(0), {1})")
     INT = dict(base.INT, div="(-{0} if {1} == -1 else {0} // {1})",
                rem="(0 if {1} == -1 else {0} % {1})", sign=_SIGN,
                max="select({0} > {1}, {0}, {1})", min="select({0} < {1}, {0}, {1})")
