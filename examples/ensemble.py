@@ -20,6 +20,7 @@ import numpy as np
 
 import tracejit
 import tracejit.numpy as tnp
+from tracejit.data import load_digits
 
 
 def init(key, hidden=32):
@@ -59,14 +60,8 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--batch-size", type=int, default=64)
     args = ap.parse_args(argv)
-    from sklearn.datasets import load_digits
-    digits = load_digits()
-    x = (digits.data / 16.0).astype(np.float32)
-    y = digits.target.astype(np.int32)
+    (x_train, y_train), (x_test, y_test) = load_digits()
     rng = np.random.default_rng(0)
-    order = rng.permutation(len(x))
-    x, y = x[order], y[order]
-    x_train, y_train, x_test, y_test = x[:1500], y[:1500], x[1500:], y[1500:]
 
     keys = tracejit.random.split(tracejit.random.key(0), args.models)
     params = tracejit.vmap(init)(keys)                       # every leaf: [models, ...]

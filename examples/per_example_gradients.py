@@ -20,6 +20,7 @@ import numpy as np
 
 import tracejit
 import tracejit.numpy as tnp
+from tracejit.data import load_digits
 
 
 def loss(params, x, y):
@@ -61,14 +62,8 @@ def main(argv=None):
     ap.add_argument("--clip", type=float, default=1.0)
     ap.add_argument("--lr", type=float, default=0.5)
     args = ap.parse_args(argv)
-    from sklearn.datasets import load_digits
-    digits = load_digits()
-    x = (digits.data / 16.0).astype(np.float32)
-    y = digits.target.astype(np.int32)
+    (x_train, y_train), (x_test, y_test) = load_digits()
     rng = np.random.default_rng(0)
-    order = rng.permutation(len(x))
-    x, y = x[order], y[order]
-    x_train, y_train, x_test, y_test = x[:1500], y[:1500], x[1500:], y[1500:]
     params = {"w1": (rng.standard_normal((64, args.hidden)) * 0.2).astype(np.float32),
               "b1": np.zeros(args.hidden, np.float32),
               "w2": (rng.standard_normal((args.hidden, 10)) * 0.2).astype(np.float32),

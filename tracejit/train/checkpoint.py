@@ -788,23 +788,33 @@ def _partial(manifest_path: str, tree: Any, like: Any, include, exclude, rename)
     put into ``like``; and ``{new name: checkpoint name}``."""
     have = _leaves(tree, (), {})
     mapping = select_names(have, include, exclude, rename)
-    if not mapping:
-        raise CheckpointError(f"{manifest_path}: include/exclude select nothing; the "
-                              f"checkpoint has {sorted(have)}")
     values = {new: have[old] for new, old in mapping.items()}
     if like is None:
+        check_selection(manifest_path, mapping, have, None)
         return _nested(values), mapping
-    want = _leaves(like, (), {})
-    problems = [f"{new}: not in the model (from checkpoint entry {old})"
+    check_selection(manifest_path, mapping, have, _leaves(like, (), {}))
+    return _replace_leaves(like, (), values), mapping
+
+
+def check_selection(path, mapping: dict, have: dict, want: dict | None, prefix: str = ""):
+    """Raise a ``CheckpointError`` naming ``path`` unless ``mapping`` (new name
+    -> checkpoint name, from :func:`select_names`) selects something and every
+    selected entry of ``have`` fits the leaf of ``want`` it is restored into
+    (``want`` None: no model to fit)."""
+    if not mapping:
+        raise CheckpointError(f"{path}: include/exclude select nothing; the checkpoint "
+                              f"has {sorted(prefix + n for n in have)}")
+    if want is None:
+        return
+    problems = [f"{prefix}{new}: not in this model (from checkpoint entry {old})"
                 for new, old in mapping.items() if new not in want]
-    problems += [f"{new}: checkpoint entry {old} has {_spec_of_leaf(values[new])}, model "
+    problems += [f"{prefix}{new}: checkpoint entry {old} has {_spec_of_leaf(have[old])}, model "
                  f"expects {_spec_of_leaf(want[new])}" for new, old in mapping.items()
-                 if new in want and _spec_of_leaf(values[new]) != _spec_of_leaf(want[new])]
+                 if new in want and _spec_of_leaf(have[old]) != _spec_of_leaf(want[new])]
     if problems:
-        raise CheckpointError(f"{manifest_path}: the selected entries do not fit the model "
+        raise CheckpointError(f"{path}: the selected entries do not fit this model "
                               f"({len(problems)} problem{'s' if len(problems) != 1 else ''}):"
                               f"\n  " + "\n  ".join(problems))
-    return _replace_leaves(like, (), values), mapping
 
 
 def load_checkpoint(

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from ..tree import register_dataclass, tree_flatten, tree_flatten_with_path, tree_unflatten
-from .checkpoint import (CheckpointError, latest_checkpoint, load_checkpoint, save_checkpoint,
-                         select_names)
+from .checkpoint import (CheckpointError, check_selection, latest_checkpoint, load_checkpoint,
+                         save_checkpoint, select_names)
 
 __all__ = ["TrainState", "save_train_state", "restore_train_state", "Restored"]
 
@@ -120,18 +120,7 @@ def _select(like, named: dict, path: str, include, exclude, rename):
     renamed; every one must fit a leaf of ``like``."""
     want = _named(like)
     mapping = select_names(named, include, exclude, rename)
-    if not mapping:
-        raise CheckpointError(f"{path}: include/exclude select nothing; the checkpoint's "
-                              f"state has {sorted(named)}")
-    problems = [f"state/{new}: not in this model's state (from checkpoint entry {old})"
-                for new, old in mapping.items() if new not in want]
-    problems += [f"state/{new}: checkpoint entry {old} has {_spec(named[old])}, expected "
-                 f"{_spec(want[new])}" for new, old in mapping.items()
-                 if new in want and _spec(named[old]) != _spec(want[new])]
-    if problems:
-        raise CheckpointError(f"{path}: the selected entries do not fit this model "
-                              f"({len(problems)} problem{'s' if len(problems) != 1 else ''}):"
-                              f"\n  " + "\n  ".join(problems))
+    check_selection(path, mapping, named, want, prefix="state/")
     merged = {**want, **{new: named[old] for new, old in mapping.items()}}
     kept = [n for n in want if n not in mapping]
     return _rebuild(like, merged, "state", path), mapping, kept
