@@ -28,7 +28,7 @@ _TOKEN_RE = re.compile(r"""
   | (?P<value>%[A-Za-z0-9_.][A-Za-z0-9_./-]*)
   | (?P<fname>@(?:[A-Za-z0-9_.<>$-]+|'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"))
   | (?P<ident>[A-Za-z_][A-Za-z0-9_.]*)
-  | (?P<punct>[()\[\]{},=:~*])
+  | (?P<punct>[()\[\]{},=:~*+-])
 """, re.VERBOSE)
 
 _KEYWORD_VALUES = {"True": True, "False": False, "None": None,
@@ -193,15 +193,31 @@ class _Parser:
         return TensorType(tuple(dims), LONG[tok.text], self.accept("~"))
 
     def dim(self):
-        """A dimension: ``784``, a symbolic name ``b``, or a product ``784*b``."""
-        coef, names = 1, []
+        """A dimension: ``784``, or a symbolic size: ``b``, ``784*b``, ``b+1``."""
+        total = self.dim_term()
         while True:
-            if self.peek().kind == "ident":
-                names.append(self.next().text)
+            if self.accept("+"):
+                total = total + self.dim_term()
+            elif self.accept("-"):
+                total = total - self.dim_term()
+            elif self.peek().kind == "int" and self.peek().text.startswith("-"):
+                total = total - self.dim_term(negated=True)   # b-1 reads as b, -1
             else:
-                coef *= self.int_token("a dimension")
+                return total
+
+    def dim_term(self, negated=False):
+        term = 1
+        while True:
+            tok = self.peek()
+            if tok.kind == "ident":
+                term = term * Dim(self.next().text)
+            elif negated:
+                term = term * -int(self.next().text)
+                negated = False
+            else:
+                term = term * self.int_token("a dimension")
             if not self.accept("*"):
-                return Dim(None, coef, names) if names else coef
+                return term
 
     def int_token(self, what: str) -> int:
         tok = self.expect_kind("int", what)

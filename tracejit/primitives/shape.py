@@ -89,7 +89,7 @@ def _pad_rule(x, value, *, config):
         raise ShapeError(f"pad: config has {len(config)} entries for {x}")
     shape = []
     for n, (lo, hi, it) in zip(x.shape, config):
-        size = lo + hi + n + max(n - 1, 0) * it
+        size = lo + hi + n + (max(n - 1, 0) * it if it else 0)
         if it < 0 or size < 0:
             raise ShapeError(f"pad: config {config} gives a negative size for {x}")
         shape.append(size)
