@@ -10,7 +10,7 @@ from . import primitives  # noqa: F401  (registers every primitive)
 from . import data, ir, lax, nn, numpy, optim, random, testing, train  # noqa: F401
 from .abstract import ShapeDtypeStruct, eval_shape
 from .api import JitFunction, jit, make_ir
-from .control import cond, fori_loop, scan, while_loop
+from .control import cond, fori_loop, scan, subfunction, while_loop
 from .device import Array, device_put, devices
 from .errors import (ArgumentTypeError, ConcretizationError, DTypeError, NonDifferentiableError,
                      ShapeError, TracejitError, TracerBoolConversionError, UnexpectedTracerError)
@@ -36,5 +36,5 @@ __all__ = ["jit", "make_ir", "JitFunction", "device_put", "devices", "Array",
            "vjp", "jvp", "grad", "value_and_grad", "stop_gradient", "custom_vjp", "custom_jvp", "vmap",
            "jacfwd", "jacrev", "hessian", "linearize", "eval_shape", "ShapeDtypeStruct",
            "checkpoint", "remat",
-           "cond", "while_loop", "fori_loop", "scan", "nn", "optim", "data", "train",
+           "cond", "while_loop", "fori_loop", "scan", "subfunction", "nn", "optim", "data", "train",
            "memory_estimate", "name_scope"]

@@ -159,12 +159,15 @@ def _fit(ct, var, prim_name):
     return ct
 
 
-def backward(tape: Tape, cts_out):
+def backward(tape: Tape, cts_out, scope: str | None = "gradients"):
     """Cotangents of the params of ``tape.fn`` (None = zero) given cotangents
     of its results. The values it computes are named under ``gradients/``,
     each rule's under ``gradients/<forward value's name>_grad`` (TensorFlow's
-    names, tracejit.naming)."""
-    with name_scope("gradients"):
+    names, tracejit.naming); ``scope=None`` for a tape whose backward pass
+    is already inside that scope (an inlined call's)."""
+    if scope is None:
+        return _backward(tape, cts_out)
+    with name_scope(scope):
         return _backward(tape, cts_out)
 
 
