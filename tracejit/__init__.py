@@ -18,6 +18,7 @@ from .memory import memory_estimate
 from .naming import name_scope
 from .transforms.autodiff import grad, jvp, value_and_grad, vjp
 from .transforms.batching import vmap
+from .transforms import checkpoint_policies
 from .transforms.checkpoint import checkpoint, remat
 from .transforms.custom_derivatives import custom_jvp, custom_vjp, stop_gradient
 from .transforms.jacobians import hessian, jacfwd, jacrev, linearize
@@ -35,6 +36,6 @@ __all__ = ["jit", "make_ir", "JitFunction", "device_put", "devices", "Array",
            "UnexpectedTracerError", "NonDifferentiableError",
            "vjp", "jvp", "grad", "value_and_grad", "stop_gradient", "custom_vjp", "custom_jvp", "vmap",
            "jacfwd", "jacrev", "hessian", "linearize", "eval_shape", "ShapeDtypeStruct",
-           "checkpoint", "remat",
+           "checkpoint", "remat", "checkpoint_policies",
            "cond", "while_loop", "fori_loop", "scan", "subfunction", "nn", "optim", "data", "train",
            "memory_estimate", "name_scope"]
