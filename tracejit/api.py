@@ -294,7 +294,7 @@ def jit(fun=None, *, static_argnums=(), static_argnames=(), backend=None, donate
     traces an argument with the spec's shape, where a ``None`` dimension is
     symbolic: ``input_specs=[ShapeDtypeStruct((None, 784), np.float32)]``
     gives one trace and one traced Function for every batch size
-    (``trace_count`` stays 1; docs/api.md, "Symbolic batch dimensions").
+    (``trace_count`` stays 1; docs/symbolic_shapes.md).
     """
     if fun is None:
         return functools.partial(jit, static_argnums=static_argnums,

@@ -1542,6 +1542,13 @@ def _expand_index(idx, nd):
     return idx + fill
 
 
+def _size_of(x, d):
+    """The size of dimension ``d`` of ``x``: an int, or for a symbolic
+    dimension a traced int64 scalar read at run time."""
+    n = shape(x)[d]
+    return _sh.dimension_size(x, axes=(d,), dtype="int64") if isinstance(n, dims.Dim) else n
+
+
 def _array_index(i, n, d):
     """An integer index array for a dim of size ``n``, made non-negative.
     Concrete indices are checked as NumPy does; traced ones are clamped, and
@@ -1572,7 +1579,9 @@ def _basic_index(x, idx, has_adv):
     starts, limits, strides, rev_dims, drop = [], [], [], [], []
     for d, i in enumerate(idx):
         n = s[d]
-        if isinstance(i, slice):
+        if isinstance(i, slice) and isinstance(n, dims.Dim) and i == slice(None):
+            starts.append(0), limits.append(n), strides.append(1)   # all of a symbolic dim
+        elif isinstance(i, slice):
             r = range(*i.indices(n))
             step = builtins.abs(r.step)
             first = (r.start if r.step > 0 else n - 1 - r.start) if len(r) else 0
@@ -1615,9 +1624,7 @@ def _getitem(x, idx):
     # Advanced indices: one gather on the flattened indexed dims.
     s = shape(x)
     adv = [d for d, i in enumerate(idx) if not isinstance(i, slice)]
-    # a symbolic dim's size is read at run time
-    n = [_sh.dimension_size(x, axes=(d,), dtype="int64") if isinstance(s[d], dims.Dim) else s[d]
-         for d in range(len(s))]
+    n = [_size_of(x, d) for d in range(len(s))]
     arrays = [_array_index(idx[d], n[d], d) for d in adv]
     bshape = broadcast_shapes(*[shape(a) for a in arrays])
     linear = None
@@ -1642,14 +1649,16 @@ def take(a, indices, axis=None, mode=None):
     if axis is None:
         x, axis = ravel(x), 0
     ax = _axes(x, axis)[0]
-    n = shape(x)[ax]
+    n = _size_of(x, ax)
     idx = asarray(indices)
     if mode in (None, "raise"):
         idx = _array_index(idx, n, ax)
     elif mode == "clip":
-        idx = clip(idx, 0, builtins.max(n - 1, 0))
+        idx = clip(idx, 0, maximum(subtract(n, 1), 0) if isinstance(n, Tracer)
+                   else builtins.max(n - 1, 0))
     elif mode == "wrap":
-        idx = remainder(idx, n) if n else idx
+        idx = remainder(idx, maximum(n, 1)) if isinstance(n, Tracer) else \
+            remainder(idx, n) if n else idx
     else:
         raise ValueError(f"take: mode must be 'raise', 'clip' or 'wrap', got {mode!r}")
     return _sh.gather(x, idx, axis=ax)
@@ -1665,6 +1674,8 @@ def take_along_axis(arr, indices, axis):
                          f"as many dimensions as the array of shape {shape(x)}")
     s = shape(x)
     full_idx = tuple(indices if d == ax else
+                     reshape(arange(s[d]), tuple(s[d] if k == d else 1 for k in range(len(s))))
+                     if isinstance(s[d], dims.Dim) else
                      np.arange(s[d]).reshape(tuple(s[d] if k == d else 1 for k in range(len(s))))
                      for d in range(len(s)))
     return _getitem(x, full_idx)

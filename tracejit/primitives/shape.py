@@ -71,7 +71,7 @@ def _slice_rule(x, *, start, limit, strides):
     for d, (s, l, st) in enumerate(zip(start, limit, strides)):
         if not (0 <= s <= l <= x.shape[d]) or st < 1:
             raise ShapeError(f"slice: bad bounds [{s}:{l}:{st}] for dim {d} of {x}")
-        shape.append(max(0, -(-(l - s) // st)))
+        shape.append(l - s if st == 1 else max(0, -(-(l - s) // st)))
     return _t(x, shape)
 
 

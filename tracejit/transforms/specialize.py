@@ -2,10 +2,15 @@
 (``f32[b,784]``, tracejit/ir/dims.py) becomes the concrete Function for
 one set of sizes, which every backend compiles as it compiles any other.
 
-``dimension_size`` instructions become constants here, so a compiled plan
-divides a mean by a number it knows.
+``dimension_size`` instructions become constants in sub-Functions; at the
+top level, with ``size_params=True``, they become extra trailing parameters
+instead, whose values the caller passes: the generated kernels then read
+the count of a mean from memory, so their source (and the kernel cache's
+entry) is the same for every batch size.
 """
 from __future__ import annotations
+
+import numpy as np
 
 from ..ir.core import Function, Instr, Var
 from ..ir.dims import Dim
@@ -39,10 +44,13 @@ def _attr(value, sizes):
     return value
 
 
-def specialize(fn: Function, sizes: dict) -> Function:
+def specialize(fn: Function, sizes: dict, size_params: bool = False):
     """``fn`` with each symbolic dimension replaced by its size from
-    ``sizes`` (``{name: int}``)."""
+    ``sizes`` (``{name: int}``). With ``size_params``, returns ``(function,
+    values)``: each ``dimension_size`` is a trailing parameter of the
+    function, to be passed ``values`` (0-d arrays)."""
     env = {}
+    extra_params, values, by_value = [], [], {}
 
     def var(v: Var) -> Var:
         if v not in env:
@@ -60,13 +68,22 @@ def specialize(fn: Function, sizes: dict) -> Function:
                 n *= _size(x.type.shape[a], sizes)
             dtype = ins.attrs["dtype"]
             value = float(n) if dtype.startswith("float") else int(n)
-            body.append(Instr("constant", [], {"value": value, "dtype": dtype, "weak": False},
-                              [var(ins.results[0])]))
+            if not size_params:
+                body.append(Instr("constant", [], {"value": value, "dtype": dtype, "weak": False},
+                                  [var(ins.results[0])]))
+            elif (value, dtype) in by_value:   # one parameter per distinct size
+                env[ins.results[0]] = by_value[value, dtype]
+            else:
+                by_value[value, dtype] = var(ins.results[0])
+                extra_params.append(by_value[value, dtype])
+                values.append(np.asarray(value, dtype))
             continue
         attrs = {k: _attr(v, sizes) for k, v in ins.attrs.items()}
         body.append(Instr(ins.prim, [var(v) for v in ins.operands], attrs,
                           [var(r) for r in ins.results]))
-    return Function([var(v) for v in fn.params], body, [var(v) for v in fn.results], fn.name)
+    out = Function([var(v) for v in fn.params] + extra_params, body,
+                   [var(v) for v in fn.results], fn.name)
+    return (out, values) if size_params else out
 
 
 __all__ = ["is_symbolic", "specialize"]
