@@ -138,6 +138,33 @@ def ce_impls(grad):
     return impls
 
 
+def ce_forms_impls():
+    """The four ways to write the cross-entropy, forward+backward: tracejit's
+    (the first, advanced indexing, is "tracejit"), JAX's index and one-hot
+    forms, PyTorch's cross_entropy."""
+    logits, labels = W.ce_data()
+    impls = {}
+    for form, f in W.CE_FORMS.items():
+        g = tracejit.jit(tracejit.value_and_grad(f))
+        impls["tracejit" if form == "index" else f"tracejit {form}"] = \
+            lambda g=g: g(logits, labels)
+    if jax is not None:
+        jl, jy = jnp.asarray(logits), jnp.asarray(labels)
+
+        def by_index(x, y):
+            return -jnp.mean(jax.nn.log_softmax(x, axis=1)[jnp.arange(x.shape[0]), y])
+
+        def by_one_hot(x, y):
+            return -jnp.mean(jnp.sum(jax.nn.log_softmax(x, axis=1)
+                                     * jax.nn.one_hot(y, x.shape[1]), axis=1))
+        for form, f in (("index", by_index), ("one_hot", by_one_hot)):
+            jf = jax.jit(jax.value_and_grad(f))
+            impls[f"jax.jit {form}"] = jax_ready(lambda jf=jf: jf(jl, jy))
+    if torch is not None:
+        impls.update({k: v for k, v in ce_impls(True).items() if k.startswith("torch")})
+    return impls
+
+
 def numpy_mlp_step(params, x, y, lr):
     hs, h = [x], x
     for i, p in enumerate(params):
@@ -327,6 +354,8 @@ WORKLOADS = {
     "chain": ("elementwise chain, 16M float32", lambda: chain_impls(1 << 24)),
     "ce_fwd": ("softmax cross-entropy 4096x1000, forward", lambda: ce_impls(False)),
     "ce_grad": ("softmax cross-entropy 4096x1000, forward+backward", lambda: ce_impls(True)),
+    "ce_forms": ("softmax cross-entropy 4096x1000, forward+backward, four ways to write it",
+                 ce_forms_impls),
     "mlp": ("MLP 784-300-100-10 SGD step, batch 256", mlp_impls),
     "cnn": ("CIFAR-10 CNN SGD step, batch 64, 24x24x3", cnn_impls),
     "lstm": ("LSTM h128 in64 batch64, 32 steps, forward+backward", lstm_impls),
