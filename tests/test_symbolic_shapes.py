@@ -211,3 +211,34 @@ def test_cli_prints_the_symbolic_dimension_and_the_output_parses_back(capsys):
     with pytest.raises(SystemExit):
         cli.main(argv[:-1] + ["fused"])
     assert "give concrete sizes" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("reduction", list(nn.losses.Reduction.all()))
+def test_tf_losses_reduce_over_a_symbolic_batch(reduction):
+    def loss(y, p):
+        return (nn.losses.mean_squared_error(y, p, reduction=reduction)
+                + nn.losses.hinge_loss(y, p, reduction=reduction))
+
+    symbolic = tracejit.jit(loss, input_specs=[spec(None, 3), spec(None, 3)])
+    for n in (4, 1, 0):
+        rng = np.random.default_rng(n)
+        y = (rng.random((n, 3)) > 0.5).astype(np.float32)
+        p = rng.random((n, 3)).astype(np.float32)
+        np.testing.assert_allclose(symbolic(y, p), tracejit.jit(loss)(y, p), rtol=1e-6)
+    assert symbolic.trace_count == 1
+
+
+def test_batch_norm_over_a_symbolic_batch_equals_concrete_shapes():
+    layer = nn.BatchNorm()
+    params, state = layer.init(tracejit.random.key(0), (5,))
+
+    def forward(params, state, x):
+        return layer.apply(params, x, state=state, train=True)
+
+    symbolic = tracejit.jit(forward, input_specs=[None, None, spec(None, 5)])
+    for n in (6, 2):
+        x = np.random.default_rng(n).normal(size=(n, 5)).astype(np.float32)
+        got, want = symbolic(params, state, x), tracejit.jit(forward)(params, state, x)
+        for g, w in zip(tracejit.tree_leaves(got), tracejit.tree_leaves(want)):
+            np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+    assert symbolic.trace_count == 1
