@@ -65,8 +65,8 @@ def _compile(fn: Function, donate):
     run = builder.build()
     t_plan = time.perf_counter() - start
     tm = builder.timing
-    t_rest = t_plan - tm["codegen"] - tm["numba"]
+    t_rest = t_plan - tm["codegen"] - tm["kernels"]
     log.log("compile", f"{fn.name}: fuse {1e3 * t_fuse:.1f} ms, codegen {1e3 * tm['codegen']:.1f} ms, "
-                       f"compile/load kernels {1e3 * tm['numba']:.1f} ms, plan {1e3 * t_rest:.1f} ms, "
+                       f"compile/load kernels {1e3 * tm['kernels']:.1f} ms, plan {1e3 * t_rest:.1f} ms, "
                        f"arena {builder.arena_bytes / 2**20:.1f} MiB")
     return run
