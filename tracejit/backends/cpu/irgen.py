@@ -150,6 +150,7 @@ class Translator:
                 raise Unsupported(f"argument dtype {dtype}")
             env[name] = ("pointer", arg, dtype)
         body = _Body(self, fn, env, None, self.globals)
+        body.count_assignments(fdef)
         body.block(fdef.body)
         if not body.b.block.is_terminated:
             body.b.ret_void()
@@ -170,6 +171,7 @@ class Translator:
             fn.linkage = "internal"
             fn.attributes.add("alwaysinline")
             body = _Body(self, fn, {}, ret, _vmath_globals())
+            body.count_assignments(fdef, params)
             for p, v, a in zip(params, fn.args, args):   # parameters are variables
                 body.store(ast.Name(p, ast.Store()), Value(v, a.ty))
             body.block(fdef.body)
@@ -195,6 +197,37 @@ class _Body:
         self._alloca_builder = ir.IRBuilder(self.entry)
         self._alloca_builder.branch(self.b.block)
         self._alloca_builder.position_at_start(self.entry)
+        # A variable assigned once is its value (an SSA value, no stack slot),
+        # valid in the block that assigns it and the blocks nested in it.
+        self.assigned = {}          # name -> number of assignments in the function
+        self.ssa = {}               # name -> Value of a variable assigned once
+        self.scopes = [[]]          # names assigned once, per open block
+        self.gone = set()           # such names whose block has ended
+        self.consts = {}            # global name -> Value
+
+    def count_assignments(self, fdef: ast.FunctionDef, params=()):
+        for p in params:
+            self.assigned[p] = self.assigned.get(p, 0) + 1
+        for node in ast.walk(fdef):
+            targets = []
+            if isinstance(node, ast.Assign):
+                targets = node.targets
+            elif isinstance(node, (ast.AugAssign, ast.For)):
+                targets = [node.target, node.target]   # read and written: never a single value
+            for t in targets:
+                for n in ast.walk(t):
+                    if isinstance(n, ast.Name):
+                        self.assigned[n.id] = self.assigned.get(n.id, 0) + 1
+
+    def nested(self, stmts):
+        """Translate the statements of a nested block (a loop's or a branch's body)."""
+        self.scopes.append([])
+        try:
+            self.block(stmts)
+        finally:
+            for name in self.scopes.pop():
+                del self.ssa[name]
+                self.gone.add(name)
 
     # --- statements ------------------------------------------------------------------------
     def block(self, stmts):
@@ -266,12 +299,16 @@ class _Body:
     def store(self, target, value: Value):
         if isinstance(target, ast.Name):
             name = target.id
-            if name in self.env:
-                raise Unsupported(f"assignment to {name}, an argument or array")
+            if name in self.env or name in self.ssa or name in self.gone:
+                raise Unsupported(f"assignment to {name}, an argument, array or constant")
             ty = self._typed(value)
+            if self.assigned.get(name, 0) == 1:   # one assignment: its value is the variable
+                self.ssa[name] = self.coerce(value, ty)
+                self.scopes[-1].append(name)
+                return
             slot = self.slots.get(name)
             if slot is None:
-                alloca = self._alloca_builder.alloca(LLTYPE[ty], name=name)
+                alloca = self._alloca_builder.alloca(LLTYPE[ty])
                 slot = self.slots[name] = (alloca, ty)
             if slot[1] != ty:
                 raise Unsupported(f"{name} changes type ({slot[1]} -> {ty})")
@@ -297,9 +334,9 @@ class _Body:
         if name in self.env or self.slots.get(name, (None, I64))[1] != I64:
             raise Unsupported(f"loop variable {name} of another type")
         if name not in self.slots:
-            self.slots[name] = (self._alloca_builder.alloca(I64T, name=name), I64)
+            self.slots[name] = (self._alloca_builder.alloca(I64T), I64)
         slot = self.slots[name][0]
-        counter = self._alloca_builder.alloca(I64T, name=name + ".next")
+        counter = self._alloca_builder.alloca(I64T)
         self.b.store(lo, counter)
         head = self.fn.append_basic_block(name + ".head")
         body = self.fn.append_basic_block(name + ".body")
@@ -311,7 +348,7 @@ class _Body:
         self.b.position_at_end(body)
         self.b.store(i, slot)
         self.b.store(self.b.add(i, ir.Constant(I64T, 1)), counter)
-        self.block(s.body)
+        self.nested(s.body)
         if not self.b.block.is_terminated:
             self.b.branch(head)
         self.b.position_at_end(done)
@@ -324,7 +361,7 @@ class _Body:
         self.b.cbranch(cond, then, other)
         for blk, stmts in ((then, s.body), (other, s.orelse)):
             self.b.position_at_end(blk)
-            self.block(stmts)
+            self.nested(stmts)
             if not self.b.block.is_terminated:
                 self.b.branch(done)
         self.b.position_at_end(done)
@@ -473,6 +510,11 @@ class _Body:
         raise Unsupported(f"expression {type(node).__name__}")
 
     def name(self, name, allow_tuple=False):
+        v = self.ssa.get(name)
+        if v is not None:
+            return v
+        if name in self.gone:
+            raise Unsupported(f"{name} used outside the block that assigns it")
         slot = self.slots.get(name)
         if slot is not None:
             return Value(self.b.load(slot[0], typ=LLTYPE[slot[1]]), slot[1])
@@ -488,7 +530,10 @@ class _Body:
             if not allow_tuple:
                 raise Unsupported(f"tuple {name} used as a value")
             return tuple(_np_value(x) for x in g)
-        return _np_value(g)
+        v = self.consts.get(name)
+        if v is None:
+            v = self.consts[name] = _np_value(g)
+        return v
 
     def binop(self, op, a: Value, c: Value) -> Value:
         b = self.b
