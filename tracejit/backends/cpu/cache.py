@@ -1,10 +1,14 @@
 """The kernel cache: generated source -> callable native kernel.
 
 Kernels are keyed by a hash of their source text, their argument dtypes,
-and a stamp of everything else their machine code depends on (vmath.py and
-intrinsics.py, which they inline; compiler.py's flags; the Numba, llvmlite
-and NumPy versions; the host CPU and its features). A miss compiles the
-source (compiler.py) and stores the object code as
+and a stamp of everything else their machine code depends on (vmath.py,
+vmath_core.py and intrinsics.py, which they inline; irgen.py and
+compiler.py, which compile them; the Numba, llvmlite and NumPy versions; the
+host CPU and its features) and the compiler path (``TRACEJIT_COMPILER``).
+A miss translates the source to LLVM IR (irgen.py) and compiles it in a
+thread pool, so the misses of one plan compile in parallel (``request``,
+then ``Request.result``), or, for a kernel irgen.py does not cover,
+compiles it with Numba (compiler.py); it stores the object code as
 ``$TRACEJIT_CACHE_DIR/kernels/k_<hash>.o`` (default
 ``$XDG_CACHE_HOME/tracejit``, i.e. ``~/.cache/tracejit``), with the source
 beside it as ``k_<hash>.py`` for people to read; a hit links the object
