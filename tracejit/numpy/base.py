@@ -1632,8 +1632,10 @@ def take_along_axis(arr, indices, axis):
         raise ShapeError(f"take_along_axis: indices of shape {shape(indices)} must have "
                          f"as many dimensions as the array of shape {shape(x)}")
     s = shape(x)
+    # the other dims' positions as iotas (tnp.arange), not NumPy constants:
+    # the kernels then see a row index, which fuses as the advanced-index form does
     full_idx = tuple(indices if d == ax else
-                     np.arange(s[d]).reshape(tuple(s[d] if k == d else 1 for k in range(len(s))))
+                     reshape(arange(s[d]), tuple(s[d] if k == d else 1 for k in range(len(s))))
                      for d in range(len(s)))
     return _getitem(x, full_idx)
 
@@ -1654,7 +1656,12 @@ class _IndexUpdate:
         self.x, self.idx = asarray(x), idx
 
     def _static(self):
-        return not builtins.any(isinstance(i, Tracer) for i in _index_tuple(self.idx))
+        """Whether the index holds no traced value (slice bounds included)."""
+        def traced(i):
+            if isinstance(i, slice):
+                return builtins.any(isinstance(b, Tracer) for b in (i.start, i.stop, i.step))
+            return isinstance(i, Tracer)
+        return not builtins.any(traced(i) for i in _index_tuple(self.idx))
 
     def _positions(self):
         """Flat positions of the indexed elements, shaped like ``x[idx]``;
