@@ -1632,8 +1632,10 @@ def take_along_axis(arr, indices, axis):
         raise ShapeError(f"take_along_axis: indices of shape {shape(indices)} must have "
                          f"as many dimensions as the array of shape {shape(x)}")
     s = shape(x)
+    # the other dims' positions as iotas (tnp.arange), not NumPy constants:
+    # the kernels then see a row index, which fuses as the advanced-index form does
     full_idx = tuple(indices if d == ax else
-                     np.arange(s[d]).reshape(tuple(s[d] if k == d else 1 for k in range(len(s))))
+                     reshape(arange(s[d]), tuple(s[d] if k == d else 1 for k in range(len(s))))
                      for d in range(len(s)))
     return _getitem(x, full_idx)
 
