@@ -6,8 +6,9 @@ vmath_core.py and intrinsics.py, which they inline; irgen.py and
 compiler.py, which compile them; the Numba, llvmlite and NumPy versions; the
 host CPU and its features) and the compiler path (``TRACEJIT_COMPILER``).
 A miss translates the source to LLVM IR (irgen.py) and compiles it in a
-thread pool, so the misses of one plan compile in parallel (``request``,
-then ``Request.result``), or, for a kernel irgen.py does not cover,
+background thread, so LLVM works on one kernel of a plan while the next is
+translated (``request``, then ``Request.result``), or, for a kernel
+irgen.py does not cover,
 compiles it with Numba (compiler.py); it stores the object code as
 ``$TRACEJIT_CACHE_DIR/kernels/k_<hash>.o`` (default
 ``$XDG_CACHE_HOME/tracejit``, i.e. ``~/.cache/tracejit``), with the source
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import os
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -36,7 +36,7 @@ from ... import log
 from ..cache_store import EntryStore, cache_dir
 from . import compiler, irgen, loader, worker
 
-__all__ = ["Request", "cache_dir", "compile_threads", "load", "request", "stats"]
+__all__ = ["Request", "cache_dir", "load", "request", "stats"]
 
 #: Counters since the process started (see :func:`stats`).
 STATS = {"kernels": 0, "memory_hits": 0, "disk_hits": 0, "compiled": 0, "numba_fallbacks": 0,
@@ -83,31 +83,25 @@ def _load_entry(key: str, nargs: int, what: str):
         return None
 
 
-def compile_threads() -> int:
-    """Threads compiling kernels' LLVM IR at once: ``TRACEJIT_COMPILE_THREADS``,
-    else the CPUs this process may run on."""
-    env = os.environ.get("TRACEJIT_COMPILE_THREADS", "").strip()
-    if env:
-        if not env.isdigit() or int(env) < 1:
-            raise ValueError(f"TRACEJIT_COMPILE_THREADS={env!r}: expected a positive integer")
-        return int(env)
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 _pool = None
 
 
 def _executor() -> ThreadPoolExecutor:
+    """One thread running LLVM on translated kernels while the calling thread
+    translates the next ones (and builds the plan). One, because llvmlite
+    serializes every call into LLVM with a process-wide lock: more threads
+    would wait for each other."""
     global _pool
     if _pool is None:
-        _pool = ThreadPoolExecutor(compile_threads(), thread_name_prefix="tracejit-llvm")
+        _pool = ThreadPoolExecutor(1, thread_name_prefix="tracejit-llvm")
     return _pool
 
 
 class Request:
     """A kernel being loaded: :meth:`result` is its native function. A miss
-    translated by irgen.py compiles in the thread pool (LLVM runs without
-    the GIL), so a plan requests all its kernels first and waits once."""
+    translated by irgen.py compiles in a background thread (LLVM runs
+    without the GIL), so a plan requests all its kernels first, overlapping
+    their translation with LLVM's work, and waits once."""
 
     def __init__(self, key, fn=None, future=None, text=None, nargs=0, what="kernel", start=0.0):
         self.key, self.fn, self.future = key, fn, future

@@ -937,8 +937,10 @@ def translate(source: str, symbol: str, arg_dtypes) -> str:
 
 def compile_ir(text: str) -> bytes:
     """Object code of LLVM IR ``text``, optimized with LLVM's O3 pipeline.
-    Thread-safe, and runs without the GIL (llvmlite's calls release it), so
-    a plan's kernels compile in parallel (cache.py)."""
+    Thread-safe (its own LLVM context and target machine per thread), and
+    runs without the GIL (llvmlite's calls release it; they take llvmlite's
+    own process-wide lock instead), so it overlaps the translation of the
+    next kernel (cache.py)."""
     machine = _machine()
     mod = llvm.parse_assembly(text, context=_local.context)
     mod.verify()
