@@ -41,7 +41,7 @@ LAYERS = [
     ["backends"],
     ["pipeline", "stages"],
     ["tiered", "symbolic"],
-    ["api", "memory", "abstract"],
+    ["api", "memory", "abstract", "polymorphic"],
     ["testing"],
     ["nn", "optim"],
     ["data", "distributed"],

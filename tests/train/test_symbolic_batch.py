@@ -1,12 +1,12 @@
 """The training step traces once for every batch size: the last, smaller
-batch of an epoch runs the same trace (tracejit/train/polymorphic.py)."""
+batch of an epoch runs the same trace (tracejit/polymorphic.py)."""
 import numpy as np
 import pytest
 
 import tracejit
-from tracejit import stages, train
-from tracejit.data import Pipeline
-from tracejit.train.polymorphic import BatchPolymorphicStep
+from tracejit import nn, optim, stages, train
+from tracejit.data import Pipeline, augment
+from tracejit.polymorphic import BatchPolymorphicStep
 
 from loop_helpers import MomentumSGD, TinyMLP, digits
 
@@ -69,3 +69,23 @@ def test_a_model_that_needs_a_concrete_batch_size_falls_back_to_per_shape_traces
         state, metrics = step(state, xb, yb)
     assert not step.symbolic and np.isfinite(metrics["loss"])
     assert step.trace_count == 3   # the symbolic try, then one per batch shape
+
+
+def test_an_lstm_step_traces_once_for_every_batch_size(data, traces):
+    (x, y), _ = data
+    x = x.reshape(-1, 8, 8)[:45]   # rows of the 8x8 digits as 8 steps
+    model = nn.Sequential([nn.RNN(nn.LSTMCell(8)), nn.Dense(10)])
+    result = train.fit(model, optim.adam(0.01), (x, y[:45]), epochs=1, batch_size=20,
+                       drop_remainder=False, verbose=False)
+    assert traces == ["train_step"] and int(result.state.step) == 3
+
+
+def test_cifar10_distort_runs_a_smaller_batch_without_a_retrace(traces):
+    images = np.random.default_rng(0).uniform(0, 255, size=(6, 32, 32, 3)).astype(np.float32)
+    key = tracejit.random.key(3)
+    full, last = augment.cifar10_distort(images, key), augment.cifar10_distort(images[:4], key)
+    assert full.shape == (6, 24, 24, 3) and last.shape == (4, 24, 24, 3)
+    assert traces == ["_distort_batch"]
+    concrete = tracejit.jit(augment._distort_batch, static_argnums=(2,))
+    np.testing.assert_allclose(last, concrete(images[:4], key, (24, 24), 63.0, 0.2, 1.8),
+                               rtol=1e-5, atol=1e-5)

@@ -227,7 +227,8 @@ def _slice_vjp(cts, primals, outs, *, start, limit, strides):
     x = primals[0]
     config = []
     for n, s, st, m in zip(ad.shape(x), start, strides, ad.shape(outs[0])):
-        config.append((s, n - s - m - max(m - 1, 0) * (st - 1), st - 1))
+        gaps = max(m - 1, 0) * (st - 1) if st != 1 else 0
+        config.append((s, n - s - m - gaps, st - 1))
     return [pad(cts[0], np.zeros((), ad.aval(x).dtype), config=tuple(config))]
 
 

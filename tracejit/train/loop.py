@@ -312,7 +312,7 @@ def fit(model, optimizer, train_data, *, epochs: int, batch_size: int = 32,
     and cut into ``batch_size`` batches (the remainder of each epoch is
     dropped unless ``drop_remainder=False``: then the last batch is smaller,
     and the same trace runs it, since the step has a symbolic batch size,
-    tracejit/train/polymorphic.py) -- or a ready
+    tracejit/polymorphic.py) -- or a ready
     :class:`tracejit.data.Pipeline` yielding ``(x, y)``.  ``augment(images,
     seed) -> images`` (e.g. :func:`tracejit.data.augment.cifar10_distort`)
     runs on each training batch with a per-batch seed.

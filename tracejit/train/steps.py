@@ -26,10 +26,10 @@ from .. import numpy as tnp
 from .. import random
 from ..api import jit
 from ..nn import add_n, sparse_softmax_cross_entropy_with_logits
+from ..polymorphic import BatchPolymorphicStep
 from ..transforms.autodiff import value_and_grad
 from ..tree import tree_map
 from .data_parallel import DataParallelStep
-from .polymorphic import BatchPolymorphicStep
 from .state import TrainState
 
 __all__ = ["init_train_state", "make_train_step", "make_eval_step", "evaluate",
@@ -134,7 +134,7 @@ def make_train_step(model, optimizer, *, loss=None, regularizer=None, backend=No
                     donate: bool = True, towers: int = 1, distributed: bool = False):
     """A jitted ``train_step(state, x, y) -> (state, metrics)``, traced once
     for every batch size (x and y get a symbolic batch axis,
-    tracejit/train/polymorphic.py; ``train_step.trace_count``).
+    tracejit/polymorphic.py; ``train_step.trace_count``).
 
     One compiled function does the forward pass, ``value_and_grad``, the
     optimizer update and the metrics (``loss`` -- the minimized objective,

@@ -1,4 +1,5 @@
-"""A jitted step traced once for every batch size.
+"""A jitted function traced once for every batch size (the training step of
+``tracejit.train``, the augmentations of ``tracejit.data.augment``).
 
 ``BatchPolymorphicStep(step, data_argnums=(1, 2))`` jits ``step`` with a
 symbolic batch dimension (``None``, tracejit/ir/dims.py) on the leading axis
@@ -13,18 +14,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import log
-from ..api import jit
-from ..errors import SymbolicDimensionError
-from ..specs import ShapeDtypeStruct
-from ..tree import tree_map
+from . import log
+from .api import jit
+from .errors import SymbolicDimensionError
+from .ir.types import DTYPES
+from .specs import ShapeDtypeStruct
+from .tree import tree_map
 
 
-def batch_spec(x) -> ShapeDtypeStruct:
-    """``x``'s shape and dtype with a symbolic (``None``) leading axis."""
+def batch_spec(x):
+    """``x``'s shape and dtype with a symbolic (``None``) leading axis; None
+    (the shape of the call) for a scalar or a dtype tracejit does not take,
+    which jit then reports as it always does."""
     x = np.asarray(x)
-    if x.ndim == 0:
-        raise ValueError("a data argument of a batch-polymorphic step must have a batch axis")
+    if x.ndim == 0 or x.dtype.name not in DTYPES:
+        return None
     return ShapeDtypeStruct((None,) + x.shape[1:], x.dtype)
 
 
