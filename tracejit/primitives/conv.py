@@ -19,7 +19,7 @@ import numpy as np
 
 from ..core import Primitive
 from ..errors import DTypeError, ShapeError
-from ..ir.types import TensorType
+from ..ir.types import FLOATS, TensorType
 from .shape import pad_impl
 from . import ad_util as ad
 from . import batch_util as bu
@@ -98,7 +98,7 @@ def _windows(x, window_dimensions, window_strides, padding, fill):
 
 
 def _lowest(dtype):
-    return -np.inf if np.dtype(dtype).kind == "f" else np.iinfo(dtype).min
+    return -np.inf if dtype in FLOATS else np.iinfo(dtype).min
 
 
 def _reduce_window_impl(x, *, computation="max", window_dimensions, window_strides, padding):

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..core import Primitive
 from ..errors import DTypeError, ShapeError
-from ..ir.types import FLOATS, TensorType
+from ..ir.types import DTYPES, FLOATS, TensorType
 from . import ad_util as ad
 from . import batch_util as bu
 
@@ -81,7 +81,7 @@ def _rsqrt(x):
 
 
 def _floor_div(x, y):
-    if x.dtype.kind == "f":
+    if x.dtype.name in FLOATS:
         return x / y
     return np.floor_divide(x, y)
 
@@ -162,7 +162,7 @@ select = Primitive("select", "elementwise", _select_rule,
 
 
 def _convert_rule(x, *, dtype, weak=False):
-    if dtype not in ("bool", "int32", "int64", "uint32", "float32", "float64"):
+    if dtype not in DTYPES:
         raise DTypeError(f"convert: unsupported dtype {dtype}")
     return TensorType(x.shape, dtype, weak)
 
