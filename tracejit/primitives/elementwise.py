@@ -7,7 +7,7 @@ import numpy as np
 
 from ..core import Primitive
 from ..errors import DTypeError, ShapeError
-from ..ir.types import DTYPES, FLOATS, TensorType
+from ..ir.types import DTYPES, FLOATS, INTS, TensorType
 from . import ad_util as ad
 from . import batch_util as bu
 
@@ -50,11 +50,13 @@ def unary(name, impl, floats_only=False, out_dtype=None, **facts):
     return _batched(Primitive(name, "elementwise", rule, _errstate(run), **facts))
 
 
-def binary(name, impl, out_dtype=None, floats_only=False, **facts):
+def binary(name, impl, out_dtype=None, floats_only=False, ints_only=False, **facts):
     def rule(x, y):
         t = _same(name, x, y)
         if floats_only and t.dtype not in FLOATS:
             raise DTypeError(f"{name} needs float operands, got {x}, {y}")
+        if ints_only and t.dtype not in INTS:
+            raise DTypeError(f"{name} needs integer operands, got {x}, {y}")
         return TensorType(t.shape, out_dtype or t.dtype, t.weak and out_dtype is None)
 
     def run(x, y):
@@ -138,6 +140,8 @@ min = binary("min", np.minimum)
 and_ = binary("and", np.bitwise_and, commutative=True)
 or_ = binary("or", np.bitwise_or, commutative=True)
 xor = binary("xor", np.bitwise_xor, commutative=True)
+# greatest common divisor (non-negative; gcd(0, 0) = 0), as np.gcd
+gcd = binary("gcd", np.gcd, commutative=True, ints_only=True, differentiable=False)
 
 # --- comparisons -> bool ---------------------------------------------------
 eq = binary("eq", np.equal, "bool", commutative=True)

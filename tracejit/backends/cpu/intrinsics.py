@@ -168,6 +168,15 @@ def ipow(base, exponent):
     return result
 
 
+@_call
+def igcd(a, b):
+    """The greatest common divisor of |a| and |b| (Euclid), as np.gcd."""
+    a, b = abs(a), abs(b)
+    while b != 0:
+        a, b = b, a % b
+    return a
+
+
 _threefry = njit(inline="always")(threefry2x32)
 
 

@@ -38,8 +38,8 @@ HEADER = base.HEADER + """\
 from numba import carray
 from tracejit.backends.cpu.intrinsics import {intrinsics}
 """
-INTRINSICS = ("radd", "rmul", "fmaximum", "fminimum", "random_bits_at", "ipow", "select") + \
-    halfs.FUNCTIONS
+INTRINSICS = ("radd", "rmul", "fmaximum", "fminimum", "random_bits_at", "ipow", "igcd",
+              "select") + halfs.FUNCTIONS
 #: Float snippets whose Numba result type may differ from the operands'
 #: (and every binary math function, ``MATH2``).
 RETYPED = frozenset({"erf", "pow"})
