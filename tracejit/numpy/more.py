@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from ..errors import ConcretizationError, ShapeError
+from ..ir.types import FLOATS
 from ..naming import add_name_keyword
 from ..primitives import elementwise as _ew
 from . import base as tnp
@@ -21,13 +22,13 @@ _LN2 = math.log(2.0)
 
 def _float(x):
     x = tnp.asarray(x)
-    return x if x.dtype in (np.float32, np.float64) else tnp.astype(x, np.float64)
+    return x if x.dtype.name in FLOATS else tnp.astype(x, np.float64)
 
 
 def _floats(*xs):
     xs = [tnp.asarray(x) for x in xs]
     dt = tnp.result_type(*xs)
-    if np.dtype(dt) not in (np.float32, np.float64):
+    if np.dtype(dt).name not in FLOATS:
         dt = np.float64
     return [tnp.astype(x, dt) if x.dtype != dt else x for x in xs]
 
@@ -422,11 +423,6 @@ def quantile(a, q, axis=None, method="linear", keepdims=False):
 
 def percentile(a, q, axis=None, method="linear", keepdims=False):
     return quantile(a, tnp.asarray(q) / 100.0, axis=axis, method=method, keepdims=keepdims)
-
-
-def nanquantile(a, q, axis=None, method="linear", keepdims=False):
-    raise NotImplementedError("nanquantile: the count of non-NaN values is data-dependent; "
-                              "use quantile on data without NaN")
 
 
 def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=None):
