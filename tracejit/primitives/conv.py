@@ -19,6 +19,7 @@ import numpy as np
 
 from ..core import Primitive
 from ..errors import DTypeError, ShapeError
+from ..ir.dtypes import compute
 from ..ir.types import FLOATS, TensorType
 from .shape import pad_impl
 from . import ad_util as ad
@@ -57,6 +58,7 @@ def _conv_impl(lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation,
                        feature_group_count=feature_group_count)
     config = [(0, 0, 0)] + [(lo, hi, ld - 1) for (lo, hi), ld in zip(padding, lhs_dilation)] + [(0, 0, 0)]
     x = pad_impl(lhs, np.zeros((), lhs.dtype), config=config)[0]
+    x, rhs = x.astype(compute(x.dtype.name), copy=False), rhs.astype(compute(rhs.dtype.name), copy=False)
     g = feature_group_count
     n, c, o = lhs.shape[0], lhs.shape[-1], rhs.shape[-1]
     out_sp = out_t.shape[1:-1]

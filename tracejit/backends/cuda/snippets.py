@@ -28,7 +28,8 @@ HEADER = base.HEADER + """\
 from numba import cuda, types as nt
 from tracejit.backends.cuda.intrinsics import random_bits_at, ipow, igcd, frem
 from tracejit.backends.cuda.intrinsics import {halfs}
-""".replace("{halfs}", ", ".join(halfs.FUNCTIONS)) + ("" if SIMULATOR else "from numba.cuda import libdevice\n")
+""".replace("{halfs}", ", ".join(halfs.FUNCTIONS)) + \
+    ("" if SIMULATOR else "from numba.cuda import libdevice\n")
 
 
 class CudaSnippets(base.Snippets):
