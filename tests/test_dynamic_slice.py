@@ -111,3 +111,34 @@ def test_traced_bounds_of_unknown_size_raise_a_clear_error():
         tracejit.jit(lambda x, i: x[i:i + 2:2])(x, 1)
     with pytest.raises(tracejit.ShapeError, match="does not fit"):
         lax.dynamic_slice(x, (0,), (7,))
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 9), size=st.integers(0, 9), start=st.integers(-3, 12),
+       op=st.sampled_from(["set", "add", "multiply"]))
+def test_at_updates_with_traced_slice_bounds(n, size, start, op):
+    """``x.at[i:i + k]`` with a traced ``i``: the window of ``dynamic_slice``
+    (start clamped into [0, n - k]) is updated, like a concrete slice there."""
+    size = min(size, n)
+    x = np.arange(n, dtype=np.float64) + 1
+    v = np.float64(7.5)
+    f = tracejit.jit(lambda x, i: getattr(x.at[i:i + size], op)(v))
+    lo = min(max(start, 0), n - size)
+    want = x.copy()
+    if op == "set":
+        want[lo:lo + size] = v
+    elif op == "add":
+        want[lo:lo + size] += v
+    else:
+        want[lo:lo + size] *= v
+    np.testing.assert_array_equal(f(x, np.int64(start)), want)
+
+
+def test_at_update_with_traced_bounds_is_differentiable():
+    x = np.random.default_rng(3).normal(size=(3, 6))
+
+    def f(x, i):
+        return tnp.sum(tnp.sin(x.at[:, 2 * i:2 * i + 2].set(x[:, 2 * i:2 * i + 2] ** 2)))
+    jf = tracejit.jit(f)   # traced, so x has .at (NumPy arrays do not)
+    check_grads(lambda x: jf(x, np.int64(1)), (x,), order=2)
+    check_grads(lambda x: jf(x, np.int64(2)), (x,), order=1)

@@ -146,3 +146,13 @@ def test_layer_names_that_are_not_scope_names_still_work():
     assert "%_1st_layer/linear" in names and "%out/linear" in names
     np.testing.assert_allclose(tracejit.jit(model.apply)(params, X), model.apply(params, X),
                                rtol=1e-6)
+
+
+def test_vmap_keeps_the_names_of_the_values_it_batches():
+    def f(x, w):
+        with tracejit.name_scope("dense"):
+            return tnp.tanh(tnp.dot(x, w, name="linear"), name="act")
+    for axes, w in [((0, None), np.ones((3, 2))), ((0, 0), np.ones((5, 3, 2)))]:
+        fn = tracejit.make_ir(tracejit.vmap(f, in_axes=axes))(np.ones((5, 3)), w)
+        names = [r.name for ins in fn.body for r in ins.results]
+        assert "dense/linear" in names and "dense/act" in names

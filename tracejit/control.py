@@ -1,4 +1,6 @@
-"""Structured control flow: ``cond``, ``while_loop``, ``fori_loop``, ``scan``.
+"""Structured control flow: ``cond``, ``switch``, ``while_loop``,
+``fori_loop``, ``scan``, ``map_``, and ``subfunction`` (a call kept as one
+instruction).
 
 Each traces its Python functions once into sub-Functions of one IR
 instruction (no unrolling), so a loop of a million steps is one
@@ -10,13 +12,16 @@ The primitives' semantics are documented in tracejit/primitives/control.py.
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from . import numpy as tnp
-from .core import leaf_types, trace_flat, trace_pytree
+from .core import current_trace, leaf_types, trace_flat, trace_pytree
 from .errors import DTypeError, ShapeError
 from .ir.core import Instr, Var
 from .ir.types import TensorType
+from .naming import name_outputs, name_scope
 from .primitives import control as ctl
 from .primitives.ad_util import aval
 from .tree import tree_flatten, tree_unflatten
@@ -175,3 +180,58 @@ def scan(f, init, xs=None, length=None, reverse=False):
     outs = ctl.scan.bind(*consts, *_cast(init_leaves, types), *xs_leaves, body=fn,
                           num_consts=len(consts), num_carry=k, length=n, reverse=bool(reverse))
     return tree_unflatten(init_tree, outs[:k]), tree_unflatten(y_tree, outs[k:])
+
+
+def switch(index, branches, *operands):
+    """``branches[index](*operands)``, with ``index`` clamped to the valid
+    range as in ``jax.lax.switch``; every branch is traced and they must
+    return the same structure and types (a chain of ``cond``)."""
+    branches = list(branches)
+    if not branches:
+        raise ValueError("switch: branches must not be empty")
+    if len(branches) == 1:
+        return branches[0](*operands)
+    index = tnp.clip(tnp.asarray(index), 0, len(branches) - 1)
+    return cond(index == 0, branches[0],
+                lambda *ops: switch(index - 1, branches[1:], *ops), *operands)
+
+
+def map_(f, xs):
+    """``f`` applied to each slice of ``xs`` along its leading axis, stacked
+    (``jax.lax.map``, exported there as ``map``): a scan without carry, so
+    the loop is not unrolled."""
+    return scan(lambda carry, x: (carry, f(x)), (), xs)[1]
+
+
+def subfunction(fun):
+    """``fun``, kept as one ``call`` instruction when traced: TensorFlow's
+    "subgraph-building function" with its boundary visible.
+
+    Each call is traced in its own name scope, named after the function and
+    made unique (``relu``, ``relu_1``, ...); its results take that name. The
+    traced IR (``tracejit ir``) shows ``%relu_1 = call(%x) { fun = func
+    @relu(...) }`` and the DOT graph one box per call. ``simplify`` inlines
+    the calls before fusion, so a subfunction compiles exactly as the
+    inlined code would; grad and vmap inline it too. Outside a trace (eager
+    mode) it is just ``fun``::
+
+        @tracejit.subfunction
+        def relu(x):
+            return tnp.maximum(x, 0.0)
+    """
+    name = getattr(fun, "__name__", "subfunction")
+    scope = name if name.isidentifier() else "subfunction"
+
+    @functools.wraps(fun)
+    def wrapped(*args, **kwargs):
+        if current_trace() is None:
+            return fun(*args, **kwargs)
+        leaves, tree = tree_flatten((args, kwargs))
+        with name_scope(scope) as full:
+            fn, captured, out_tree = trace_pytree(lambda a, k: fun(*a, **k), leaf_types(leaves),
+                                                  tree, name)
+            (fn,), consts = ctl.close_over([(fn, captured, len(leaves))])
+            outs = ctl.call.bind(*consts, *leaves, fun=fn, num_consts=len(consts))
+        name_outputs(outs, full, leaves)
+        return tree_unflatten(out_tree, outs)
+    return wrapped

@@ -1,8 +1,12 @@
 """Primitive-level operations that NumPy has no name for (like jax.lax):
-``logistic``, ``rsqrt``, ``erf``, convolutions and windowed reductions.
-Operands are promoted as in tracejit.numpy."""
+``logistic``, ``rsqrt``, ``erf``, convolutions and windowed reductions,
+and JAX's structured control flow under its ``lax`` names (``scan``,
+``cond``, ``switch``, ``while_loop``, ``fori_loop``, ``map``; defined in
+tracejit/control.py). Operands are promoted as in tracejit.numpy."""
 from __future__ import annotations
 
+from .control import cond, fori_loop, scan, switch, while_loop  # noqa: F401
+from .control import map_ as map  # noqa: F401
 from .numpy import asarray, astype, promote_dtypes, unary_op
 from .primitives import conv as _cv
 from .primitives import elementwise as _ew

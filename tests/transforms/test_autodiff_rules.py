@@ -475,12 +475,12 @@ ZERO_RULES = {"sign", "floor", "ceil", "round", "is_finite", "not", "and", "or",
               "eq", "ne", "lt", "le", "gt", "ge"}
 #: Primitives with a dedicated test above (fusion included), and the structured
 #: ones checked in test_control_flow.py and test_autodiff_api.py (custom_vjp_call),
-#: test_jacobians.py (custom_jvp_call).
+#: test_jacobians.py (custom_jvp_call), test_subfunction.py (call).
 DEDICATED = {"select", "convert", "broadcast_in_dim", "reshape", "transpose", "rev", "slice",
              "pad", "concatenate", "gather", "scatter_add", "reduce_sum", "reduce_max",
              "reduce_min", "reduce_prod", "dot_general", "conv_general", "reduce_window",
              "select_and_scatter_add", "cond", "scan", "while", "custom_vjp_call",
-             "custom_jvp_call", "fusion"} | set(linalg_lapack.NAMES)   # test_tnp_linalg_lapack.py
+             "custom_jvp_call", "call", "fusion"} | set(linalg_lapack.NAMES)   # test_tnp_linalg_lapack.py
 
 
 def test_every_differentiable_primitive_has_rules():

@@ -211,3 +211,53 @@ def test_numerical_grad_agrees_with_jacrev_rows():
     f = lambda x: tnp.sum(tnp.exp(x) * x)
     x = RNG.randn(4)
     np.testing.assert_allclose(tracejit.jacrev(f)(x), numerical_grad(f, x), rtol=1e-6)
+
+
+def test_linearize_is_partially_evaluated():
+    # the linear map holds cos(x) as a residual: no sin or cos left to run
+    calls = []
+
+    def f(x, y):
+        calls.append(1)
+        return {"a": tnp.sin(x) * y, "b": tnp.exp(y).sum()}
+    x, y = RNG.randn(4), RNG.randn(4)
+    out, f_jvp = tracejit.linearize(f, x, y)
+    assert len(calls) == 1
+    fn = tracejit.make_ir(f_jvp)(x, y)
+    prims = {i.prim for i in fn.body}
+    assert not prims & {"sin", "cos", "exp"}, prims
+    tangents = [(RNG.randn(4), RNG.randn(4)) for _ in range(3)]
+    got = [f_jvp(tx, ty) for tx, ty in tangents]
+    jitted = tracejit.jit(f_jvp)
+    got_jit = [jitted(tx, ty) for tx, ty in tangents]
+    assert len(calls) == 1   # f_jvp never re-runs f
+    for (tx, ty), g, gj in zip(tangents, got, got_jit):
+        want = tracejit.jvp(f, (x, y), (tx, ty))[1]
+        for k in want:
+            np.testing.assert_allclose(g[k], want[k], rtol=1e-12)
+            np.testing.assert_allclose(gj[k], want[k], rtol=1e-12)
+
+
+def test_linearize_pytrees_integers_and_errors():
+    def f(p, n):
+        return tnp.tanh(p["w"] * n) + p["b"]
+    p = {"w": RNG.randn(3).astype(np.float32), "b": np.float32(0.5)}
+    n = np.arange(3)
+    out, f_jvp = tracejit.linearize(f, p, n)
+    np.testing.assert_allclose(out, np.tanh(p["w"] * n) + 0.5, rtol=1e-6)
+    t = {"w": np.ones(3, np.float32), "b": np.float32(2.0)}
+    np.testing.assert_allclose(f_jvp(t, n), n * (1 - np.tanh(p["w"] * n) ** 2) + 2, rtol=1e-5)
+    with pytest.raises(tracejit.ShapeError, match="tangent 0 has shape"):
+        f_jvp({"w": np.ones(3, np.float32), "b": np.ones(2, np.float32)}, n)
+    with pytest.raises(tracejit.ShapeError, match="structure"):
+        f_jvp(t)
+
+
+def test_linearize_under_jit():
+    def g(x):
+        y, f_jvp = tracejit.linearize(tnp.sin, x)
+        return y, f_jvp(tnp.ones_like(x))
+    x = RNG.randn(5)
+    y, t = tracejit.jit(g)(x)
+    np.testing.assert_allclose(y, np.sin(x))
+    np.testing.assert_allclose(t, np.cos(x))

@@ -81,3 +81,69 @@ def test_checkpoint_saves_memory():
     assert plain.intermediates_at_peak >= 16 * act
     assert ck.intermediates_at_peak <= 11 * act
     assert ck.peak < 0.7 * plain.peak
+
+
+POLICIES = tracejit.checkpoint_policies
+
+
+def test_policies_give_the_plain_gradients():
+    ws = [RNG.randn(3, 3) * 0.5 for _ in range(4)]
+    x = RNG.randn(2, 3)
+    want = tracejit.grad(_loss(_block, 2, 2))(ws, x)
+
+    def named_block(h, ws):
+        for i, w in enumerate(ws):
+            h = tnp.tanh(tnp.matmul(h, w, name=f"z{i}"))
+        return h
+    for policy in [POLICIES.everything_saveable, POLICIES.nothing_saveable,
+                   POLICIES.dots_saveable, POLICIES.dots_with_no_batch_dims_saveable,
+                   POLICIES.save_only_these_names("z0"),
+                   POLICIES.save_anything_except_these_names("z1")]:
+        block = tracejit.checkpoint(named_block, policy=policy)
+        for g, w in zip(tracejit.grad(_loss(block, 2, 2))(ws, x), want):
+            np.testing.assert_allclose(g, w, rtol=1e-12)
+        check_grads(_loss(block, 2, 2), (ws, x), order=1)
+    deco = tracejit.checkpoint(policy=POLICIES.dots_saveable)(_block)
+    np.testing.assert_allclose(tracejit.jit(tracejit.grad(_loss(deco, 2, 2)))(ws, x)[0], want[0],
+                               rtol=1e-12)
+
+
+def _prims(fn, out=None):
+    out = [] if out is None else out
+    for ins in fn.body:
+        out.append(ins.prim)
+        for sub in ins.subfunctions().values():
+            _prims(sub, out)
+    return out
+
+
+def test_dots_saveable_recomputes_only_the_elementwise_work():
+    ws = [RNG.randn(3, 3) for _ in range(4)]
+    x = RNG.randn(2, 3)
+    counts = {}
+    for label, policy in [("none", None), ("dots", POLICIES.dots_saveable),
+                          ("all", POLICIES.everything_saveable)]:
+        block = tracejit.checkpoint(_block, policy=policy)
+        fn = tracejit.stages.simplify(tracejit.make_ir(tracejit.grad(_loss(block, 2, 2)))(ws, x))
+        prims = _prims(fn)
+        counts[label] = (prims.count("dot_general"), prims.count("tanh"))
+    assert counts["dots"][0] < counts["none"][0]
+    assert counts["dots"][0] == counts["all"][0]
+    assert counts["dots"][1] > counts["all"][1]   # tanh is recomputed, not saved
+
+
+def test_policy_memory():
+    """Saving the products costs memory (16 pre-activations kept) that
+    recomputing everything does not; saving everything keeps about what
+    plain reverse mode keeps (the values the backward pass reads only)."""
+    ws = [np.zeros((128, 128), np.float32) for _ in range(16)]
+    x = np.zeros((1024, 128), np.float32)
+    peaks = {}
+    for label, policy in [("nothing", None), ("dots", POLICIES.dots_saveable),
+                          ("everything", POLICIES.everything_saveable)]:
+        block = tracejit.checkpoint(_block, policy=policy)
+        peaks[label] = tracejit.memory_estimate(tracejit.grad(_loss(block)), ws, x).peak
+    plain = tracejit.memory_estimate(tracejit.grad(_loss(_block)), ws, x).peak
+    act = 1024 * 128 * 4
+    assert peaks["dots"] >= peaks["nothing"] + 12 * act
+    assert plain <= peaks["everything"] <= plain + 4 * act

@@ -173,8 +173,8 @@ ARGS.update({"cholesky": [_SQUARE @ _SQUARE.T], "eigh": [_SQUARE + _SQUARE.T],
 # the same for every example), and the markers are only recorded under
 # differentiation: they are tested separately below.
 NULLARY = {"constant", "iota"}
-# tested below; custom_jvp_call in test_jacobians.py
-SEPARATE = {"custom_vjp_call", "custom_jvp_call", "stop_gradient", "fusion"}
+# tested below; custom_jvp_call in test_jacobians.py, call in test_subfunction.py
+SEPARATE = {"custom_vjp_call", "custom_jvp_call", "stop_gradient", "fusion", "call"}
 
 
 def test_every_primitive_has_a_batching_rule():

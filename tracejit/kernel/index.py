@@ -24,6 +24,13 @@ expression reads (``values()``, for gathers):
                           dimension d (``name`` is None while fusion
                           analyses: an opaque offset)
 
+``interval(w)`` bounds a component's value where the writer ``w`` knows the
+range of its loop variables (``w.loop_range(d)``: ``(lo, hi)`` inclusive, or
+None): a clamp whose operand provably lies inside renders without
+``min``/``max``, and a pad or concatenate whose position is known renders
+only the branch it takes (a CPU kernel splits its loop where they change
+branch, codegen.py).
+
 ``reads(ins, comps)`` says at which components computing ``ins``'s result
 at ``comps`` reads each operand; ``Space`` is a kernel's iteration space.
 """
@@ -63,6 +70,10 @@ class Component:
         for c in self.parts():
             yield from c.values()
 
+    def interval(self, w):
+        """``(lo, hi)``, inclusive bounds of the value, or None if unknown."""
+        return None
+
 
 @dataclass(frozen=True, slots=True)
 class Loop(Component):
@@ -72,6 +83,9 @@ class Loop(Component):
         v = w.loopvar(self.d)
         return v, (_NONE if v == "0" else frozenset([v]))
 
+    def interval(self, w):
+        return w.loop_range(self.d)
+
 
 @dataclass(frozen=True, slots=True)
 class Const(Component):
@@ -79,6 +93,9 @@ class Const(Component):
 
     def render(self, w):
         return str(self.k), _NONE
+
+    def interval(self, w):
+        return (self.k, self.k)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +126,13 @@ class Affine(_OfOne):
     m: int
     a: int
 
+    def interval(self, w):
+        r = self.c.interval(w)
+        if r is None:
+            return None
+        lo, hi = sorted((r[0] * self.m + self.a, r[1] * self.m + self.a))
+        return (lo, hi)
+
     def wrap(self, x, w):
         code = x if self.m == 1 else f"{x} * {self.m}"
         if self.a:
@@ -121,6 +145,10 @@ class Rev(_OfOne):
     c: Component
     n: int
 
+    def interval(self, w):
+        r = self.c.interval(w)
+        return None if r is None else (self.n - 1 - r[1], self.n - 1 - r[0])
+
     def wrap(self, x, w):
         return f"({w.dim(self.n)} - 1 - {x})"
 
@@ -129,6 +157,23 @@ class Rev(_OfOne):
 class Clamp(_OfOne):
     c: Component
     n: int
+
+    def interval(self, w):
+        r = self.c.interval(w)
+        top = max(self.n - 1, 0)
+        if r is None:
+            return (0, top)
+        return (min(max(r[0], 0), top), min(max(r[1], 0), top))
+
+    def render(self, w):
+        r = self.c.interval(w)
+        if r is not None and 0 <= r[0] and r[1] <= self.n - 1:
+            return self.c.render(w)   # provably inside: no clamp
+        if r is not None and r[1] <= 0:
+            return "0", _NONE   # always the first
+        if r is not None and r[0] >= self.n - 1:
+            return f"({w.dim(self.n)} - 1)", _NONE   # always the last
+        return _OfOne.render(self, w)
 
     def wrap(self, x, w):
         return f"min(max({x}, 0), {w.dim(self.n)} - 1)"
@@ -162,6 +207,10 @@ class Add(Component):
 
     def parts(self):
         return (self.c1, self.c2)
+
+    def interval(self, w):
+        a, b = self.c1.interval(w), self.c2.interval(w)
+        return None if a is None or b is None else (a[0] + b[0], a[1] + b[1])
 
     def render(self, w):
         (x, dx), (y, dy) = self.c1.render(w), self.c2.render(w)
@@ -212,6 +261,11 @@ class ValueAt(Component):
         expr = (f"min(max(i64({x}) + {N} if {x} < 0 else i64({x}), 0), {N} - 1)"
                 if self.var.dtype != "uint32" else f"min(i64({x}), {N} - 1)")
         return w.emit(expr, d, key), d
+
+
+def uses_loop(c: Component, d: int) -> bool:
+    """Component ``c`` reads loop variable ``d``."""
+    return (isinstance(c, Loop) and c.d == d) or any(uses_loop(p, d) for p in c.parts())
 
 
 def squeeze_comps(comps, shape):

@@ -35,6 +35,7 @@ from .index import (
     Window,
     reads,
     reduction_space,
+    uses_loop,
 )
 from .ranges import Facts
 
@@ -155,8 +156,26 @@ class ScopedWriter:
         block.add(f"{name} = {expr}")
         self.deps[name] = deps
         if key is not None:
-            block.memo[key] = name
+            self._memo_block(block, key).memo[key] = name
         return name
+
+    def _memo_block(self, block, key):
+        """Where to memoize ``key``: ``block``, or the innermost loop over a
+        dimension with a known range (``loop_range``) that the key's
+        components read: what the value is there may rest on that range (a
+        pad known to be inside), so it must not be reused outside it."""
+        comps = key[1] if isinstance(key, tuple) and len(key) == 2 and isinstance(key[1], tuple) \
+            else ()
+        pins = frozenset(f"i{d}" for d in self.ranged_dims() if any(uses_loop(c, d) for c in comps))
+        if not pins:
+            return block
+        inner = self._target(pins)
+        return inner if self.stack.index(inner) > self.stack.index(block) else block
+
+    def ranged_dims(self):
+        """The dimensions whose loop variables have a range narrower than
+        the space's (see ``loop_range``)."""
+        return ()
 
     def lookup(self, key):
         """The name memoized for ``key`` in an open scope, or None."""
@@ -200,42 +219,67 @@ class ScopedWriter:
             return code
         code = self._compute(v, comps)
         if code in self.deps or code.startswith("K") or code in ("True", "False"):
-            self._target(self.dep(code)).memo[key] = code
+            self._memo_block(self._target(self.dep(code)), key).memo[key] = code
         return code
 
     # --- index ops and reduction phases ------------------------------------------------------
+    def loop_range(self, d):
+        """``(lo, hi)`` bounds of loop variable ``d`` where this writer knows
+        them (a CPU kernel's split loops), else None."""
+        return None
+
     def _pad(self, ins, comps):
-        (x, oc), (pv, _) = reads(ins, comps, self.facts)
-        xv, padv = self.value(x, oc), self.value(pv, ())
-        conds, deps = [], self.dep(xv) | self.dep(padv)
-        for c, n, (lo, hi, it) in zip(comps, x.shape, ins.attrs["config"]):
+        """The operand where the position is inside it, else the padding
+        value: a condition is rendered only where the position's range (its
+        ``interval``) does not decide it, and the operand is not computed
+        at all where the position is known to be outside."""
+        conds, deps = [], frozenset()
+        for c, n, (lo, hi, it) in zip(comps, ins.operands[0].shape, ins.attrs["config"]):
             if lo == 0 and hi <= 0 and it == 0:   # every position is inside
                 continue
-            code, d = self.render(c if lo == 0 else Affine(c, 1, -lo))
-            deps |= d
+            pos = c if lo == 0 else Affine(c, 1, -lo)
             span = (n - 1) * (it + 1) + 1 if n else 0
+            r = pos.interval(self)
+            if r is not None and (r[1] < 0 or r[0] >= span or (it and r[0] == r[1] and r[0] % (it + 1))):
+                return self.value(ins.operands[1], ())   # always padding
+            if r is not None and it == 0 and 0 <= r[0] and r[1] < span:
+                continue   # always inside
+            code, d = self.render(pos)
+            deps |= d
             cond = f"{code} >= 0 and {code} < {span}"
             if it:
                 cond += f" and {code} % {it + 1} == 0"
             conds.append(f"({cond})")
+        (x, oc), (pv, _) = reads(ins, comps, self.facts)
+        xv = self.value(x, oc)
         if not conds:
             return xv
+        padv = self.value(pv, ())
+        deps |= self.dep(xv) | self.dep(padv)
         return self.emit(f"{xv} if ({' and '.join(conds)}) else {padv}", deps,
                          (ins.results[0], comps))
 
     def _concatenate(self, ins, comps):
+        """The operand the position falls in: only the operands its range
+        (``interval``) may reach are computed."""
         ax = ins.attrs["axis"]
-        vals = [self.value(x, oc) for x, oc in reads(ins, comps, self.facts)]
+        r = comps[ax].interval(self) or (0, ins.results[0].shape[ax] - 1)
+        every, off = [], 0
+        for x, oc in reads(ins, comps, self.facts):
+            every.append((x, oc, off, off + x.shape[ax]))
+            off += x.shape[ax]
+        parts = [(x, oc, end) for x, oc, start, end in every
+                 if start <= r[1] and r[0] < end and start < end] or \
+            [(x, oc, end) for x, oc, _, end in every]   # an empty axis: never runs
+        vals = [self.value(x, oc) for x, oc, _ in parts]
+        if len(vals) == 1:
+            return vals[0]
         c, deps = self.render(comps[ax])
         for val in vals:
             deps |= self.dep(val)
-        expr, off = vals[-1], 0
-        bounds = []
-        for x in ins.operands[:-1]:
-            off += x.shape[ax]
-            bounds.append(off)
-        for val, b in reversed(list(zip(vals[:-1], bounds))):
-            expr = f"{val} if {c} < {b} else ({expr})"
+        expr = vals[-1]
+        for val, (_, _, end) in reversed(list(zip(vals[:-1], parts[:-1]))):
+            expr = f"{val} if {c} < {end} else ({expr})"
         return self.emit(expr, deps, (ins.results[0], comps))
 
     def _phases(self):

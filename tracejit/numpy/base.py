@@ -1659,7 +1659,12 @@ class _IndexUpdate:
         self.x, self.idx = asarray(x), idx
 
     def _static(self):
-        return not builtins.any(isinstance(i, Tracer) for i in _index_tuple(self.idx))
+        """Whether the index holds no traced value (slice bounds included)."""
+        def traced(i):
+            if isinstance(i, slice):
+                return builtins.any(isinstance(b, Tracer) for b in (i.start, i.stop, i.step))
+            return isinstance(i, Tracer)
+        return not builtins.any(traced(i) for i in _index_tuple(self.idx))
 
     def _positions(self):
         """Flat positions of the indexed elements, shaped like ``x[idx]``;

@@ -124,11 +124,15 @@ class Tape:
         self.entries = []       # (instr, active operand flags, residuals, outs)
 
 
-def forward(fn: Function, args, active_in):
+def forward(fn: Function, args, active_in, known=None):
     """Bind ``fn``'s instructions on ``args``; returns ``(outs, tape)``.
-    ``active_in[i]`` says whether param ``i`` is differentiated."""
+    ``active_in[i]`` says whether param ``i`` is differentiated. ``known``
+    maps some results of plain (not structured) instructions to values
+    already computed (a checkpoint's saved values): those instructions are
+    not bound again, but still differentiated."""
     env = dict(zip(fn.params, args))
     tape = Tape(fn, {p for p, a in zip(fn.params, active_in) if a and is_float_type(p.type)})
+    known = known or {}
     for ins in fn.body:
         if ins.prim == "constant":
             env[ins.results[0]] = constant_value(ins)
@@ -136,7 +140,12 @@ def forward(fn: Function, args, active_in):
         vals = [env[v] for v in ins.operands]
         act = [v in tape.active for v in ins.operands]
         prim = ins.primitive
-        if not (any(act) and prim.differentiable):
+        if ins.results and all(r in known for r in ins.results):
+            outs = [known[r] for r in ins.results]
+            if any(act) and prim.differentiable:
+                tape.entries.append((ins, act, vals, outs))
+                tape.active.update(r for r in ins.results if is_float_type(r.type))
+        elif not (any(act) and prim.differentiable):
             outs = bind_named(ins, vals)
         else:
             if prim.vjp_fwd is not None:
@@ -159,12 +168,15 @@ def _fit(ct, var, prim_name):
     return ct
 
 
-def backward(tape: Tape, cts_out):
+def backward(tape: Tape, cts_out, scope: str | None = "gradients"):
     """Cotangents of the params of ``tape.fn`` (None = zero) given cotangents
     of its results. The values it computes are named under ``gradients/``,
     each rule's under ``gradients/<forward value's name>_grad`` (TensorFlow's
-    names, tracejit.naming)."""
-    with name_scope("gradients"):
+    names, tracejit.naming); ``scope=None`` for a tape whose backward pass
+    is already inside that scope (an inlined call's)."""
+    if scope is None:
+        return _backward(tape, cts_out)
+    with name_scope(scope):
         return _backward(tape, cts_out)
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from ..core import constant_value, trace_function
 from ..ir.core import Function
 from ..ir.types import TensorType
+from ..naming import name_outputs
 from . import batch_util as bu
 
 
@@ -49,6 +50,8 @@ def batch_eval(fn: Function, args, batched):
             vals = [typed(v, var) for v, var in zip(vals, ins.operands)]
             outs, out_flags = prim.batch(vals, flags, **ins.attrs)
         for r, o, b in zip(ins.results, outs, out_flags):
+            if r.name:   # the batched value keeps the name of the value it batches
+                name_outputs([o], r.name, vals)
             env[r] = (o, bool(b))
     return [env[v][0] for v in fn.results], [env[v][1] for v in fn.results]
 

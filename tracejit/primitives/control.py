@@ -18,6 +18,11 @@ scan(*consts, *carries, *xs; body, num_consts, num_carry, length, reverse)
     i = 0 .. length-1 (length-1 .. 0 when ``reverse``). Results: the final
     carries, then each y stacked on a new leading dim of size ``length``
     (ys[i] is the y of the iteration that saw xs[i]).
+call(*consts, *args; fun, num_consts)
+    ``fun(*consts, *args)``: a function kept as one instruction
+    (``tracejit.subfunction``), so the traced IR shows the call boundary.
+    ``simplify`` inlines it (tracejit/transforms/inline.py), so backends
+    never see it; autodiff and vmap inline it too, as they transform it.
 stop_gradient(x), custom_vjp_call(*consts, *args; fun, fwd, bwd, num_consts)
     Markers recorded only while a function is being traced for
     differentiation; the interpreters of tracejit/primitives/ad_interpreter.py
@@ -115,6 +120,40 @@ def _split(args, sizes):
 
 def _float_types(types):
     return [t.dtype in FLOATS for t in types]
+
+
+# --- call ---------------------------------------------------------------------------
+def _call_rule(*ops, fun, num_consts):
+    _check_types("call", fun.name, fun.in_types, ops)
+    return fun.out_types
+
+
+call = Primitive("call", "control", _call_rule,
+                 lambda *ops, fun, num_consts: eval_function(fun, list(ops)))
+
+
+def _call_vjp_fwd(primals, active, *, fun, num_consts):
+    # the call is inlined into the differentiated program: its instructions
+    # are bound one by one, and the tape of their rules is the residual
+    return A.forward(fun, primals, active)
+
+
+def _call_vjp(cts, tape, outs, *, fun, num_consts):
+    return A.backward(tape, cts, scope=None)
+
+
+def _call_jvp(primals, tangents, outs, *, fun, num_consts):
+    return A.jvp_eval(fun, primals, tangents)
+
+
+def _call_batch(vals, batched, *, fun, num_consts):
+    return B.batch_eval(fun, vals, list(batched))
+
+
+call.vjp_fwd = _call_vjp_fwd
+call.def_vjp(_call_vjp)
+call.def_jvp(_call_jvp)
+call.def_batch(_call_batch)
 
 
 # --- cond ---------------------------------------------------------------------------

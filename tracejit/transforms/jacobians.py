@@ -17,11 +17,14 @@ import functools
 
 import numpy as np
 
-from ..errors import NonDifferentiableError, api_boundary
-from ..primitives.ad_util import aval, is_float, p
+from .. import numpy as tnp
+from ..core import eval_function, leaf_types, trace_flat
+from ..errors import NonDifferentiableError, ShapeError, api_boundary
+from ..primitives.ad_util import aval, is_float, is_float_type, p
 from ..tree import tree_flatten, tree_flatten_with_path, tree_unflatten
 from .autodiff import jvp, vjp
 from .batching import vmap
+from .partial_eval import split
 
 
 def _argnums(argnums, args):
@@ -156,13 +159,50 @@ def linearize(fun, *primals):
     """``(out, f_jvp)``: ``fun(*primals)`` and its linear map
     ``f_jvp(*tangents) = jvp(fun, primals, tangents)[1]``.
 
-    Unlike JAX, the linearization is not partially evaluated: each call of
-    ``f_jvp`` re-runs the forward pass with the tangents (wrap ``f_jvp`` in
-    ``jit`` to compile both together)."""
+    As in JAX, the linearization is partially evaluated
+    (transforms/partial_eval.py): the forward pass runs once, here, and
+    ``f_jvp`` keeps the values its tangent arithmetic reads (the cosine of
+    ``sin``'s input, say), so each call (or its ``jit``) runs only that
+    arithmetic. Tangents are given like ``primals`` (entries for integer
+    primals are ignored)."""
     with api_boundary():
-        out = fun(*primals)
+        leaves, in_tree = tree_flatten(primals)
+        types = leaf_types(leaves)
+        n = len(leaves)
+        trees = []
+
+        def both(*xs):
+            ps, ts = tree_unflatten(in_tree, xs[:n]), tree_unflatten(in_tree, xs[n:])
+            out, tout = jvp(fun, ps, ts)
+            out_leaves, out_tree = tree_flatten(out)
+            trees.append(out_tree)
+            return out_leaves + tree_flatten(tout)[0], None
+        fn, captured, _ = trace_flat(both, types + types, "linearize")
+        n_out = trees[0].num_leaves
+        k = len(captured)
+        known, linear = split(fn, [False] * n + [True] * n + [False] * k,
+                              [True] * n_out + [False] * n_out)
+        vals = eval_function(known, list(leaves) + list(captured))
+        out, residuals = tree_unflatten(trees[0], vals[:n_out]), vals[n_out:]
 
     def f_jvp(*tangents):
         with api_boundary():
-            return jvp(fun, primals, tangents)[1]
+            t_leaves, t_tree = tree_flatten(tuple(tangents))
+            if t_tree != in_tree:
+                raise ShapeError(f"linearize: tangents' structure {t_tree} differs from the "
+                                 f"primals' {in_tree}")
+            ts = [_tangent(t, ty, i) for i, (t, ty) in enumerate(zip(t_leaves, types))]
+            return tree_unflatten(trees[0], eval_function(linear, list(residuals) + ts))
     return out, f_jvp
+
+
+def _tangent(t, want, i):
+    """Tangent ``i`` as a value of its primal's type (zeros for an integer
+    primal, which has no tangent)."""
+    if not is_float_type(want):
+        return np.zeros(want.shape, want.dtype)
+    got = aval(t)
+    if got.shape != want.shape:
+        raise ShapeError(f"linearize: tangent {i} has shape {got.shape}, but its primal has "
+                         f"shape {want.shape}")
+    return t if got.dtype == want.dtype else tnp.astype(t, want.dtype)

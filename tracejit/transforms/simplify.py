@@ -24,6 +24,7 @@ from ..ir import verify
 from ..ir.core import Function, Instr, Var
 from ..ir.types import TensorType
 from . import algebra
+from .inline import inline_calls
 
 #: Constant folding materializes operands and results only up to this many
 #: elements; elementwise ops on broadcast constants fold at any size, since
@@ -35,7 +36,9 @@ MAX_ROUNDS = 8
 
 def simplify(fn: Function) -> Function:
     """All passes, repeated until nothing changes (at most MAX_ROUNDS), then
-    the result is verified."""
+    the result is verified. Subfunction calls are inlined first, so the
+    passes (and fusion after them) see across the call boundaries."""
+    fn = inline_calls(fn)
     for _ in range(MAX_ROUNDS):
         fn, rewritten = _Rewriter(algebra=True, fold=True, cse=True).run(fn)
         fn, removed = _dce(fn)

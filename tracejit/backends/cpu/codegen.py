@@ -15,6 +15,12 @@ its phases are done. Accumulators are scalars when every kept dim is outer
 (reductions over trailing axes) and arrays over the inner kept dims
 otherwise (column sums accumulate a row at a time, reading memory in order).
 
+Split loops. Where pads or concatenates of the kernel's shape change branch
+along a dimension (the gradient of slicing a matrix into gates is a sum of
+pads: a concatenate), the loop over that dimension is split into one loop
+per segment; each segment knows its range, so it computes only the branch
+it takes and reads without clamping (index.py's ``interval``).
+
 Kernels are C functions ``kernel(lo, hi, dims, *inputs, *outputs,
 *accumulators)`` of pointers (compiler.py): the plan runs ``[lo, hi)`` of
 the outermost loop with more than one iteration (so a thread pool can
@@ -63,6 +69,67 @@ class KernelWriter(ScopedWriter):
             self.full_shape = self.space.shape
             self.space = Space((int(np.prod(self.space.shape)),))
         self.chunk = None
+        self.ranges: dict[int, tuple] = {}   # loop dim -> (lo, hi) of the open segment
+        self.split, self.cuts = self._split_dim()
+
+    #: Most loops a split dimension is split into (each copies the loop body).
+    MAX_SEGMENTS = 8
+
+    def _split_dim(self):
+        """The dimension whose loop is split and the segment boundaries on it:
+        where pads and concatenates of the space's shape change branch (the
+        dimension with the most of them), or ``(None, ())``."""
+        shape = self.space.shape
+        cuts = {d: set() for d in range(len(shape))}
+        for ins in self.fn.body:
+            if ins.results[0].shape != shape:
+                continue
+            if ins.prim == "pad":
+                for d, ((lo, _, it), n) in enumerate(zip(ins.attrs["config"], ins.operands[0].shape)):
+                    if it == 0:
+                        cuts[d] |= {lo, lo + n}
+            elif ins.prim == "concatenate":
+                off = 0
+                for x in ins.operands:
+                    off += x.shape[ins.attrs["axis"]]
+                    cuts[ins.attrs["axis"]].add(off)
+        best, best_cuts = None, ()
+        for d, cs in cuts.items():
+            inner = sorted(c for c in cs if 0 < c < shape[d])
+            if inner and len(inner) < self.MAX_SEGMENTS and len(inner) >= len(best_cuts):
+                best, best_cuts = d, tuple(inner)
+        return best, best_cuts
+
+    def ranged_dims(self):
+        return self.ranges.keys()
+
+    def loop_range(self, d):
+        if d in self.ranges:
+            return self.ranges[d]
+        return None if self.flat else (0, max(self.space.shape[d] - 1, 0))
+
+    def _nest(self, dims, body):
+        """Loops over ``dims`` (outermost first) around ``body()``; the split
+        dimension becomes one loop per segment, each with the body."""
+        if not dims:
+            body()
+            return
+        d, rest = dims[0], dims[1:]
+        if d != self.split:
+            opened = self._loop(d)
+            self._nest(rest, body)
+            if opened:
+                self.close()
+            return
+        bounds = (0,) + self.cuts + (self.space.shape[d],)
+        for a, b in zip(bounds, bounds[1:]):
+            end = self.dim(b) if b == self.space.shape[d] else str(b)
+            rng = f"range({a}, {end})" if d != self.chunk else f"range(max(lo, {a}), min(hi, {end}))"
+            self.open(f"for i{d} in {rng}:", [f"i{d}"])
+            self.ranges[d] = (a, b - 1)
+            self._nest(rest, body)
+            del self.ranges[d]
+            self.close()
 
     def _purely_elementwise(self):
         shape = self.space.shape
@@ -100,10 +167,7 @@ class KernelWriter(ScopedWriter):
         big = [d for d, n in enumerate(shape) if n != 1]
         if not self.space.is_reduction:
             self.chunk = big[0] if big else None
-            opened = sum(self._loop(d) for d in range(len(shape)))
-            self._store_all(list(zip(outs, self.fn.results)))
-            for _ in range(opened):
-                self.close()
+            self._nest(list(range(len(shape))), lambda: self._store_all(list(zip(outs, self.fn.results))))
             work = int(np.prod(shape))
         else:
             work = self._build_reduction(outs)
@@ -162,27 +226,7 @@ class KernelWriter(ScopedWriter):
                 self.stack[-1].add(f"{n}[{kin_idx}] = {i}" if kin else f"{n} = {i}")
             for _ in range(n_open):
                 self.close()
-            n_open = sum(self._loop(d) for d in inner)
-            full = sp.full()
-            kin_idx = self.index(tuple(Loop(d) for d in kin))[0] if kin else None
-            for ins in these:
-                v = ins.results[0]
-                x = self.value(ins.operands[0], full)
-                name = self.acc[v][0]
-                acc = f"{name}[{kin_idx}]" if kin else name
-                if v in best:
-                    b = f"{best[v]}[{kin_idx}]" if kin else best[v]
-                    ax = self.loopvar(sp.axes[0])
-                    better = self.snippets.arg_better(ins.prim, ins.operands[0].dtype, x, b)
-                    self.stack[-1].add(f"if {better}:")
-                    self.stack[-1].add(f"    {b} = {x}")
-                    self.stack[-1].add(f"    {acc} = {CTOR[v.dtype]}({ax})")
-                else:
-                    comb = self.snippets.reduction_combine(ins.prim, ins.operands[0].dtype, acc, x)
-                    self.stack[-1].add(f"{acc} = {comb}")
-            self._store_all(stores)
-            for _ in range(n_open):
-                self.close()
+            self._nest(inner, lambda: self._pass(these, best, kin, stores))
         self.cur_pass = npass + 3   # runs after the last full pass (npass + 2)
         if k_roots:
             n_open = sum(self._loop(d) for d in kin)
@@ -192,6 +236,29 @@ class KernelWriter(ScopedWriter):
         for _ in range(opened):
             self.close()
         return int(np.prod(F)) * (npass + (1 if any(q > npass for *_, q in f_roots) else 0))
+
+    def _pass(self, these, best, kin, stores):
+        """The body of one pass of a reduction kernel over the full space:
+        combine each reduction of the phase, store the outputs of the pass."""
+        sp = self.space
+        full = sp.full()
+        kin_idx = self.index(tuple(Loop(d) for d in kin))[0] if kin else None
+        for ins in these:
+            v = ins.results[0]
+            x = self.value(ins.operands[0], full)
+            name = self.acc[v][0]
+            acc = f"{name}[{kin_idx}]" if kin else name
+            if v in best:
+                b = f"{best[v]}[{kin_idx}]" if kin else best[v]
+                ax = self.loopvar(sp.axes[0])
+                better = self.snippets.arg_better(ins.prim, ins.operands[0].dtype, x, b)
+                self.stack[-1].add(f"if {better}:")
+                self.stack[-1].add(f"    {b} = {x}")
+                self.stack[-1].add(f"    {acc} = {CTOR[v.dtype]}({ax})")
+            else:
+                comb = self.snippets.reduction_combine(ins.prim, ins.operands[0].dtype, acc, x)
+                self.stack[-1].add(f"{acc} = {comb}")
+        self._store_all(stores)
 
     def _finish(self, outs, extent, work) -> KernelSource:
         arrays = [(self.arrays[p], p.shape, p.dtype) for p in self.fn.params] + \
