@@ -76,11 +76,13 @@ def nextafter(x1, x2):
     p, r = _pow2(e, cd)
     step = tnp.maximum(p * r, np.asarray(float(info.smallest_subnormal), cd))
     out = tnp.where(up, ac + step, ac - step)
+    out = tnp.where(out == 0, ac * np.asarray(0.0, cd), out)   # to zero: x1's sign, as NumPy
     tiny = np.asarray(float(info.smallest_subnormal), cd)
     out = tnp.where(ac == 0, tnp.where(up, tiny, -tiny), out)
     big = np.asarray(float(info.max), cd)
     out = tnp.where(tnp.isinf(ac), tnp.where(ac > 0, big, -big), out)
-    out = tnp.where(ac == bc, bc, out)
+    # equal: x2 (C's nextafter); NumPy's float16 version gives x1 (+0.0 toward -0.0)
+    out = tnp.where(ac == bc, ac if dt == "float16" else bc, out)
     out = tnp.where(tnp.isnan(ac) | tnp.isnan(bc), np.asarray(np.nan, cd), out)
     return tnp.astype(out, dt)
 

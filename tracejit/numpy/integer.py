@@ -1,7 +1,7 @@
 """Integer number theory: ``gcd`` and ``lcm``, as NumPy's ufuncs.
 
 ``gcd`` is a primitive (Euclid's algorithm in a kernel, like integer
-``pow``); ``lcm`` is ``|x1 // gcd * x2|`` and 0 where either is 0.
+``pow``); ``lcm`` is ``|x1| // gcd * |x2|`` (NumPy's formula) and 0 where either is 0.
 Integer overflow wraps, as in NumPy. Floats raise DTypeError (NumPy: a
 TypeError). Neither is differentiable (integer-valued).
 """
@@ -36,7 +36,7 @@ def lcm(x1, x2):
     g = _ew.gcd(a, b)
     zero = np.asarray(0, a.dtype)
     safe = tnp.where(g == zero, np.asarray(1, a.dtype), g)
-    return tnp.where(g == zero, zero, tnp.abs((a // safe) * b))
+    return tnp.where(g == zero, zero, (tnp.abs(a) // safe) * tnp.abs(b))   # wraps as NumPy
 
 
 __all__ = ["gcd", "lcm"]

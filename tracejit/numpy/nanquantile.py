@@ -31,6 +31,43 @@ def _to_rows(x, axis):
     return tnp.reshape(x, tuple(x.shape[:len(rest)]) + (-1,)), axes
 
 
+def _quantile_of_sorted(s, k, q, method):
+    """Quantiles ``q`` (m,) of the first ``k`` (..., 1) values of each sorted
+    row of ``s`` (..., n), by NumPy's own algorithm (numpy/lib/
+    _function_base_impl.py: ``_quantile``, ``_get_indexes``, ``_lerp``), so
+    that ties, infinities (``inf - inf`` in the interpolation is NaN there
+    too) and the rounding of the position agree."""
+    dt = s.dtype
+    n = s.shape[-1]
+    one, half, zero = (np.asarray(v, dt) for v in (1.0, 0.5, 0.0))
+    last = k - one
+
+    def at(i):
+        return tnp.take_along_axis(s, tnp.clip(tnp.astype(i, np.int64), 0, n - 1), axis=-1)
+    if method == "lower":
+        return at(tnp.floor(last * q))
+    if method == "higher":
+        return at(tnp.ceil(last * q))
+    if method == "nearest":
+        return at(tnp.rint(last * q))                                  # half to even
+    if method == "linear":
+        v = k * q + (one + q * -one) - one
+    else:                                                              # midpoint
+        v = half * (tnp.floor(last * q) + tnp.ceil(last * q))
+    prev = tnp.floor(v)
+    above = v >= last
+    gamma_prev = tnp.where(above, -one, prev)   # NumPy's index -1 (the last value)
+    prev = tnp.where(above, last, prev)
+    nxt = tnp.where(above, last, prev + one)
+    if method == "linear":
+        t = v - gamma_prev
+    else:
+        t = tnp.where(v % one == zero, zero, half)
+    a, b = at(prev), at(nxt)
+    diff = b - a
+    return tnp.where(t >= half, b - diff * (one - t), a + diff * t)
+
+
 def nanquantile(a, q, axis=None, method="linear", keepdims=False):
     if method not in METHODS:
         raise ValueError(f"nanquantile: unsupported method {method!r} (one of {METHODS})")
@@ -47,24 +84,7 @@ def nanquantile(a, q, axis=None, method="linear", keepdims=False):
     else:
         s = tnp.sort(rows, axis=-1)                                    # NaN last
         k = tnp.sum(~tnp.isnan(rows), axis=-1, keepdims=True)          # (..., 1)
-        pos = qf * tnp.astype(k - 1, x.dtype)                          # (..., m)
-        lo, hi = tnp.floor(pos), tnp.ceil(pos)
-
-        def at(p):
-            i = tnp.clip(tnp.astype(p, np.int64), 0, n - 1)
-            return tnp.take_along_axis(s, i, axis=-1)
-        v_lo, v_hi = at(lo), at(hi)
-        frac = pos - lo
-        if method == "linear":
-            out = tnp.where(frac == 0, v_lo, v_lo + (v_hi - v_lo) * frac)
-        elif method == "lower":
-            out = v_lo
-        elif method == "higher":
-            out = v_hi
-        elif method == "midpoint":
-            out = (v_lo + v_hi) * np.asarray(0.5, x.dtype)
-        else:
-            out = at(tnp.rint(pos))                                    # half to even, as NumPy
+        out = _quantile_of_sorted(s, tnp.astype(k, x.dtype), qf, method)
         out = tnp.where(k == 0, np.asarray(np.nan, x.dtype), out)
     # (kept..., m) -> q's shape first, then the kept dims (as NumPy)
     kept = out.shape[:-1]
@@ -82,7 +102,30 @@ def nanpercentile(a, q, axis=None, method="linear", keepdims=False):
 
 
 def nanmedian(a, axis=None, keepdims=False):
-    return nanquantile(a, 0.5, axis=axis, keepdims=keepdims)
+    """The middle value, or the mean of the two middle values (as NumPy's
+    median: ``(a + b) / 2``, which is inf for 1 and inf where the
+    interpolation of nanquantile gives NaN)."""
+    x = tnp.asarray(a)
+    if x.dtype.name not in FLOATS:
+        x = tnp.astype(x, np.float64)
+    nd0, shape0 = x.ndim, x.shape
+    rows, axes = _to_rows(x, axis)
+    n = rows.shape[-1]
+    if n == 0:
+        out = tnp.full(rows.shape[:-1], np.nan, x.dtype)
+    else:
+        s = tnp.sort(rows, axis=-1)
+        k = tnp.sum(~tnp.isnan(rows), axis=-1, keepdims=True)
+        half = tnp.astype(k - 1, x.dtype) * np.asarray(0.5, x.dtype)
+
+        def at(i):
+            return tnp.take_along_axis(s, tnp.clip(tnp.astype(i, np.int64), 0, n - 1), axis=-1)
+        out = (at(tnp.floor(half)) + at(tnp.ceil(half))) * np.asarray(0.5, x.dtype)
+        out = tnp.where(k == 0, np.asarray(np.nan, x.dtype), out)[..., 0]
+    if keepdims:
+        out = tnp.reshape(out, (1,) * nd0 if axis is None else
+                          tuple(1 if d in axes else shape0[d] for d in range(nd0)))
+    return out
 
 
 __all__ = ["nanmedian", "nanpercentile", "nanquantile"]
