@@ -174,3 +174,21 @@ def test_reductions_pick_numpys_or_jaxs_dtype():
 def test_unsupported_dtypes_are_refused_clearly():
     with pytest.raises(TypeError, match="not supported"):
         tracejit.jit(lambda x: x)(np.ones(2, np.complex64))
+
+
+def test_bfloat16_is_a_float_to_tnp():
+    """NumPy sees ml_dtypes' bfloat16 as kind 'V'; tracejit.numpy's float
+    helpers treat it as the float it is (as jax.numpy)."""
+    bf = tnp.bfloat16
+    assert tnp.integer is np.integer and tnp.floating is np.floating   # not shadowed by modules
+    assert tnp.issubdtype(bf, tnp.floating) and not tnp.issubdtype(bf, tnp.integer)
+    assert tnp.issubdtype(np.float16, np.floating) and not tnp.issubdtype(np.int8, np.floating)
+    assert float(tnp.finfo(bf).eps) == 2.0 ** -7
+    x = np.array([1.5, np.nan, -2.0, 4.0], bf)
+    for backend in ("reference", "cpu"):
+        mx, mn, nz, md = tracejit.jit(lambda x: (tnp.nanmax(x), tnp.nanmin(x), tnp.nan_to_num(x),
+                                                 tnp.fmod(x, 1.25)), backend=backend)(x)
+        assert float(mx) == 4.0 and float(mn) == -2.0 and np.asarray(mx).dtype == bf
+        np.testing.assert_array_equal(np.asarray(nz).astype(np.float32), [1.5, 0, -2, 4])
+        np.testing.assert_array_equal(np.asarray(md).astype(np.float32),
+                                      np.fmod(x.astype(np.float32), 1.25).astype(bf).astype(np.float32))

@@ -9,9 +9,9 @@ from .base import asarray, promote_dtypes, unary_op  # noqa: F401  (used by lax)
 from .more import *  # noqa: F401,F403
 from .more import __all__ as _more_all
 from .floatbits import frexp, nextafter  # noqa: F401
-from .integer import gcd, lcm  # noqa: F401
-from .nanquantile import nanmedian, nanpercentile, nanquantile  # noqa: F401
-from .vectorize import vectorize  # noqa: F401
+from .intmath import gcd, lcm  # noqa: F401
+from .nanstats import nanmedian, nanpercentile, nanquantile  # noqa: F401
+from .vectorization import vectorize  # noqa: F401
 
 from . import dispatch  # noqa: F401,E402  (np.sum(tracer) & co. trace: NEP 13 and 18)
 

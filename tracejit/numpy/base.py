@@ -1196,10 +1196,21 @@ def meshgrid(*xi, indexing="xy"):
 
 
 # --- dtypes -------------------------------------------------------------------------
-dtype, iinfo, promote_types, issubdtype = np.dtype, np.iinfo, np.promote_types, np.issubdtype
+dtype, iinfo, promote_types = np.dtype, np.iinfo, np.promote_types
 finfo = _dt.finfo   # ml_dtypes' finfo: knows bfloat16
 number, integer, signedinteger, unsignedinteger, floating = (
     np.number, np.integer, np.signedinteger, np.unsignedinteger, np.floating)
+
+
+def issubdtype(arg1, arg2):
+    """``np.issubdtype``, with bfloat16 a floating type (as in jax.numpy)."""
+    try:
+        bf16 = np.dtype(arg1) == np.dtype(bfloat16)
+    except TypeError:   # an abstract type such as np.floating
+        bf16 = False
+    if bf16 and arg2 in (np.floating, np.inexact, np.number):
+        return True
+    return np.issubdtype(arg1, arg2)
 
 
 def result_type(*arrays_and_dtypes):

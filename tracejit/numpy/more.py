@@ -201,7 +201,7 @@ def fmod(x1, x2):
     follows the divisor): the remainder of the magnitudes, which is exact."""
     a, b = tnp.broadcast_arrays(*_promote(x1, x2))
     r = tnp.remainder(tnp.abs(a), tnp.abs(b))
-    if a.dtype.kind == "f":
+    if a.dtype.name in FLOATS:
         return copysign(r, a)
     return tnp.where(a < _c(a, 0), -r, r)
 
@@ -305,7 +305,7 @@ def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False):
 
 def _nan_to(a, value):
     x = tnp.asarray(a)
-    if x.dtype.kind != "f":
+    if x.dtype.name not in FLOATS:
         return x
     return tnp.where(tnp.isnan(x), _c(x, value), x)
 
@@ -329,7 +329,7 @@ def _all_nan(x, axis, keepdims):
 def nanmax(a, axis=None, keepdims=False):
     """The max ignoring NaN; NaN where a slice is all NaN (NumPy warns there)."""
     x = tnp.asarray(a)
-    if x.dtype.kind != "f":
+    if x.dtype.name not in FLOATS:
         return tnp.max(x, axis=axis, keepdims=keepdims)
     r = tnp.max(_nan_to(x, -np.inf), axis=axis, keepdims=keepdims)
     return tnp.where(_all_nan(x, axis, keepdims), _c(x, np.nan), r)
@@ -337,7 +337,7 @@ def nanmax(a, axis=None, keepdims=False):
 
 def nanmin(a, axis=None, keepdims=False):
     x = tnp.asarray(a)
-    if x.dtype.kind != "f":
+    if x.dtype.name not in FLOATS:
         return tnp.min(x, axis=axis, keepdims=keepdims)
     r = tnp.min(_nan_to(x, np.inf), axis=axis, keepdims=keepdims)
     return tnp.where(_all_nan(x, axis, keepdims), _c(x, np.nan), r)
@@ -388,7 +388,7 @@ def quantile(a, q, axis=None, method="linear", keepdims=False):
     n = x.shape[-1]
     s = tnp.sort(x, axis=-1)
     qa = tnp.asarray(q)
-    qf = tnp.astype(qa, x.dtype) if qa.dtype.kind != "f" else tnp.astype(qa, x.dtype)
+    qf = tnp.astype(qa, x.dtype) if qa.dtype.name not in FLOATS else tnp.astype(qa, x.dtype)
     pos = qf * _c(qf, n - 1)
     lo = tnp.floor(pos)
     hi = tnp.ceil(pos)
@@ -486,7 +486,7 @@ def vander(x, N=None, increasing=False):
     powers = np.arange(n) if increasing else np.arange(n - 1, -1, -1)
     if n == 0:
         return tnp.zeros((x.shape[0], 0), x.dtype)
-    cols = [tnp.ones_like(x) if k == 0 else tnp.power(x, k) if x.dtype.kind == "f" else
+    cols = [tnp.ones_like(x) if k == 0 else tnp.power(x, k) if (x.dtype.name in FLOATS) else
             _int_power(x, k) for k in powers]
     return tnp.stack(cols, axis=1)
 
@@ -511,7 +511,7 @@ def polyder(p, m=1):
         n = p.shape[0] - 1
         if n <= 0:
             return tnp.zeros((1,), p.dtype)
-        p = p[:-1] * np.arange(n, 0, -1).astype(p.dtype if p.dtype.kind == "f" else np.int64)
+        p = p[:-1] * np.arange(n, 0, -1).astype(p.dtype if p.dtype.name in FLOATS else np.int64)
     return p
 
 
@@ -609,7 +609,7 @@ def bincount(x, weights=None, minlength=0, length=None):
     if weights is None:
         return tnp.astype(tnp.sum(one_hot, axis=0), np.int64)
     w = tnp.asarray(weights)
-    w = tnp.astype(w, np.float64) if w.dtype.kind != "f" else w
+    w = tnp.astype(w, np.float64) if w.dtype.name not in FLOATS else w
     return tnp.sum(tnp.where(one_hot, w[:, None], _c(w, 0)), axis=0)
 
 
