@@ -10,16 +10,23 @@ that cache, for the warm-disk-cache column), so nothing compiled by an
 earlier row helps a later one. In that process Numba is imported and its
 CPU target initialized before the timed call and reported on its own
 ("Numba init"); "new process" is that plus the first call, what a user
-waits for in a fresh interpreter (``import tracejit`` excluded). The stage
+waits for in a fresh interpreter (``import tracejit`` excluded). With the
+direct LLVM translation (the default) Numba is not imported beforehand
+("Numba init" 0): a kernel that needs Numba imports it inside the first
+call. "CPU" is the process's CPU time during the call (all threads). The stage
 columns are measured by wrapping the functions that do each stage:
 
 - trace: running the user's function on tracers (``stages.trace``)
 - transforms: ``stages.simplify`` (DCE, CSE, folding, algebra)
 - fusion: ``transforms.fusion.fuse``
 - codegen: kernel source generation
+- translate: the direct translation of kernel source to LLVM IR
+  (backends/cpu/irgen.py)
 - Numba: Numba's front end on the kernel source (bytecode, typing, lowering
-  to LLVM IR), without the LLVM passes it runs inside
+  to LLVM IR), without the LLVM passes it runs inside (only for kernels
+  irgen.py does not cover, or with ``TRACEJIT_COMPILER=numba``)
 - LLVM: LLVM's function and module passes and its machine-code emission
+  (CPU time summed over the compiling threads: kernels compile in parallel)
 - link: linking object code into the process
 - other: the rest of the call (the plan's construction, running it,
   Python glue)
@@ -50,12 +57,13 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROWS = ("mlp", "cnn", "lstm", "my_func10", "my_func30", "my_func100", "my_func300")
-STAGES = ("trace", "transforms", "fusion", "codegen", "numba", "llvm", "link")
+STAGES = ("trace", "transforms", "fusion", "codegen", "translate", "numba", "llvm", "link")
 
 
 # --- the workloads, for tracejit and JAX ----------------------------------------------------
@@ -101,6 +109,7 @@ class Timers:
         self.t = collections.Counter()
         self.info = {}
         self.depth = collections.Counter()
+        self.lock = threading.Lock()
 
     def wrap(self, owner, attr, key, after=None):
         """Time every call of ``owner.attr`` into ``key`` (outermost calls only)."""
@@ -110,15 +119,17 @@ class Timers:
         timers = self
 
         @functools.wraps(f)
-        def timed(*args, **kwargs):
-            timers.depth[key] += 1
+        def timed(*args, **kwargs):   # per thread: kernels compile in several
+            depth = (key, threading.get_ident())
+            timers.depth[depth] += 1
             start = time.thread_time()
             try:
                 out = f(*args, **kwargs)
             finally:
-                timers.depth[key] -= 1
-                if timers.depth[key] == 0:
-                    timers.t[key] += time.thread_time() - start
+                timers.depth[depth] -= 1
+                if timers.depth[depth] == 0:
+                    with timers.lock:
+                        timers.t[key] += time.thread_time() - start
             if after is not None:
                 after(args, out)
             return out
@@ -126,11 +137,10 @@ class Timers:
         return True
 
 
-def install(timers):
-    """Wrap the stage functions; returns the names of stages not found."""
+def install(timers, with_numba):
+    """Wrap the stage functions; returns the names of stages not found.
+    ``with_numba``: also Numba's (importing it: only for the Numba path)."""
     import llvmlite.binding as llvm
-    import numba.core.codegen as numba_codegen
-    from numba.core import compiler as numba_compiler
 
     from tracejit import stages
     from tracejit.transforms import fusion
@@ -143,14 +153,17 @@ def install(timers):
     def count_kernels(args, out):
         timers.info["kernels"] = timers.info.get("kernels", 0) + fusion.kernel_count(out)
 
-    for owner, attr, key, after in [
-            (stages, "trace", "trace", None),
-            (stages, "simplify", "transforms", count_in),
-            (fusion, "fuse", "fusion", count_kernels),
-            (numba_compiler, "compile_extra", "numba", None),
-            (numba_codegen.CPUCodeLibrary, "_optimize_functions", "llvm_in_numba", None),
-            (numba_codegen.CPUCodeLibrary, "_optimize_final_module", "llvm", None),
-            (llvm.TargetMachine, "emit_object", "llvm", None)]:
+    wraps = [(stages, "trace", "trace", None),
+             (stages, "simplify", "transforms", count_in),
+             (fusion, "fuse", "fusion", count_kernels),
+             (llvm.TargetMachine, "emit_object", "llvm", None)]
+    if with_numba:
+        import numba.core.codegen as numba_codegen
+        from numba.core import compiler as numba_compiler
+        wraps += [(numba_compiler, "compile_extra", "numba", None),
+                  (numba_codegen.CPUCodeLibrary, "_optimize_functions", "llvm_in_numba", None),
+                  (numba_codegen.CPUCodeLibrary, "_optimize_final_module", "llvm", None)]
+    for owner, attr, key, after in wraps:
         if not timers.wrap(owner, attr, key, after):
             missing.append(key)
     try:   # the kernel writer and the loader move between layouts; time them where found
@@ -159,6 +172,12 @@ def install(timers):
         timers.wrap(loader, "load", "link")
     except ImportError:
         missing += ["codegen", "link"]
+    try:   # the direct LLVM translation (irgen.py): translating, then LLVM's passes
+        from tracejit.backends.cpu import irgen
+        timers.wrap(irgen, "translate", "translate")
+        timers.wrap(irgen, "compile_ir", "llvm")
+    except ImportError:
+        missing += ["translate"]
     return missing
 
 
@@ -183,24 +202,33 @@ def child(name, peer):
         wait_all()
         print(json.dumps({"first": first, "ready": time.perf_counter() - start}))
         return
-    start = time.perf_counter()
-    from numba.core.registry import cpu_target
-    cpu_target.typing_context.refresh()
-    cpu_target.target_context.refresh()
-    numba_init = time.perf_counter() - start
+    numba_path = os.environ.get("TRACEJIT_COMPILER", "") == "numba" or not _has_irgen()
+    numba_init = 0.0
+    if numba_path:   # Numba compiles every kernel: its start-up, reported on its own
+        start = time.perf_counter()
+        from numba.core.registry import cpu_target
+        cpu_target.typing_context.refresh()
+        cpu_target.target_context.refresh()
+        numba_init = time.perf_counter() - start
     timers = Timers()
-    missing = install(timers)
+    missing = install(timers, numba_path)
     run = tracejit_row(name)
-    start, cpu = time.perf_counter(), time.thread_time()
+    start, cpu = time.perf_counter(), time.process_time()
     run()
-    first, first_cpu = time.perf_counter() - start, time.thread_time() - cpu
+    first, first_cpu = time.perf_counter() - start, time.process_time() - cpu
     from tracejit.backends.cpu import stats
     t = dict(timers.t)
     t["numba"] = t.get("numba", 0.0) - t.pop("llvm_in_numba", 0.0)
     t["llvm"] = t.get("llvm", 0.0) + timers.t.get("llvm_in_numba", 0.0)
     t["other"] = first_cpu - sum(t.get(k, 0.0) for k in STAGES)
     print(json.dumps({"numba_init": numba_init, "first": first, "first_cpu": first_cpu, "stages": t,
-                      "missing": missing, **timers.info, **stats()}))
+                      "missing": missing, "numba_imported": "numba" in sys.modules,
+                      **timers.info, **stats()}))
+
+
+def _has_irgen():
+    import importlib.util
+    return importlib.util.find_spec("tracejit.backends.cpu.irgen") is not None
 
 
 def run_child(name, peer, cache, timeout):
@@ -259,8 +287,8 @@ def main():
         peers = False
     print(f"machine: {machine_line()}\n")
     print("First calls in new processes, empty kernel cache, seconds. 'first call': wall time; "
-          "'CPU': its CPU time on the calling thread, which the stage columns split (thread CPU "
-          "time, so load from other processes inflates them less than wall times).\n")
+          "'CPU': the process's CPU time during it (all threads), which the stage columns split "
+          "(CPU time, so load from other processes inflates them less than wall times).\n")
     head = ["row", "instrs", "kernels", "compiled", "first call", "CPU", "Numba init", "new process",
             *STAGES, "other", "warm cache", "tiered first call", "tiered: plan ready"]
     if peers:
@@ -278,7 +306,9 @@ def main():
             continue
         s = cold["stages"]
         cells = [name, str(cold.get("instructions_optimized", "?")), str(cold.get("kernels", "?")),
-                 str(cold.get("compiled", "?")), f"{cold['first']:.2f}", f"{cold['first_cpu']:.2f}",
+                 str(cold.get("compiled", "?")) + (f" ({cold['numba_fallbacks']} by Numba)"
+                                                  if cold.get("numba_fallbacks") else ""),
+                 f"{cold['first']:.2f}", f"{cold['first_cpu']:.2f}",
                  f"{cold['numba_init']:.2f}", f"{cold['first'] + cold['numba_init']:.2f}",
                  *(f"{s.get(k, 0.0):.2f}" for k in STAGES), f"{s['other']:.2f}",
                  (f"{warm['first']:.2f}" + (f" ({warm['compiled']} compiled)" if warm["compiled"] else ""))

@@ -72,6 +72,21 @@ def jax_ready(f):
     return lambda: jax.block_until_ready(f())
 
 
+def hand_fused_chain():
+    """The chain as one parallel Numba loop written by hand, with libm's
+    tanh and exp (issue 16's reference: tracejit within 2x of it)."""
+    import numba
+
+    @numba.njit(parallel=True, cache=False)
+    def run(x, out):
+        for i in numba.prange(x.shape[0]):
+            v = x[i]
+            s = np.float32(1.0) / (np.float32(1.0) + np.exp(-v))
+            out[i] = np.tanh(v * np.float32(0.7) - np.float32(0.3)) * s + np.float32(0.5) * v * v
+        return out
+    return run
+
+
 def chain_impls(n):
     x = np.random.default_rng(0).standard_normal(n).astype(np.float32)
     tj = tracejit.jit(W.chain)
@@ -80,6 +95,9 @@ def chain_impls(n):
              "numpy": lambda: np.tanh(x * np.float32(0.7) - np.float32(0.3)) * scipy_expit(x)
              + np.float32(0.5) * x * x,
              "floor (tracejit -x: same bytes moved)": lambda: neg(x)}
+    hand = hand_fused_chain()
+    out = np.empty_like(x)
+    impls["numba, hand-fused loop"] = lambda: hand(x, out)
     if jax is not None:
         jx = jnp.asarray(x)
         jf = jax.jit(lambda x: jnp.tanh(x * 0.7 - 0.3) * jax.nn.sigmoid(x) + 0.5 * x * x)
@@ -135,6 +153,33 @@ def ce_impls(grad):
         impls["torch eager"] = lambda: tce(tl, ty)
         tc = torch.compile(tce)
         impls["torch.compile"] = lambda: tc(tl, ty)
+    return impls
+
+
+def ce_forms_impls():
+    """The four ways to write the cross-entropy, forward+backward: tracejit's
+    (the first, advanced indexing, is "tracejit"), JAX's index and one-hot
+    forms, PyTorch's cross_entropy."""
+    logits, labels = W.ce_data()
+    impls = {}
+    for form, f in W.CE_FORMS.items():
+        g = tracejit.jit(tracejit.value_and_grad(f))
+        impls["tracejit" if form == "index" else f"tracejit {form}"] = \
+            lambda g=g: g(logits, labels)
+    if jax is not None:
+        jl, jy = jnp.asarray(logits), jnp.asarray(labels)
+
+        def by_index(x, y):
+            return -jnp.mean(jax.nn.log_softmax(x, axis=1)[jnp.arange(x.shape[0]), y])
+
+        def by_one_hot(x, y):
+            return -jnp.mean(jnp.sum(jax.nn.log_softmax(x, axis=1)
+                                     * jax.nn.one_hot(y, x.shape[1]), axis=1))
+        for form, f in (("index", by_index), ("one_hot", by_one_hot)):
+            jf = jax.jit(jax.value_and_grad(f))
+            impls[f"jax.jit {form}"] = jax_ready(lambda jf=jf: jf(jl, jy))
+    if torch is not None:
+        impls.update({k: v for k, v in ce_impls(True).items() if k.startswith("torch")})
     return impls
 
 
@@ -327,6 +372,8 @@ WORKLOADS = {
     "chain": ("elementwise chain, 16M float32", lambda: chain_impls(1 << 24)),
     "ce_fwd": ("softmax cross-entropy 4096x1000, forward", lambda: ce_impls(False)),
     "ce_grad": ("softmax cross-entropy 4096x1000, forward+backward", lambda: ce_impls(True)),
+    "ce_forms": ("softmax cross-entropy 4096x1000, forward+backward, four ways to write it",
+                 ce_forms_impls),
     "mlp": ("MLP 784-300-100-10 SGD step, batch 256", mlp_impls),
     "cnn": ("CIFAR-10 CNN SGD step, batch 64, 24x24x3", cnn_impls),
     "lstm": ("LSTM h128 in64 batch64, 32 steps, forward+backward", lstm_impls),

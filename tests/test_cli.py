@@ -166,7 +166,7 @@ def test_usage_errors(capsys, user_file, argv, message):
     assert message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("spec", ["q32[3]", "f32[3", "f32[]~", "=f32[3]", "f32[a]"])
+@pytest.mark.parametrize("spec", ["q32[3]", "f32[3", "f32[]~", "=f32[3]", "f32[a.b]", "f32[-2]"])
 def test_bad_argument_types(capsys, user_file, spec):
     with pytest.raises(SystemExit) as info:
         cli.main(["ir", f"{user_file}:add", "--arg", spec])

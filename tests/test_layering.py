@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent / "tracejit"
 #: that of the longest prefix listed.
 LAYERS = [
     ["errors", "log", "tree", "device"],
-    ["ir", "naming"],
+    ["ir", "naming", "specs"],
     ["core", "arguments"],
     ["primitives"],
     ["slicing", "numpy", "scipy", "lax", "random", "control"],
@@ -40,8 +40,8 @@ LAYERS = [
     ["transforms"],
     ["backends"],
     ["pipeline", "stages"],
-    ["tiered"],
-    ["api", "memory", "abstract"],
+    ["tiered", "symbolic"],
+    ["api", "memory", "abstract", "polymorphic"],
     ["testing"],
     ["nn", "optim"],
     ["data", "distributed"],

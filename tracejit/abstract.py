@@ -13,40 +13,13 @@ from .core import Tracer, trace_pytree
 from .errors import api_boundary
 from .ir.types import TensorType, canonical_dtype
 from .primitives.ad_util import aval
+from .specs import ShapeDtypeStruct
 from .tree import tree_flatten, tree_unflatten
-
-
-class ShapeDtypeStruct:
-    """An array's shape and dtype, standing for the array in ``eval_shape``
-    (and returned by it)."""
-    __slots__ = ("shape", "dtype")
-
-    def __init__(self, shape, dtype):
-        self.shape = tuple(int(d) for d in shape)
-        self.dtype = np.dtype(canonical_dtype(dtype))
-
-    @property
-    def ndim(self):
-        return len(self.shape)
-
-    @property
-    def size(self):
-        return int(np.prod(self.shape, dtype=np.int64))
-
-    def __eq__(self, other):
-        return (isinstance(other, ShapeDtypeStruct) and self.shape == other.shape
-                and self.dtype == other.dtype)
-
-    def __hash__(self):
-        return hash((self.shape, self.dtype))
-
-    def __repr__(self):
-        return f"ShapeDtypeStruct(shape={self.shape}, dtype={self.dtype.name})"
 
 
 def _type(x) -> TensorType:
     if isinstance(x, ShapeDtypeStruct):
-        return TensorType(x.shape, x.dtype.name)
+        return x.type
     if isinstance(x, (Tracer, bool, int, float)):
         return aval(x)
     if hasattr(x, "shape") and hasattr(x, "dtype") and not isinstance(x, np.ndarray):

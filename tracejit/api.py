@@ -13,7 +13,12 @@ from .backends import default_backend, get_backend
 from .core import current_trace, leaf_type
 from .device import Array, device_put
 from .errors import ArgumentTypeError, api_boundary
+from .ir.types import TensorType
+from .specs import check_leaf
+from .specs import leaf_specs as specs_of_leaves
+from .symbolic import SymbolicExecutable
 from .tiered import TieredExecutable, enabled_by_default
+from .transforms.specialize import is_symbolic
 from .tree import tree_flatten, tree_unflatten
 
 
@@ -67,11 +72,14 @@ class _Signature:
         return args, kwargs
 
 
-def _trace(fun, sig, statics, dyn, name, int_probe=()):
+def _trace(fun, sig, statics, dyn, name, int_probe=(), types=None):
     """Trace ``fun`` for this call; returns (Function, captured, out_treedef).
-    Leaves at ``int_probe`` positions are traced as weak int64."""
+    Leaves at ``int_probe`` positions are traced as weak int64; ``types``
+    (one per leaf, or None) overrides the leaves' own types (input_specs)."""
     leaves, treedef = tree_flatten(dyn)
-    in_types = [arguments.INT_TYPE if i in int_probe else leaf_type(x, f"#{i}")
+    in_types = [arguments.INT_TYPE if i in int_probe
+                else types[i] if types is not None and types[i] is not None
+                else leaf_type(x, f"#{i}")
                 for i, x in enumerate(leaves)]
 
     def call(dyn_args, dyn_kwargs):
@@ -111,7 +119,7 @@ class JitFunction:
     """A function compiled per argument signature (see :func:`jit`)."""
 
     def __init__(self, fun, static_argnums=(), static_argnames=(), backend=None,
-                 donate_argnums=(), tiered=None):
+                 donate_argnums=(), tiered=None, input_specs=None):
         functools.update_wrapper(self, fun)
         if not hasattr(self, "__name__"):   # functools.partial, callable objects
             target = fun.func if isinstance(fun, functools.partial) else type(fun)
@@ -123,6 +131,7 @@ class JitFunction:
         self.donate_argnums = tuple({donate_argnums} if isinstance(donate_argnums, int)
                                     else donate_argnums)
         self.tiered = tiered
+        self.input_specs = None if input_specs is None else tuple(input_specs)
         self._cache = {}
         self._int_targets = {}   # per cache key: {Python int leaf: dtypes it is used as}
         self._last_key = None
@@ -149,6 +158,8 @@ class JitFunction:
         types = tuple(("Python int beyond int64", leaf_type(x, f"#{i}"))
                       if arguments.is_big_int(x) else leaf_type(x, f"#{i}")
                       for i, x in enumerate(leaves))
+        if self.input_specs is not None:
+            types = self._spec_types(args, statics, types)
         backend = self._backend_name(leaves)
         key = (treedef, types, statics, backend)
         entry = self._cache.get(key)
@@ -156,7 +167,7 @@ class JitFunction:
             if self._last_key is not None:
                 log.log("retrace", f"{self.__name__}: retracing because "
                         f"{_describe_change(self._last_key, key)}")
-            entry, self._int_targets[key] = self._compile(statics, dyn, backend, leaves)
+            entry, self._int_targets[key] = self._compile(statics, dyn, backend, leaves, types)
             self._cache[key] = entry
         self._last_key = key
         executable, captured, out_tree = entry
@@ -168,6 +179,20 @@ class JitFunction:
             flat = [arguments.as_array(x) for x in leaves] + list(captured)
         outs = executable(flat)
         return tree_unflatten(out_tree, outs)
+
+    def _spec_types(self, args, statics, types):
+        """The call's leaf types with input_specs applied: a leaf with a spec
+        is traced with the spec's (possibly symbolic) type, once checked
+        against it (tracejit/specs.py)."""
+        static_positions = {k for k, _ in statics if isinstance(k, int)}
+        specs = [self.input_specs[i] if i < len(self.input_specs) else None
+                 for i in range(len(args)) if i not in static_positions]
+        dyn_args = [a for i, a in enumerate(args) if i not in static_positions]
+        leaf_spec = specs_of_leaves(dyn_args, specs)
+        return tuple(check_leaf(t, leaf_spec[i], f"argument #{i}")
+                     if i < len(leaf_spec) and leaf_spec[i] is not None
+                     and isinstance(t, TensorType) else t
+                     for i, t in enumerate(types))
 
     def _donated_leaves(self, statics, dyn):
         """Flat leaf positions of the donated positional arguments (static
@@ -186,36 +211,51 @@ class JitFunction:
             start += n
         return tuple(donated)
 
-    def _compile(self, statics, dyn, backend, leaves):
+    def _compile(self, statics, dyn, backend, leaves, types):
         self.trace_count += 1
+        types = [t if isinstance(t, TensorType) and t.symbolic else None for t in types]
         ints = [i for i, x in enumerate(leaves) if arguments.is_python_int(x)]
         big = tuple(i for i in ints if arguments.is_big_int(leaves[i]))
         if big:   # beyond int64: allowed only where every use makes it a float
             probe = _trace(self.fun, self._sig, statics, dyn, self.__name__, int_probe=big)[0]
             arguments.check_big_int_uses(leaves, arguments.int_targets(probe, big))
         with stages.timed(stages.TRACE, self.__name__):
-            fn, captured, out_tree = _trace(self.fun, self._sig, statics, dyn, self.__name__)
+            fn, captured, out_tree = _trace(self.fun, self._sig, statics, dyn, self.__name__,
+                                            types=types)
         int_targets = arguments.int_targets(fn, [i for i in ints if i not in big])
         with stages.timed(stages.SIMPLIFY, self.__name__):
             fn = stages.simplify(fn)
         donate = self._donated_leaves(statics, dyn)
-        tiered = self.tiered if self.tiered is not None else enabled_by_default()
-        if tiered and backend == "cpu":   # the interpreter runs on host arrays only
-            build = functools.partial(get_backend(backend).compile, background=True)
-            executable = TieredExecutable(fn, build, donate, self.__name__)
+        if is_symbolic(fn):   # one plan per set of sizes, built on its first call
+            executable = SymbolicExecutable(
+                fn, functools.partial(self._executable, backend=backend, donate=donate),
+                self.__name__)
         else:
-            with stages.timed(stages.COMPILE, self.__name__, f" for {backend}"):
-                executable = stages.compile(fn, backend, donate)
+            executable = self._executable(fn, backend, donate)
         captured = [arguments.native(np.asarray(c)) for c in captured]
         if backend == "cuda":   # uploaded once per compiled entry, not per call
             captured = device_put(captured, "cuda")
         return (executable, captured, out_tree), int_targets
 
+    def _executable(self, fn, backend, donate):
+        """The compiled (or tiered) executable of a concrete Function."""
+        tiered = self.tiered if self.tiered is not None else enabled_by_default()
+        if tiered and backend == "cpu":   # the interpreter runs on host arrays only
+            build = functools.partial(get_backend(backend).compile, background=True)
+            return TieredExecutable(fn, build, donate, self.__name__)
+        with stages.timed(stages.COMPILE, self.__name__, f" for {backend}"):
+            return stages.compile(fn, backend, donate)
+
     def wait_compiled(self, timeout=None) -> bool:
         """Block until every plan of this function that is compiling in the
         background (``tiered=True``) is ready; True if all are."""
         deadline = None if timeout is None else time.perf_counter() + timeout
+        executables = []
         for executable, _, _ in list(self._cache.values()):
+            plans = executable.plans.values() if isinstance(executable, SymbolicExecutable) \
+                else [executable]
+            executables.extend(plans)
+        for executable in executables:
             if isinstance(executable, TieredExecutable):
                 left = None if deadline is None else max(0.0, deadline - time.perf_counter())
                 if not executable.wait(left):
@@ -224,12 +264,17 @@ class JitFunction:
 
     def lower(self, *args, **kwargs):
         """The traced Function for these arguments (not compiled)."""
-        statics, dyn = self._sig.split(args, kwargs)
-        return _trace(self.fun, self._sig, statics, dyn, self.__name__)[0]
+        with api_boundary():
+            statics, dyn = self._sig.split(args, kwargs)
+            leaves, _ = tree_flatten(dyn)
+            types = [leaf_type(x, f"#{i}") for i, x in enumerate(leaves)]
+            if self.input_specs is not None:
+                types = self._spec_types(args, statics, types)
+            return _trace(self.fun, self._sig, statics, dyn, self.__name__, types=types)[0]
 
 
 def jit(fun=None, *, static_argnums=(), static_argnames=(), backend=None, donate_argnums=(),
-        tiered=None):
+        tiered=None, input_specs=None):
     """Compile ``fun`` per argument signature.
 
     Arguments are pytrees of NumPy arrays and Python scalars (scalars are
@@ -243,11 +288,20 @@ def jit(fun=None, *, static_argnums=(), static_argnames=(), backend=None, donate
     buffers for its outputs. ``tiered=True`` runs the first calls of each
     signature on the reference interpreter while its plan compiles in the
     background (tracejit/tiered.py); None follows ``$TRACEJIT_TIERED``.
+
+    ``input_specs`` (one entry per positional argument: a ShapeDtypeStruct,
+    a pytree of them shaped like the argument, or None for "as called")
+    traces an argument with the spec's shape, where a ``None`` dimension is
+    symbolic: ``input_specs=[ShapeDtypeStruct((None, 784), np.float32)]``
+    gives one trace and one traced Function for every batch size
+    (``trace_count`` stays 1; docs/symbolic_shapes.md).
     """
     if fun is None:
         return functools.partial(jit, static_argnums=static_argnums,
                                  static_argnames=static_argnames, backend=backend,
-                                 donate_argnums=donate_argnums, tiered=tiered)
-    return JitFunction(fun, static_argnums, static_argnames, backend, donate_argnums, tiered)
+                                 donate_argnums=donate_argnums, tiered=tiered,
+                                 input_specs=input_specs)
+    return JitFunction(fun, static_argnums, static_argnames, backend, donate_argnums, tiered,
+                       input_specs)
 
 

@@ -30,6 +30,8 @@ from .api import make_ir
 from .backends.cpu.codegen import generate
 from .errors import ShapeError
 from .memory import function_memory
+from .specs import ShapeDtypeStruct
+from .transforms.specialize import is_symbolic
 from .transforms.autodiff import value_and_grad
 from .ir.types import SHORT, parse_type
 from .data.datasets import DatasetError
@@ -73,7 +75,12 @@ def _grad_simplified(fun, args):
 
 
 def _fused(fun, args):
-    return stages.fuse(_simplified(fun, args))
+    fn = _simplified(fun, args)
+    if is_symbolic(fn):
+        raise UsageError("a Function with symbolic dimensions (None in --arg) is fused per call, "
+                         "once its sizes are known; give concrete sizes for --stage fused "
+                         "and cpu-source")
+    return stages.fuse(fn)
 
 
 #: name -> Stage, in pipeline order (the order --help lists them in).
@@ -122,6 +129,8 @@ def parse_arg(text: str):
         raise argparse.ArgumentTypeError(f"{text!r}: {e.detail}") from None
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: expected {_TYPE_HELP}") from None
+    if t.symbolic:   # f32[None,784]: traced with a symbolic batch dimension
+        return name, ShapeDtypeStruct(t.shape, t.dtype)
     return name, np.zeros(t.shape, t.dtype)
 
 
@@ -247,7 +256,9 @@ arguments:
   --arg params.b1=f32[300] passes params={{'W1': ..., 'b1': ...}}.
   TYPE is f32[256,784], i32[256], f32[] (a 0-d array), ... (dtypes bool,
   i32, i64, u32, f32, f64), or float / int / bool for a Python scalar
-  (weakly typed, printed f64[]~ / i64[]~ / bool[]~).
+  (weakly typed, printed f64[]~ / i64[]~ / bool[]~). A None dimension,
+  f32[None,784], is symbolic: the IR shows it as b (the batch size), as
+  jit(f, input_specs=[ShapeDtypeStruct((None, 784), np.float32)]) traces it.
   Each --static NAME=VALUE is a Python literal (True, 3, 'same', (2, 2))
   passed as that argument and fixed at trace time, as jit's static_argnames.
 
@@ -314,6 +325,8 @@ def stats_lines(fn) -> list[str]:
 def memory_lines(fn, fused: bool) -> list[str]:
     """The peak memory of the plan compiled from ``fn`` (fused first unless
     it already is), as ``# memory: ...`` lines."""
+    if is_symbolic(fn):
+        return ["# memory: depends on the symbolic dimensions (give concrete sizes to see it)"]
     return function_memory(fn if fused else stages.fuse(stages.simplify(fn))).lines()
 
 

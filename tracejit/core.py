@@ -32,6 +32,7 @@ from .ir.core import Function, Instr, Var
 from .ir.primitive import PRIMITIVES, PrimitiveDef
 from .ir.types import FLOATS, TensorType, canonical_dtype
 from .naming import name_results, naming_context
+from .specs import ShapeDtypeStruct
 from .tree import tree_flatten, tree_unflatten
 
 __all__ = ["PRIMITIVES", "Primitive", "Trace", "Tracer", "bind", "constant_value", "current_trace",
@@ -230,7 +231,7 @@ class Tracer:
 
     @property
     def size(self):
-        return int(np.prod(self.shape, dtype=np.int64))
+        return self._var.type.size
 
     def __len__(self):
         if not self.shape:
@@ -281,6 +282,8 @@ def leaf_type(x, path) -> TensorType:
     own, a device Array's, or that of a NumPy array or Python scalar."""
     if isinstance(x, Tracer):
         return x.aval
+    if isinstance(x, ShapeDtypeStruct):   # make_ir and `tracejit ir` on symbolic shapes
+        return x.type
     if isinstance(x, Array):
         try:
             return TensorType(x.shape, canonical_dtype(x.dtype))

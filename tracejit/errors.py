@@ -84,6 +84,11 @@ class ConcretizationError(TracejitError, TypeError):
     (``int(x)``, ``float(x)``, a shape, ``np.asarray``)."""
 
 
+class SymbolicDimensionError(ConcretizationError):
+    """A symbolic dimension (``None`` in ``jit(..., input_specs=...)``) used
+    where a concrete size is needed, or an argument that contradicts its spec."""
+
+
 class UnexpectedTracerError(TracejitError, RuntimeError):
     """A traced value that escaped the function it was traced in (leaked)."""
 

@@ -36,6 +36,7 @@ import numpy as np
 from . import numpy as tnp
 from .core import Tracer
 from .errors import DTypeError, ShapeError
+from .ir.dims import Dim
 from .ir.types import FLOATS, INTS, TensorType, canonical_dtype
 from .lax import erf
 from .primitives import random as _rp
@@ -51,7 +52,11 @@ def _type(x) -> TensorType:
 
 
 def _shape(shape) -> tuple:
-    return (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
+    """A shape of ints; a symbolic dimension (tracejit/ir/dims.py) stays, and
+    the draws are those of the size it is bound to when the function runs."""
+    if isinstance(shape, (int, np.integer, Dim)):
+        shape = (shape,)
+    return tuple(d if isinstance(d, Dim) else int(d) for d in shape)
 
 
 def _check_key(k):

@@ -1,5 +1,5 @@
 """The on-disk kernel cache: a second process compiles nothing the first one
-compiled (and does not even import Numba), concurrent processes share a
+compiled (neither imports Numba: irgen.py translates these kernels), concurrent processes share a
 cache directory safely, and identical kernels in one program compile once."""
 import json
 import os
@@ -50,6 +50,7 @@ def test_second_process_compiles_nothing(tmp_path):
     first, log1 = result(run(tmp_path, "compile"))
     assert first["compiled"] == 2 and first["memory_hits"] == 1, first
     assert "compiled in" in log1
+    assert not first["numba_imported"]   # irgen.py translated every kernel: no Numba at all
     second, log2 = result(run(tmp_path, "compile"))
     assert second["compiled"] == 0 and second["disk_hits"] == 2, second
     assert "loaded from the disk cache" in log2 and "compiled in" not in log2

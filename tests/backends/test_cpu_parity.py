@@ -384,8 +384,10 @@ def test_fallback_list_is_short():
     """Every primitive has a compiled lowering except these, which run their
     NumPy implementation from the plan: argsort (a sort: NumPy's is the
     tuned one), the matrix decompositions and solves (LAPACK through NumPy and
-    SciPy, as NumPy itself) and the differentiation markers, which autodiff
-    removes before any backend sees a Function."""
+    SciPy, as NumPy itself), the differentiation markers, which autodiff
+    removes before any backend sees a Function, and dimension_size (a shape
+    read; a plan over symbolic sizes takes it as an argument instead,
+    tracejit/symbolic.py)."""
     fallback = sorted(p for p in PRIMITIVES if cpu.lowering(p).startswith("NumPy"))
     assert fallback == sorted(["argsort", "custom_jvp_call", "custom_vjp_call", "stop_gradient",
-                               *linalg_lapack.NAMES])
+                               "dimension_size", *linalg_lapack.NAMES])

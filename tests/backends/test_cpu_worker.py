@@ -1,5 +1,6 @@
 """Kernels compiled in the worker process (backends/cpu/worker.py, used by
-tiered functions' background builds) compute what the reference does."""
+tiered functions' background builds for the kernels Numba compiles)
+compute what the reference does."""
 import numpy as np
 import pytest
 
@@ -11,6 +12,7 @@ from tracejit.backends.cpu import worker
 
 def test_background_build_compiles_in_the_worker_and_matches_reference(tmp_path, monkeypatch):
     monkeypatch.setenv("TRACEJIT_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("TRACEJIT_COMPILER", "numba")   # irgen.py would compile these in-process
     salt = float(np.random.default_rng().integers(1, 1 << 30))   # a kernel no test loaded before
 
     def f(x, y):

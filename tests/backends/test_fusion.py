@@ -61,6 +61,31 @@ def test_cross_entropy_is_one_kernel():
     assert fn.body[1].attrs["body"].params[0].shape in ((8, 5), (8,))
 
 
+def test_the_four_cross_entropy_forms_fuse_alike():
+    """Issue 16: advanced indexing, take_along_axis, one-hot and the nn op
+    give the same number of kernels forward and backward (the gather's
+    gradient is a one-hot select, not a scatter), and the same values."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 5)).astype(np.float32)
+    labels = rng.integers(0, 5, 8).astype(np.int32)
+    forms = {
+        "index": lambda x, y: -tnp.mean(F.log_softmax(x)[tnp.arange(8), y]),
+        "take_along_axis": lambda x, y: -tnp.mean(
+            tnp.take_along_axis(F.log_softmax(x), y[:, None], axis=1)),
+        "one_hot": lambda x, y: -tnp.mean(tnp.sum(F.log_softmax(x) * F.one_hot(y, 5), axis=1)),
+        "nn": lambda x, y: tnp.mean(F.sparse_softmax_cross_entropy_with_logits(y, x)),
+    }
+    results = {}
+    for name, f in forms.items():
+        fn = fused(tracejit.value_and_grad(f), x, labels)
+        assert "scatter_add" not in kinds(fn), name
+        assert len(kinds(fn)) <= 2, (name, kinds(fn))
+        results[name] = eval_fused(fn, [x, labels])
+    for name, (v, g) in results.items():
+        np.testing.assert_allclose(v, results["index"][0], rtol=1e-6, err_msg=name)
+        np.testing.assert_allclose(g, results["index"][1], atol=1e-7, err_msg=name)
+
+
 def test_mean_and_variance_are_one_kernel():
     fn = fused(lambda x: (x.mean(axis=0), x.var(axis=0)), X)
     assert kinds(fn) == ["reduction"]

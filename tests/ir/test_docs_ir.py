@@ -13,6 +13,8 @@ import tracejit  # noqa: F401  (registers every primitive)
 from tracejit.ir import parse, verify
 from tracejit.core import PRIMITIVES
 from tracejit.core import eval_function
+from tracejit.ir.dims import Dim
+from tracejit.transforms.specialize import is_symbolic, specialize
 
 DOC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "ir.md"
 TEXT = DOC.read_text()
@@ -46,6 +48,9 @@ def test_ir_block_parses_verifies_and_round_trips(block):
     fn = parse(block)
     verify(fn)
     assert str(fn) == block.rstrip("\n"), "docs/ir.md blocks must be in printed (canonical) form"
+    if is_symbolic(fn):   # run it with every symbolic dimension 3
+        names = {n for t in fn.in_types for d in t.shape if isinstance(d, Dim) for n in d.names}
+        fn = specialize(fn, dict.fromkeys(names, 3))
     outs = eval_function(fn, _inputs(fn, np.random.default_rng(0)))
     assert [np.shape(o) for o in outs] == [t.shape for t in fn.out_types]
 

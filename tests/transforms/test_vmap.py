@@ -108,6 +108,7 @@ CASES = {
     "scatter_add": lambda x, i, u: S.scatter_add(x, i, u, axis=1),
     "reduce_sum": lambda x: R.reduce_sum(x, axes=(1,)),
     "reduce_prod": lambda x: R.reduce_prod(x, axes=(0, 1)),
+    "dimension_size": lambda x: x * S.dimension_size(x, axes=(1,), dtype="float64"),
     "reduce_max": lambda x: R.reduce_max(x, axes=(0,)),
     "reduce_min": lambda x: R.reduce_min(x, axes=(1,)),
     "argmax": lambda x: R.argmax(x, axis=1, index_dtype="int32"),
@@ -146,6 +147,7 @@ ARGS = {
     "gather": [RNG.randn(2, 4, 3), np.array([[0, -1], [7, 2]])],   # negative and out of range
     "scatter_add": [RNG.randn(2, 4, 3), np.array([0, -1, 3, 0, 9]), RNG.randn(2, 5, 3)],
     "reduce_sum": [RNG.randn(2, 3)], "reduce_prod": [RNG.randn(2, 3)],
+    "dimension_size": [RNG.randn(2, 3)],
     "reduce_max": [RNG.randn(2, 3)], "reduce_min": [RNG.randn(2, 3)],
     "argmax": [RNG.randn(2, 3)], "argmin": [RNG.randn(2, 3)],
     "dot_general": [RNG.randn(2, 3, 4), RNG.randn(2, 4, 5)],

@@ -33,6 +33,7 @@ import numpy as np
 from .. import numpy as tnp
 from .. import random
 from ..api import jit
+from ..polymorphic import BatchPolymorphicStep
 
 __all__ = [
     "random_crop",
@@ -167,14 +168,17 @@ def cifar10_distort(images, key, size=24, max_delta=63.0, lower=0.2, upper=1.8):
     return _distort(_float32(images), key, _hw(size), max_delta, lower, upper)
 
 
-@jit(static_argnums=(2,))
-def _distort(images, key, size, max_delta, lower, upper):
+def _distort_batch(images, key, size, max_delta, lower, upper):
     k_crop, k_flip, k_bright, k_contrast = random.split(_as_key(key), 4)
     x = random_crop(images, k_crop, size)
     x = random_flip_left_right(x, k_flip)
     x = random_brightness(x, k_bright, max_delta)
     x = random_contrast(x, k_contrast, lower, upper)
     return per_image_standardization(x)
+
+
+# one trace for every batch size: an epoch's smaller last batch too
+_distort = BatchPolymorphicStep(_distort_batch, data_argnums=(0,), static_argnums=(2,))
 
 
 def cifar10_eval_preprocess(images, size=24):

@@ -12,6 +12,7 @@ import re
 
 from ..errors import IRParseError
 from .core import Function, Instr, Var
+from .dims import Dim
 from .names import NAME_RE
 from .types import LONG, TensorType
 
@@ -27,7 +28,7 @@ _TOKEN_RE = re.compile(r"""
   | (?P<value>%[A-Za-z0-9_.][A-Za-z0-9_./-]*)
   | (?P<fname>@(?:[A-Za-z0-9_.<>$-]+|'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"))
   | (?P<ident>[A-Za-z_][A-Za-z0-9_.]*)
-  | (?P<punct>[()\[\]{},=:~])
+  | (?P<punct>[()\[\]{},=:~*+-])
 """, re.VERBOSE)
 
 _KEYWORD_VALUES = {"True": True, "False": False, "None": None,
@@ -188,8 +189,35 @@ class _Parser:
         if tok.text not in LONG:
             self.fail(f"unknown dtype {tok.text!r} (known: {', '.join(LONG)})", tok)
         self.expect("[", f"'[' and the shape after {tok.text}")
-        dims = self.comma_list("]", lambda: self.int_token("a dimension"), "a dimension")
+        dims = self.comma_list("]", self.dim, "a dimension")
         return TensorType(tuple(dims), LONG[tok.text], self.accept("~"))
+
+    def dim(self):
+        """A dimension: ``784``, or a symbolic size: ``b``, ``784*b``, ``b+1``."""
+        total = self.dim_term()
+        while True:
+            if self.accept("+"):
+                total = total + self.dim_term()
+            elif self.accept("-"):
+                total = total - self.dim_term()
+            elif self.peek().kind == "int" and self.peek().text.startswith("-"):
+                total = total - self.dim_term(negated=True)   # b-1 reads as b, -1
+            else:
+                return total
+
+    def dim_term(self, negated=False):
+        term = 1
+        while True:
+            tok = self.peek()
+            if tok.kind == "ident":
+                term = term * Dim(self.next().text)
+            elif negated:
+                term = term * -int(self.next().text)
+                negated = False
+            else:
+                term = term * self.int_token("a dimension")
+            if not self.accept("*"):
+                return term
 
     def int_token(self, what: str) -> int:
         tok = self.expect_kind("int", what)
@@ -249,8 +277,12 @@ class _Parser:
 
     def value(self):
         tok = self.peek()
+        if tok.kind == "int" and self.tokens[self.pos + 1].text == "*":
+            return self.dim()   # a symbolic size: 784*b
         if tok.kind == "int":
             return int(self.next().text)
+        if tok.kind == "ident" and tok.text not in _KEYWORD_VALUES and tok.text != "func":
+            return self.dim()   # a symbolic size: b
         if tok.kind == "float":
             return float(self.next().text)
         if tok.kind == "string":

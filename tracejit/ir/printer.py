@@ -22,6 +22,7 @@ import re
 
 import numpy as np
 
+from .dims import Dim
 from .names import value_names
 
 #: Function names printed bare after ``@``; any other name is quoted.
@@ -35,6 +36,8 @@ def format_attr(value) -> str:
         value = value.item()
     if isinstance(value, float):
         return "nan" if math.isnan(value) else repr(value)
+    if isinstance(value, Dim):
+        return str(value)
     if isinstance(value, tuple):
         inner = ", ".join(format_attr(v) for v in value)
         return f"({inner},)" if len(value) == 1 else f"({inner})"

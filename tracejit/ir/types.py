@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ShapeError
+from .dims import Dim, parse_dim, product
 from .dtypes import TABLE
 
 #: Short names used in the text form, in promotion order within each kind
@@ -43,8 +44,8 @@ class TensorType:
     weak: bool = False
 
     def __post_init__(self):
-        shape = tuple(int(d) for d in self.shape)
-        if any(d < 0 for d in shape):
+        shape = tuple(d if isinstance(d, Dim) else int(d) for d in self.shape)
+        if any(not isinstance(d, Dim) and d < 0 for d in shape):
             raise ShapeError(f"negative dimensions are not allowed: shape {shape}")
         object.__setattr__(self, "shape", shape)
 
@@ -53,8 +54,13 @@ class TensorType:
         return len(self.shape)
 
     @property
-    def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+    def size(self):
+        """The element count: an int, or a Dim when a dimension is symbolic."""
+        return product(self.shape)
+
+    @property
+    def symbolic(self) -> bool:
+        return any(isinstance(d, Dim) for d in self.shape)
 
     def strong(self) -> "TensorType":
         return TensorType(self.shape, self.dtype) if self.weak else self
@@ -96,7 +102,8 @@ def result_type(*types: TensorType) -> tuple[str, bool]:
 
 
 def parse_type(text: str) -> TensorType:
-    """Inverse of ``str(TensorType)``: 'f32[2,3]' or 'f64[]~'."""
+    """Inverse of ``str(TensorType)``: 'f32[2,3]', 'f64[]~' or 'f32[b,784]'
+    (a name is a symbolic dimension; ``None`` is the batch dimension ``b``)."""
     text = text.strip()
     weak = text.endswith("~")
     if weak:
@@ -105,5 +112,5 @@ def parse_type(text: str) -> TensorType:
     if short not in LONG or not rest.endswith("]"):
         raise ValueError(f"bad type {text!r}")
     dims = rest[:-1].strip()
-    shape = tuple(int(d) for d in dims.split(",")) if dims else ()
+    shape = tuple(parse_dim(d) for d in dims.split(",")) if dims else ()
     return TensorType(shape, LONG[short], weak)

@@ -6,7 +6,7 @@ fails loudly where it broke the program instead of in a backend later:
 - every value is defined once (as a parameter or as one result);
 - every primitive is registered, and its results have exactly the types
   its shape rule gives for the operand types and attributes;
-- attributes are hashable values (ints, floats, bools, strings, None,
+- attributes are hashable values (ints, symbolic sizes, floats, bools, strings, None,
   nested tuples) or sub-Functions, which are verified in turn;
 - every returned value is defined.
 """
@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import IRVerifyError, TracejitError
 from .core import Function, Var
+from .dims import Dim
 from .primitive import PRIMITIVES
 from .printer import format_lines
 from .dtypes import bfloat16
@@ -52,7 +53,7 @@ def _type_problem(t) -> str | None:
 
 
 def _attr_problem(value) -> str | None:
-    if value is None or isinstance(value, (bool, int, float, str, Function)):
+    if value is None or isinstance(value, (bool, int, float, str, Function, Dim)):
         return None
     if isinstance(value, tuple):
         for v in value:

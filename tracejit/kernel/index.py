@@ -277,6 +277,8 @@ def squeeze_comps(comps, shape):
 
 def _reshape_comps(in_shape, out_shape, comps, facts):
     """Components of a reshape's operand for its result read at ``comps``."""
+    if 0 in in_shape:   # an empty operand is never read (a size-0 batch)
+        return (Const(0),) * len(in_shape)
     ins_nz = [d for d, n in enumerate(in_shape) if n != 1]
     outs_nz = [d for d, n in enumerate(out_shape) if n != 1]
     result = [Const(0)] * len(in_shape)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import numpy as tnp
+from ..ir.dims import Dim
 from ..naming import add_name_keyword
 
 __all__ = ["Reduction", "compute_weighted_loss", "absolute_difference", "mean_squared_error",
@@ -67,10 +68,10 @@ def compute_weighted_loss(losses, weights=1.0, reduction=Reduction.SUM_BY_NONZER
         losses, dtype = tnp.astype(losses, np.float32), np.float32
     weights = tnp.asarray(weights, dtype)
     try:
-        np.broadcast_shapes(tnp.shape(weights), tnp.shape(losses))
+        tnp.broadcast_shapes(tnp.shape(weights), tnp.shape(losses))
         if len(tnp.shape(weights)) > len(tnp.shape(losses)):
             raise ValueError
-    except ValueError:
+    except ValueError:   # tracejit's ShapeError is a ValueError too
         raise ValueError(f"weights of shape {tnp.shape(weights)} do not broadcast to the losses' "
                          f"shape {tnp.shape(losses)}") from None
     weighted = losses * weights
@@ -82,6 +83,8 @@ def compute_weighted_loss(losses, weights=1.0, reduction=Reduction.SUM_BY_NONZER
     if reduction == Reduction.MEAN:
         return _safe_divide(total, tnp.sum(tnp.broadcast_to(weights, tnp.shape(losses))))
     if reduction == Reduction.SUM_OVER_BATCH_SIZE:
+        if any(isinstance(d, Dim) for d in tnp.shape(losses)):   # a symbolic batch: count it
+            return _safe_divide(total, tnp.sum(tnp.ones_like(losses)))
         return _safe_divide(total, tnp.asarray(max(int(np.prod(tnp.shape(losses))), 0), dtype))
     present = tnp.sum(tnp.astype(tnp.broadcast_to(weights, tnp.shape(losses)) != 0, dtype))
     return _safe_divide(total, present)

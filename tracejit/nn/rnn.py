@@ -33,6 +33,7 @@ import numpy as np
 from .. import numpy as tnp
 from ..control import scan
 from ..errors import ShapeError
+from ..ir.dims import Dim
 from ..tree import tree_map
 from . import functional as F
 from .layers import Layer, init_param, split_key
@@ -60,7 +61,9 @@ class RNNCell:
         return self.num_units
 
     def initial_state(self, batch_size, dtype=None):
-        return tnp.zeros((int(batch_size), self.num_units), dtype or self.dtype)
+        if not isinstance(batch_size, Dim):   # a symbolic batch size stays symbolic
+            batch_size = int(batch_size)
+        return tnp.zeros((batch_size, self.num_units), dtype or self.dtype)
 
     def _input_size(self, input_shape):
         if isinstance(input_shape, (int, np.integer)):

@@ -40,6 +40,7 @@ import numpy as np
 from ..core import Tracer, current_trace
 from ..errors import DTypeError, ScalarOverflowError, ShapeError
 from ..naming import add_name_keyword
+from ..ir import dims
 from ..ir import dtypes as _dt
 from ..ir.types import DTYPES, FLOATS, TensorType, canonical_dtype
 from ..ir.types import result_type as _result_type
@@ -152,7 +153,7 @@ def astype(x, dtype):
 
 def broadcast_shapes(*shapes):
     try:
-        return tuple(np.broadcast_shapes(*shapes))
+        return dims.broadcast_shapes(*shapes)
     except ValueError:
         raise ShapeError("operands could not be broadcast together with shapes "
                          + " ".join(str(tuple(s)) for s in shapes)) from None
@@ -580,7 +581,22 @@ def all(a, axis=None, keepdims=False):
 
 
 def _count(x, axes):
-    return int(np.prod([shape(x)[d] for d in axes], dtype=np.int64))
+    """The element count over ``axes``: an int, or a Dim if one is symbolic."""
+    return dims.product(shape(x)[d] for d in axes)
+
+
+def _divide_by_count(total, x, axes, dtype, ddof=0):
+    """``total / max(count - ddof, 0)`` (NaN for an empty count, as NumPy):
+    the count is a constant, or read at run time where a dimension is
+    symbolic (the ``dimension_size`` primitive)."""
+    n = _count(x, axes)
+    if isinstance(n, dims.Dim):
+        count = _sh.dimension_size(x, axes=tuple(axes), dtype=dtype)
+        if ddof:
+            count = maximum(subtract(count, np.asarray(ddof, dtype)), np.asarray(0, dtype))
+        return true_divide(total, count)
+    n = builtins.max(n - ddof, 0)
+    return true_divide(total, float(n) if n else np.nan)
 
 
 def _float_dtype(x, dtype):
@@ -596,8 +612,7 @@ def mean(a, axis=None, dtype=None, keepdims=False):
     out_dtype = _float_dtype(x, dtype)
     x = astype(x, _dt.compute(out_dtype) if out_dtype in FLOATS else "float64")
     axes = _axes(x, axis)
-    n = _count(x, axes)
-    r = true_divide(sum(x, axes, keepdims=keepdims), float(n) if n else np.nan)
+    r = _divide_by_count(sum(x, axes, keepdims=keepdims), x, axes, _type(x).dtype)
     return astype(r, out_dtype)   # an integer dtype truncates, as in NumPy
 
 
@@ -607,6 +622,9 @@ def var(a, axis=None, dtype=None, ddof=0, keepdims=False):
     x = astype(x, _float_dtype(x, dtype))
     axes = _axes(x, axis)
     d = subtract(x, mean(x, axes, keepdims=True))
+    if isinstance(_count(x, axes), dims.Dim):
+        return _divide_by_count(sum(multiply(d, d), axes, keepdims=keepdims), x, axes,
+                                _type(x).dtype, ddof)
     n = builtins.max(_count(x, axes) - ddof, 0)
     return true_divide(sum(multiply(d, d), axes, keepdims=keepdims), float(n))
 
@@ -686,8 +704,10 @@ def cumsum(a, axis=None, dtype=None):
 
 # --- shapes ---------------------------------------------------------------------------
 def _int_tuple(s):
-    return (operator.index(s),) if isinstance(s, (int, np.integer)) else \
-        tuple(operator.index(d) for d in s)
+    """A shape as a tuple of ints (symbolic dimensions stay Dims)."""
+    if isinstance(s, (int, np.integer, dims.Dim)):
+        s = (s,)
+    return tuple(d if isinstance(d, dims.Dim) else operator.index(d) for d in s)
 
 
 def reshape(a, shape, *more):
@@ -695,10 +715,11 @@ def reshape(a, shape, *more):
     newshape = list(_int_tuple((shape,) + more if more else shape))
     x = asarray(a)
     t = _type(x)
-    if newshape.count(-1) > 1 or builtins.any(d < -1 for d in newshape):
+    if newshape.count(-1) > 1 or builtins.any(d < -1 for d in newshape
+                                              if not isinstance(d, dims.Dim)):
         raise ShapeError(f"bad shape {tuple(newshape)} (only one dimension may be -1)")
     if -1 in newshape:
-        known = int(np.prod([d for d in newshape if d != -1], dtype=np.int64))
+        known = dims.product(d for d in newshape if not (isinstance(d, int) and d == -1))
         if known == 0 or t.size % known:
             raise ShapeError(f"cannot reshape array of shape {t.shape} into shape "
                              f"{tuple(newshape)}")
@@ -1099,6 +1120,10 @@ def arange(start, stop=None, step=1, dtype=None):
     for v in (start, stop, step):
         if isinstance(v, Tracer):
             raise ShapeError("tnp.arange needs concrete bounds (its length is part of the shape)")
+    if isinstance(stop, dims.Dim):   # arange(b) of a symbolic size: 0, 1, ..., b - 1
+        if not (isinstance(start, int) and start == 0 and step == 1):
+            stop.__index__()   # raises SymbolicDimensionError
+        return _sh.iota(shape=(stop,), dimension=0, dtype=canonical_dtype(dtype or "int64"))
     ref = np.arange(start, stop, step, dtype=dtype)
     dtype = _type(asarray(ref)).dtype
     idx = _sh.iota(shape=(len(ref),), dimension=0,
@@ -1533,9 +1558,19 @@ def _expand_index(idx, nd):
     return idx + fill
 
 
+def _size_of(x, d):
+    """The size of dimension ``d`` of ``x``: an int, or for a symbolic
+    dimension a traced int64 scalar read at run time."""
+    n = shape(x)[d]
+    return _sh.dimension_size(x, axes=(d,), dtype="int64") if isinstance(n, dims.Dim) else n
+
+
 def _array_index(i, n, d):
     """An integer index array for a dim of size ``n``, made non-negative.
-    Concrete indices are checked as NumPy does; traced ones are clamped."""
+    Concrete indices are checked as NumPy does; traced ones are clamped, and
+    so are all indices into a symbolic dim (``n`` is then a traced size)."""
+    if isinstance(n, Tracer):
+        i = asarray(i)
     if isinstance(i, (int, np.integer)) or isinstance(i, np.ndarray):
         a = np.asarray(i)
         if a.dtype.kind not in "iu":
@@ -1548,6 +1583,8 @@ def _array_index(i, n, d):
         raise IndexError(f"arrays used as indices must be of integer type, got {_type(i)}")
     i = astype(i, "int64")
     i = where(less(i, 0), add(i, n), i)
+    if isinstance(n, Tracer):
+        return clip(i, 0, maximum(subtract(n, 1), 0))
     return clip(i, 0, builtins.max(n - 1, 0))
 
 
@@ -1558,7 +1595,9 @@ def _basic_index(x, idx, has_adv):
     starts, limits, strides, rev_dims, drop = [], [], [], [], []
     for d, i in enumerate(idx):
         n = s[d]
-        if isinstance(i, slice):
+        if isinstance(i, slice) and isinstance(n, dims.Dim) and i == slice(None):
+            starts.append(0), limits.append(n), strides.append(1)   # all of a symbolic dim
+        elif isinstance(i, slice):
             r = range(*i.indices(n))
             step = builtins.abs(r.step)
             first = (r.start if r.step > 0 else n - 1 - r.start) if len(r) else 0
@@ -1601,16 +1640,16 @@ def _getitem(x, idx):
     # Advanced indices: one gather on the flattened indexed dims.
     s = shape(x)
     adv = [d for d, i in enumerate(idx) if not isinstance(i, slice)]
-    arrays = [_array_index(idx[d], s[d], d) for d in adv]
+    n = [_size_of(x, d) for d in range(len(s))]
+    arrays = [_array_index(idx[d], n[d], d) for d in adv]
     bshape = broadcast_shapes(*[shape(a) for a in arrays])
     linear = None
     for d, a in zip(adv, arrays):
         a = broadcast_to(a, bshape)
-        linear = a if linear is None else add(multiply(linear, s[d]), a)
+        linear = a if linear is None else add(multiply(linear, n[d]), a)
     rest = [d for d in range(len(s)) if d not in adv]
     flat = reshape(transpose(x, adv + rest),
-                   (int(np.prod([s[d] for d in adv], dtype=np.int64)),)
-                   + tuple(s[d] for d in rest))
+                   (dims.product(s[d] for d in adv),) + tuple(s[d] for d in rest))
     out = _sh.gather(flat, linear, axis=0)
     if adv == list(range(adv[0], adv[-1] + 1)) and adv[0] > 0:
         nb, k = len(bshape), adv[0]
@@ -1626,14 +1665,16 @@ def take(a, indices, axis=None, mode=None):
     if axis is None:
         x, axis = ravel(x), 0
     ax = _axes(x, axis)[0]
-    n = shape(x)[ax]
+    n = _size_of(x, ax)
     idx = asarray(indices)
     if mode in (None, "raise"):
         idx = _array_index(idx, n, ax)
     elif mode == "clip":
-        idx = clip(idx, 0, builtins.max(n - 1, 0))
+        idx = clip(idx, 0, maximum(subtract(n, 1), 0) if isinstance(n, Tracer)
+                   else builtins.max(n - 1, 0))
     elif mode == "wrap":
-        idx = remainder(idx, n) if n else idx
+        idx = remainder(idx, maximum(n, 1)) if isinstance(n, Tracer) else \
+            remainder(idx, n) if n else idx
     else:
         raise ValueError(f"take: mode must be 'raise', 'clip' or 'wrap', got {mode!r}")
     return _sh.gather(x, idx, axis=ax)
@@ -1648,8 +1689,10 @@ def take_along_axis(arr, indices, axis):
         raise ShapeError(f"take_along_axis: indices of shape {shape(indices)} must have "
                          f"as many dimensions as the array of shape {shape(x)}")
     s = shape(x)
+    # the other dims' positions as iotas (tnp.arange), not NumPy constants:
+    # the kernels then see a row index, which fuses as the advanced-index form does
     full_idx = tuple(indices if d == ax else
-                     np.arange(s[d]).reshape(tuple(s[d] if k == d else 1 for k in range(len(s))))
+                     reshape(arange(s[d]), tuple(s[d] if k == d else 1 for k in range(len(s))))
                      for d in range(len(s)))
     return _getitem(x, full_idx)
 

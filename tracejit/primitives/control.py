@@ -369,6 +369,83 @@ def hoist_scanned(body, consts, xs, num_consts, num_carry):
     return new_body, _pick(consts, keep_c), _pick(xs, keep_x) + stacked
 
 
+def sink_accumulated(body, num_consts, num_carry, carries):
+    """Move the matrix products a scan only accumulates out of the loop.
+
+    A carry (among the indices ``carries``) that the body only updates as
+    ``c + dot_general(a, b)``, where ``a`` and ``b`` are scanned inputs or
+    values the body computes, ends as its initial value plus one product
+    of the stacked operands that also contracts the scan axis: a recurrent
+    weight's gradient becomes one (hidden x steps*batch) product after the
+    backward loop instead of a small product and an add per step. Such
+    carries leave the loop; operands the body computes become extra ys (a
+    value that already is a y is not stacked twice).
+
+    Returns ``(body, sunk)``: the new body (the other carries in order, its
+    ys then the extra ones) and, per carry moved out, ``(carry, lhs, rhs,
+    dimension_numbers, after)``, where ``lhs`` and ``rhs`` are ``("x", i)``
+    or ``("y", j)``: the new scan's i-th scanned input or j-th stacked y,
+    ``dimension_numbers`` are those of the product of the stacked operands,
+    and ``after`` lists the ``(primitive, attrs)`` (transposes, reshapes)
+    that the body applied to its product, to apply to this one in order.
+    """
+    nc, nk = num_consts, num_carry
+    params, results = body.params, body.results
+    producer = {r: ins for ins in body.body for r in ins.results}
+    uses = {}
+    for v in [v for ins in body.body for v in ins.operands] + list(results):
+        uses[v] = uses.get(v, 0) + 1
+    index = {v: i for i, v in enumerate(params)}
+    ys = list(results[nk:])
+    dropped, sunk = set(), []
+    for j in carries:
+        c, r = params[nc + j], results[j]
+        add = producer.get(r)
+        if add is None or add.prim != "add" or c not in add.operands or uses.get(c) != 1 \
+                or uses.get(r) != 1:
+            continue
+        d = add.operands[1] if add.operands[0] is c else add.operands[0]
+        if d.type != r.type:
+            continue
+        after = []   # transposes and reshapes of the product commute with the sum
+        while d in producer and producer[d].prim in ("transpose", "reshape"):
+            after.append((producer[d].prim, producer[d].attrs))
+            d = producer[d].operands[0]
+        dot = producer.get(d)
+        if dot is None or dot.prim != "dot_general":
+            continue
+        sources, pending = [], []
+        for v in dot.operands:
+            i = index.get(v)
+            if i is not None:   # a param: only a scanned input varies per iteration
+                sources.append(("x", i - nc - nk) if i >= nc + nk else None)
+            else:
+                if v not in ys + pending:
+                    pending.append(v)
+                sources.append(("y", (ys + pending).index(v)))
+        if None in sources:
+            continue
+        ys += pending
+        (lc, rc), (lb, rb) = dot.attrs["dimension_numbers"]
+        up = lambda dims: tuple(x + 1 for x in dims)   # noqa: E731
+        dims = (((0,) + up(lc), (0,) + up(rc)), (up(lb), up(rb)))
+        dropped.add(id(add))
+        sunk.append((j, sources[0], sources[1], dims, after[::-1]))
+    if not sunk:
+        return body, []
+    moved = {j for j, *_ in sunk}
+    kept = [ins for ins in body.body if id(ins) not in dropped]
+    new_results = [r for j, r in enumerate(results[:nk]) if j not in moved] + ys
+    live, instrs = set(new_results), []
+    for ins in reversed(kept):   # drop what only the moved updates read
+        if any(r in live for r in ins.results):
+            instrs.append(ins)
+            live.update(ins.operands)
+    new_params = params[:nc] + [p_ for j, p_ in enumerate(params[nc:nc + nk]) if j not in moved] \
+        + params[nc + nk:]
+    return Function(new_params, instrs[::-1], new_results, body.name), sunk
+
+
 class _ScanResiduals:
     """What scan's backward pass needs: the forward body's tape (a template
     whose traced values are replaced, per iteration, by the saved ones),
@@ -542,10 +619,30 @@ def _scan_vjp(cts, residuals, outs, *, body, num_consts, num_carry, length, reve
                 + [ad.add(a, c) for a, c in zip(acc, _pick(ct_c, c_act))]
                 + [ad.instantiate(c, x) for c, x, a in zip(ct_x, xi, x_act) if a])
     bwd, extra = trace_closed(run, in_types, body.name + "_vjp")
-    res = scan.bind(*extra, *consts, *r.inv, *g_k, *acc0, *xs, *r.var, *g_y, body=bwd,
-                    num_consts=len(extra) + nc + len(r.inv), num_carry=len(g_k) + len(acc0),
+    # A const's cotangent accumulated as a product per step (a recurrent
+    # weight's) becomes one product of stacked operands after the loop.
+    n_gk, n_acc, n_const = len(g_k), len(acc0), len(extra) + nc + len(r.inv)
+    bwd, sunk = sink_accumulated(bwd, n_const, n_gk + n_acc, range(n_gk, n_gk + n_acc))
+    moved = {j - n_gk: rest for j, *rest in sunk}
+    kept_acc = [a for i, a in enumerate(acc0) if i not in moved]
+    scanned = [*xs, *r.var, *g_y]
+    res = scan.bind(*extra, *consts, *r.inv, *g_k, *kept_acc, *scanned, body=bwd,
+                    num_consts=n_const, num_carry=n_gk + len(kept_acc),
                     length=length, reverse=not reverse)
-    ct_k, ct_c, ct_x = res[:len(g_k)], res[len(g_k):len(g_k) + len(acc0)], res[len(g_k) + len(acc0):]
+    ct_k, acc_out = res[:n_gk], iter(res[n_gk:n_gk + len(kept_acc)])
+    ys = res[n_gk + len(kept_acc):]
+    ct_x = ys[:sum(x_act)]
+
+    def stacked(source):
+        kind, i = source
+        return scanned[i] if kind == "x" else ys[i]
+    # the initial accumulators are zeros: the product is the whole cotangent
+    def product(lhs, rhs, dims, after):
+        out = ad.p("dot_general", stacked(lhs), stacked(rhs), dimension_numbers=dims)
+        for prim, attrs in after:
+            out = ad.p(prim, out, **attrs)
+        return out
+    ct_c = [product(*moved[i]) if i in moved else next(acc_out) for i in range(n_acc)]
     ct_init = [c if a else None for c, a in zip(_spread(k_act, ct_k), init_act)]
     return _spread(c_act, ct_c) + ct_init + _spread(x_act, ct_x)
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..core import Primitive
 from ..errors import DTypeError, ShapeError
+from ..ir.dims import Dim
 from ..ir.dtypes import compute
 from ..ir.types import FLOATS, TensorType
 from .shape import pad_impl
@@ -27,6 +28,8 @@ from . import batch_util as bu
 
 
 def _window_out(n, k, stride, lo, hi, lhs_dil=1, rhs_dil=1):
+    if isinstance(n, Dim) and k == 1 and stride == 1 and lo == hi == 0 and lhs_dil == 1:
+        return n   # a symbolic (batch) dimension the window does not slide over
     n_eff = (n - 1) * lhs_dil + 1 + lo + hi if n > 0 else lo + hi
     k_eff = (k - 1) * rhs_dil + 1
     return 0 if n_eff < k_eff else (n_eff - k_eff) // stride + 1

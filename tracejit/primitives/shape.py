@@ -5,6 +5,7 @@ import numpy as np
 
 from ..core import Primitive
 from ..errors import DTypeError, ShapeError
+from ..ir.dims import product
 from ..ir.types import DTYPES, INTS, TensorType
 from . import ad_util as ad
 from . import batch_util as bu
@@ -41,9 +42,9 @@ broadcast_in_dim = Primitive("broadcast_in_dim", "shape", _broadcast_rule, _broa
 
 
 def _reshape_rule(x, *, new_shape):
-    if any(n < 0 for n in new_shape) or int(np.prod(new_shape, dtype=np.int64)) != x.size:
+    if any(n < 0 for n in new_shape) or product(new_shape) != x.size:
         raise ShapeError(f"reshape: cannot reshape {x} to {tuple(new_shape)} "
-                         f"({x.size} elements vs {int(np.prod(new_shape))})")
+                         f"({x.size} elements vs {product(new_shape)})")
     return _t(x, new_shape)
 
 
@@ -70,7 +71,7 @@ def _slice_rule(x, *, start, limit, strides):
     for d, (s, l, st) in enumerate(zip(start, limit, strides)):
         if not (0 <= s <= l <= x.shape[d]) or st < 1:
             raise ShapeError(f"slice: bad bounds [{s}:{l}:{st}] for dim {d} of {x}")
-        shape.append(max(0, -(-(l - s) // st)))
+        shape.append(l - s if st == 1 else max(0, -(-(l - s) // st)))
     return _t(x, shape)
 
 
@@ -88,7 +89,7 @@ def _pad_rule(x, value, *, config):
         raise ShapeError(f"pad: config has {len(config)} entries for {x}")
     shape = []
     for n, (lo, hi, it) in zip(x.shape, config):
-        size = lo + hi + n + max(n - 1, 0) * it
+        size = lo + hi + n + (max(n - 1, 0) * it if it else 0)
         if it < 0 or size < 0:
             raise ShapeError(f"pad: config {config} gives a negative size for {x}")
         shape.append(size)
@@ -226,7 +227,8 @@ def _slice_vjp(cts, primals, outs, *, start, limit, strides):
     x = primals[0]
     config = []
     for n, s, st, m in zip(ad.shape(x), start, strides, ad.shape(outs[0])):
-        config.append((s, n - s - m - max(m - 1, 0) * (st - 1), st - 1))
+        gaps = max(m - 1, 0) * (st - 1) if st != 1 else 0
+        config.append((s, n - s - m - gaps, st - 1))
     return [pad(cts[0], np.zeros((), ad.aval(x).dtype), config=tuple(config))]
 
 
@@ -394,3 +396,31 @@ concatenate.def_batch(_concatenate_batch)
 rev.def_batch(_rev_batch)
 gather.def_batch(_gather_batch)
 scatter_add.def_batch(_scatter_batch)
+
+
+# dimension_size: the element count of ``x`` over ``axes`` as a scalar of
+# ``dtype``, read at run time; how a mean divides by a symbolic batch size
+# (tracejit/ir/dims.py). A compiled plan sees it as a constant: the sizes are
+# bound before a plan is built (tracejit/transforms/specialize.py).
+def _dimension_size_rule(x, *, axes, dtype):
+    if any(not 0 <= a < x.ndim for a in axes):
+        raise ShapeError(f"dimension_size: axes {tuple(axes)} out of range for {x}")
+    if dtype not in DTYPES or dtype == "bool":
+        raise DTypeError(f"dimension_size: dtype must be numeric, got {dtype}")
+    return TensorType((), dtype)
+
+
+def _dimension_size_impl(x, *, axes, dtype):
+    return [np.asarray(int(np.prod([x.shape[a] for a in axes], dtype=np.int64)), dtype)]
+
+
+dimension_size = Primitive("dimension_size", "other", _dimension_size_rule,
+                           _dimension_size_impl, differentiable=False)
+
+
+def _dimension_size_batch(vals, batched, *, axes, dtype):
+    axes = bu.shift(axes) if batched[0] else axes
+    return [dimension_size(vals[0], axes=axes, dtype=dtype)], [False]
+
+
+dimension_size.def_batch(_dimension_size_batch)

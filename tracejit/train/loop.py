@@ -104,7 +104,8 @@ class FitResult:
         return f"FitResult({', '.join(parts)})"
 
 
-def _make_pipeline(train_data, batch_size, seed, augment, world=None) -> Pipeline:
+def _make_pipeline(train_data, batch_size, seed, augment, world=None,
+                   drop_remainder=True) -> Pipeline:
     """The training pipeline; with a ``world`` of several ranks, this rank's
     shard, in batches of ``batch_size / world.size``."""
     shards = 1 if world is None else world.size
@@ -118,7 +119,7 @@ def _make_pipeline(train_data, batch_size, seed, augment, world=None) -> Pipelin
     pipeline = Pipeline(tuple(train_data)).shuffle(seed)
     if shards > 1:
         pipeline = pipeline.shard(shards, world.rank)
-    pipeline = pipeline.batch(int(batch_size) // shards, drop_remainder=True)
+    pipeline = pipeline.batch(int(batch_size) // shards, drop_remainder=drop_remainder)
     if augment is not None and shards > 1:
         # Each rank's shard of batch k gets its own draws (else every rank
         # would crop and flip its images alike).
@@ -303,12 +304,15 @@ def fit(model, optimizer, train_data, *, epochs: int, batch_size: int = 32,
         metadata: dict | None = None,
         logdir=None, log_every: int = 10, histogram_every: int | None = 100,
         init_params=None, backend=None, verbose: bool = True,
-        print_every: int | None = None, distributed: bool = False) -> FitResult:
+        print_every: int | None = None, distributed: bool = False,
+        drop_remainder: bool = True) -> FitResult:
     """Train ``model`` with ``optimizer`` on ``train_data`` for ``epochs`` epochs.
 
     ``train_data`` is ``(x, y)`` arrays -- shuffled every epoch from ``seed``
     and cut into ``batch_size`` batches (the remainder of each epoch is
-    dropped, so one compiled step serves every batch) -- or a ready
+    dropped unless ``drop_remainder=False``: then the last batch is smaller,
+    and the same trace runs it, since the step has a symbolic batch size,
+    tracejit/polymorphic.py) -- or a ready
     :class:`tracejit.data.Pipeline` yielding ``(x, y)``.  ``augment(images,
     seed) -> images`` (e.g. :func:`tracejit.data.augment.cifar10_distort`)
     runs on each training batch with a per-batch seed.
@@ -353,7 +357,7 @@ def fit(model, optimizer, train_data, *, epochs: int, batch_size: int = 32,
     rank0 = world is None or world.rank == 0
     shards = 1 if world is None else world.size
     verbose = verbose and rank0
-    pipeline = _make_pipeline(train_data, batch_size, seed, augment, world)
+    pipeline = _make_pipeline(train_data, batch_size, seed, augment, world, drop_remainder)
     callbacks = list(callbacks)
     if early_stopping is not None:
         callbacks.append(early_stopping if isinstance(early_stopping, EarlyStopping)

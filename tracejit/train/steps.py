@@ -26,6 +26,7 @@ from .. import numpy as tnp
 from .. import random
 from ..api import jit
 from ..nn import add_n, sparse_softmax_cross_entropy_with_logits
+from ..polymorphic import BatchPolymorphicStep
 from ..transforms.autodiff import value_and_grad
 from ..tree import tree_map
 from .data_parallel import DataParallelStep
@@ -131,7 +132,9 @@ def step_functions(model, optimizer, loss, regularizer, towers):
 
 def make_train_step(model, optimizer, *, loss=None, regularizer=None, backend=None,
                     donate: bool = True, towers: int = 1, distributed: bool = False):
-    """A jitted ``train_step(state, x, y) -> (state, metrics)``.
+    """A jitted ``train_step(state, x, y) -> (state, metrics)``, traced once
+    for every batch size (x and y get a symbolic batch axis,
+    tracejit/polymorphic.py; ``train_step.trace_count``).
 
     One compiled function does the forward pass, ``value_and_grad``, the
     optimizer update and the metrics (``loss`` -- the minimized objective,
@@ -174,8 +177,12 @@ def make_train_step(model, optimizer, *, loss=None, regularizer=None, backend=No
             return new_state, metrics, grads
         return new_state, metrics
 
-    return jit(train_step, backend=backend, static_argnames=("with_grads",),
-               donate_argnums=(0,) if donate else ())
+    options = dict(backend=backend, static_argnames=("with_grads",),
+                   donate_argnums=(0,) if donate else ())
+    if towers > 1:   # the towers split the batch: concrete sizes
+        return jit(train_step, **options)
+    # one trace serves every batch size, the last smaller one of an epoch too
+    return BatchPolymorphicStep(train_step, data_argnums=(1, 2), **options)
 
 
 def make_eval_step(model, *, loss=None, backend=None):

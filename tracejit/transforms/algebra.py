@@ -27,7 +27,7 @@ import numpy as np
 
 from ..ir.core import Function, Instr, Var
 from ..ir.types import FLOATS, TensorType
-from ..kernel.index import Loop, ValueAt
+from ..kernel.index import Const, Loop, ValueAt
 from ..kernel.ranges import Facts
 
 RULES: dict = {}
@@ -295,12 +295,15 @@ def one_hot_scatters(body, fn):
     ``i`` the position in the index array and ``q`` in ``[0, n)``, adds ``u[i]``
     at column ``q[i]`` of row ``i``: it is ``x + select(iota == q, u, 0)`` on
     the ``[m, n]`` view, an elementwise computation that fuses (the gradient
-    of picking ``logp[arange(m), labels]``)."""
+    of picking ``logp[arange(m), labels]``). The index may have unit dims
+    after the first (``[m, 1]``: ``take_along_axis(logp, labels[:, None], 1)``)."""
     facts = Facts(Function(fn.params, body, fn.results))
     out = []
     for ins in body:
         x = ins.operands[0] if ins.prim == "scatter_add" else None
-        if x is None or len(x.shape) != 1 or len(ins.operands[1].shape) != 1:
+        idx_shape = ins.operands[1].shape if x is not None else ()
+        if x is None or len(x.shape) != 1 or not idx_shape or \
+                any(d != 1 for d in idx_shape[1:]):
             out.append(ins)
             continue
         idx, upd = ins.operands[1], ins.operands[2]
@@ -309,15 +312,19 @@ def one_hot_scatters(body, fn):
             out.append(ins)
             continue
         n = x.shape[0] // m
-        split = facts.split_linear(idx, (Loop(0),), (m, n))
+        comps = (Loop(0),) + (Const(0),) * (len(idx_shape) - 1)
+        split = facts.split_linear(idx, comps, (m, n))
         q = split[1] if split is not None and split[0] == Loop(0) else None
-        if not isinstance(q, ValueAt) or q.comps != (Loop(0),) or q.var.shape != (m,):
+        if not isinstance(q, ValueAt) or q.comps != comps or q.var.shape != idx_shape:
             out.append(ins)
             continue
         q = q.var
         t = x.type
         new = []
         emit = _emitter(new)
+        if len(idx_shape) > 1:   # [m, 1, ...] -> [m]
+            q = emit("reshape", [q], {"new_shape": (m,)}, TensorType((m,), q.dtype))
+            upd = emit("reshape", [upd], {"new_shape": (m,)}, TensorType((m,), upd.dtype))
         shape = (m, n)
         x2 = emit("reshape", [x], {"new_shape": shape}, TensorType(shape, t.dtype))
         qb = emit("broadcast_in_dim", [q], {"shape": shape, "broadcast_dimensions": (0,)},

@@ -225,8 +225,8 @@ class _Rewriter:
         values = [self.splats.get(v) for v in ins.operands]
         if any(v is None for v in values):
             return None
-        if not prim.elementwise and any(
-                v.type.size > FOLD_LIMIT for v in ins.operands + ins.results):
+        if not prim.elementwise and any(   # symbolic sizes: no arrays to fold on
+                v.type.symbolic or v.type.size > FOLD_LIMIT for v in ins.operands + ins.results):
             return None
         try:
             if prim.elementwise:   # on the scalars: the same values

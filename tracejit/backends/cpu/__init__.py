@@ -1,9 +1,11 @@
-"""The CPU backend: fused kernels compiled by Numba, BLAS for matrix products.
+"""The CPU backend: fused kernels compiled to native code, BLAS for matrix products.
 
 ``compile(fn, donate)`` fuses ``fn`` (transforms/fusion.py), generates one
-Numba kernel per fusion instruction (codegen.py, from the snippet table in
-snippets.py), loads each through the on-disk kernel cache (cache.py) and
-returns the plan that runs them (plan.py). ``TRACEJIT_LOG=fusion`` prints
+kernel per fusion instruction (codegen.py, from the snippet table in
+snippets.py), loads each through the on-disk kernel cache (cache.py:
+translated to LLVM IR by irgen.py, or compiled by Numba, compiler.py, where
+irgen.py does not cover the kernel) and returns the plan that runs them
+(plan.py). ``TRACEJIT_LOG=fusion`` prints
 the fused IR, ``source`` the generated kernels and plans, ``compile`` the
 time of each stage and each kernel's cache hit or miss.
 """
@@ -65,8 +67,8 @@ def _compile(fn: Function, donate):
     run = builder.build()
     t_plan = time.perf_counter() - start
     tm = builder.timing
-    t_rest = t_plan - tm["codegen"] - tm["numba"]
+    t_rest = t_plan - tm["codegen"] - tm["kernels"]
     log.log("compile", f"{fn.name}: fuse {1e3 * t_fuse:.1f} ms, codegen {1e3 * tm['codegen']:.1f} ms, "
-                       f"compile/load kernels {1e3 * tm['numba']:.1f} ms, plan {1e3 * t_rest:.1f} ms, "
+                       f"compile/load kernels {1e3 * tm['kernels']:.1f} ms, plan {1e3 * t_rest:.1f} ms, "
                        f"arena {builder.arena_bytes / 2**20:.1f} MiB")
     return run

@@ -1,4 +1,6 @@
-"""Kernel source -> native object code, through Numba (imported only here).
+"""Kernel source -> native object code, through Numba (imported only here):
+for the kernels that irgen.py (the direct LLVM translation) does not cover,
+and for all of them under ``TRACEJIT_COMPILER=numba``.
 
 Numba's front end types the kernel and lowers it to optimized LLVM IR,
 without JIT-compiling it (``no_compile``, as its ahead-of-time compiler

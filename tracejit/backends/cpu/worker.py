@@ -1,4 +1,4 @@
-"""Compile kernels in a worker process, for compilations in the background.
+"""Compile kernels with Numba in a worker process, for compilations in the background.
 
 A tiered function (tracejit/tiered.py) builds its plan in a background
 thread while the caller's thread runs the reference interpreter. Numba's
@@ -17,7 +17,8 @@ unpickled from anywhere but this process and its own child), and exits
 when the parent closes its stdin, at the latest when the parent exits.
 
 ``IN_WORKER`` (a context variable, so per thread) selects the worker for
-the compilations of the thread that sets it.
+the Numba compilations of the thread that sets it (kernels translated by
+irgen.py compile in the calling process: their LLVM work releases the GIL).
 """
 from __future__ import annotations
 
