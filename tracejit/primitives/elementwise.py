@@ -190,7 +190,7 @@ constant = Primitive("constant", "elementwise", _constant_rule,
 UNARY = ("neg", "exp", "log", "log1p", "expm1", "tanh", "logistic", "sqrt", "rsqrt",
          "sin", "cos", "sinh", "erf", "abs", "sign", "floor", "ceil", "round", "is_finite", "not")
 BINARY = ("add", "sub", "mul", "div", "rem", "pow", "atan2", "max", "min", "guard", "and", "or", "xor",
-          "eq", "ne", "lt", "le", "gt", "ge")
+          "gcd", "eq", "ne", "lt", "le", "gt", "ge")
 
 
 # --- differentiation rules ----------------------------------------------------
