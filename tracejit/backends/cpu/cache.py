@@ -150,8 +150,14 @@ def _llvm(text: str, symbol: str, what: str):
 
 def _compile(source: str, name: str, arg_dtypes, what: str) -> Future:
     """Future (object code, symbol, which compiler): straight to LLVM IR where
-    irgen.py covers the kernel (compiled in the thread pool), else through
-    Numba, now (in the worker process for a background build, worker.py)."""
+    irgen.py covers the kernel (LLVM in the background thread), else through
+    Numba, now; for a background build, either in the worker process
+    (worker.py)."""
+    if worker.IN_WORKER.get():
+        obj, symbol, how = worker.compile_object(source, name, arg_dtypes)
+        if how.startswith("Numba"):
+            STATS["numba_fallbacks"] += 1
+        return _done((obj, symbol, how))
     if irgen.enabled():
         try:
             text = irgen.translate(source, name, arg_dtypes)
@@ -160,8 +166,6 @@ def _compile(source: str, name: str, arg_dtypes, what: str) -> Future:
             STATS["numba_fallbacks"] += 1
             log.log("compile", f"{what}: not covered by the direct LLVM translation ({e}); "
                                f"compiling it with Numba")
-    if worker.IN_WORKER.get():
-        return _done((*worker.compile_object(source, name, arg_dtypes), "Numba (worker process)"))
     return _done((*compiler.compile_object(source, name, arg_dtypes), "Numba"))
 
 

@@ -1,4 +1,4 @@
-"""Compile kernels with Numba in a worker process, for compilations in the background.
+"""Compile kernels in a worker process, for compilations in the background.
 
 A tiered function (tracejit/tiered.py) builds its plan in a background
 thread while the caller's thread runs the reference interpreter. Numba's
@@ -7,8 +7,12 @@ thread starves the interpreting one (each NumPy call that releases the GIL
 waits up to the switch interval, 5 ms, to get it back: an LSTM's first
 interpreted call took seconds instead of a tenth of one). Kernels compiled
 for a background build therefore go to a worker process: the same
-``compile_object`` (compiler.py) runs there, and only the object code
-comes back; the calling process links it without importing Numba.
+compilation runs there (irgen.py's translation and LLVM, or Numba for what
+irgen.py does not cover: Numba is imported there only then), and only the
+object code comes back; the calling process links it without importing
+Numba. (irgen.py's translation is Python too, and in-process its LLVM work
+competes for the cores with the interpreted calls: a tiered CNN step's
+first call took 3.8 s instead of 2.2.)
 
 The worker is started on first use (a Python running this module's
 ``main``, with this tracejit on its path), serves requests one at a time over its
@@ -17,8 +21,7 @@ unpickled from anywhere but this process and its own child), and exits
 when the parent closes its stdin, at the latest when the parent exits.
 
 ``IN_WORKER`` (a context variable, so per thread) selects the worker for
-the Numba compilations of the thread that sets it (kernels translated by
-irgen.py compile in the calling process: their LLVM work releases the GIL).
+the compilations of the thread that sets it.
 """
 from __future__ import annotations
 
@@ -33,7 +36,7 @@ import threading
 import traceback
 from pathlib import Path
 
-from . import compiler
+from . import compiler, irgen
 
 #: True in a thread whose kernel compilations go to the worker process.
 IN_WORKER = contextvars.ContextVar("tracejit_compile_in_worker", default=False)
@@ -67,8 +70,19 @@ def _start():
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
 
 
-def compile_object(source: str, name: str, arg_dtypes) -> tuple[bytes, str]:
-    """compiler.compile_object, run in the worker process."""
+def compile_here(source: str, name: str, arg_dtypes) -> tuple[bytes, str, str]:
+    """(object code, symbol, which compiler): irgen.py's translation where it
+    covers the kernel, else Numba's (compiler.py)."""
+    if irgen.enabled():
+        try:
+            return (*irgen.compile_object(source, name, arg_dtypes), "llvmlite (worker process)")
+        except irgen.Unsupported:
+            pass
+    return (*compiler.compile_object(source, name, arg_dtypes), "Numba (worker process)")
+
+
+def compile_object(source: str, name: str, arg_dtypes) -> tuple[bytes, str, str]:
+    """:func:`compile_here`, run in the worker process."""
     global _worker
     with _lock:   # one request at a time: the worker is sequential
         if _worker is None or _worker.poll() is not None:
@@ -107,7 +121,7 @@ def main():
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     while (request := _recv(requests)) is not None:
         try:
-            reply = ("ok", compiler.compile_object(*request))
+            reply = ("ok", compile_here(*request))
         except Exception:  # noqa: BLE001 -- any failure goes back to the caller
             reply = ("error", traceback.format_exc())
         _send(replies, reply)
