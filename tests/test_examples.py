@@ -68,3 +68,14 @@ def test_examples_have_help(name):
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "usage:" in done.stdout
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_mixed_precision_trains(capsys, dtype):
+    """float32 master weights, 16-bit compute (loss scaling for float16):
+    the loss falls and the classifier learns."""
+    assert _load("mixed_precision").main(["--dtype", dtype, "--steps", "120"]) == 0
+    out = capsys.readouterr().out
+    first, last = (float(v) for v in out.split("loss ")[1].split(",")[0].split(" -> "))
+    accuracy = float(out.split("test accuracy ")[1].split(",")[0])
+    assert last < first / 4 and accuracy > 0.8, out

@@ -30,7 +30,7 @@ from .errors import (ArgumentTypeError, ConcretizationError, DTypeError,
                      TracerBoolConversionError, UnexpectedTracerError, user_location)
 from .ir.core import Function, Instr, Var
 from .ir.primitive import PRIMITIVES, PrimitiveDef
-from .ir.types import TensorType, canonical_dtype
+from .ir.types import FLOATS, TensorType, canonical_dtype
 from .naming import name_results, naming_context
 from .specs import ShapeDtypeStruct
 from .tree import tree_flatten, tree_unflatten
@@ -122,7 +122,7 @@ class Trace:
         value = x.item() if isinstance(x, (np.ndarray, np.generic)) else x
         if t.dtype == "bool":
             value = bool(value)
-        elif t.dtype.startswith("float"):
+        elif t.dtype in FLOATS:
             value = float(value)
         else:
             value = int(value)

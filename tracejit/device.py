@@ -19,9 +19,16 @@ tracing (which takes Arrays as arguments), so it imports no other layer.
 """
 from __future__ import annotations
 
+import ml_dtypes
 import numpy as np
 
 from .tree import tree_map
+
+
+def host_view(a: np.ndarray) -> np.ndarray:
+    """A host copy of a device array with its dtype: device buffers describe
+    bfloat16 as two raw bytes ('V2'), the one such dtype tracejit has."""
+    return a.view(ml_dtypes.bfloat16) if a.dtype.kind == "V" and a.dtype.itemsize == 2 else a
 
 
 def cuda_available() -> bool:
@@ -50,7 +57,8 @@ class Array:
 
     @property
     def dtype(self) -> np.dtype:
-        return np.dtype(self._dev.dtype)
+        d = np.dtype(self._dev.dtype)
+        return np.dtype(ml_dtypes.bfloat16) if d.kind == "V" and d.itemsize == 2 else d
 
     @property
     def ndim(self) -> int:
@@ -70,7 +78,7 @@ class Array:
         return self._dev if tuple(self._dev.shape) == shape else self._dev.reshape(shape)
 
     def copy_to_host(self) -> np.ndarray:
-        return self._dev.copy_to_host().reshape(self._shape)
+        return host_view(self._dev.copy_to_host()).reshape(self._shape)
 
     to_numpy = copy_to_host
 

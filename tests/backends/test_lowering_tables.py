@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 import tracejit
+import tracejit.ir.types
 from tracejit.backends import cpu, cuda
 from tracejit.backends.cpu import codegen as cpu_codegen
 from tracejit.backends.cuda import codegen as cuda_codegen
@@ -30,7 +31,8 @@ from tracejit.ir.types import TensorType
 from tracejit.kernel.writer import LoweringError
 from tracejit.primitives import linalg_lapack
 
-DTYPES = ("float32", "float64", "int32", "int64", "uint32", "bool")
+#: Every dtype (the small integers, float16 and bfloat16 included).
+DTYPES = tracejit.ir.types.DTYPES
 
 #: (primitive, operand dtype) with no kernel lowering on a backend: the
 #: kernel containing them runs in the reference interpreter (logged).

@@ -135,7 +135,7 @@ ARGS = {
     "not": [np.array([True, False, True])],
     **{n: [RNG.randn(2, 3), _pos(2, 3)] for n in E.BINARY},
     "pow": [_pos(2, 3), RNG.randn(2, 3)],
-    "and": [_i(4), _i(4)], "or": [_i(4), _i(4)], "xor": [_i(4), _i(4)],
+    "and": [_i(4), _i(4)], "or": [_i(4), _i(4)], "xor": [_i(4), _i(4)], "gcd": [_i(4), _i(4)],
     "select": [RNG.rand(2, 3) > 0.5, RNG.randn(2, 3), RNG.randn(2, 3)],
     "convert": [RNG.randn(2, 3) * 4],
     "broadcast_in_dim": [RNG.randn(3, 1)],

@@ -12,20 +12,15 @@ import numpy as np
 
 from ..errors import ShapeError
 from .dims import Dim, parse_dim, product
+from .dtypes import TABLE
 
-#: Short names used in the text form, in promotion order within each kind.
-SHORT = {
-    "bool": "bool",
-    "int32": "i32",
-    "int64": "i64",
-    "uint32": "u32",
-    "float32": "f32",
-    "float64": "f64",
-}
+#: Short names used in the text form, in promotion order within each kind
+#: (the dtypes and their facts: tracejit/ir/dtypes.py).
+SHORT = {name: d.short for name, d in TABLE.items()}
 LONG = {v: k for k, v in SHORT.items()}
 DTYPES = tuple(SHORT)
-FLOATS = ("float32", "float64")
-INTS = ("int32", "int64", "uint32")
+FLOATS = tuple(name for name, d in TABLE.items() if d.kind == 2)
+INTS = tuple(name for name, d in TABLE.items() if d.kind == 1)
 
 
 def canonical_dtype(dtype) -> str:

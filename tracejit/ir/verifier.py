@@ -21,7 +21,8 @@ from .core import Function, Var
 from .dims import Dim
 from .primitive import PRIMITIVES
 from .printer import format_lines
-from .types import SHORT, TensorType
+from .dtypes import bfloat16
+from .types import FLOATS, SHORT, TensorType
 
 
 def verify(fn: Function) -> None:
@@ -170,8 +171,8 @@ class _Checker:
 
     def check_constant(self, ins, where):
         value, dtype = ins.attrs["value"], ins.attrs["dtype"]
-        kinds = {"bool": (bool, np.bool_), "float32": (float, np.floating),
-                 "float64": (float, np.floating)}.get(dtype, (int, np.integer))
+        kinds = (bool, np.bool_) if dtype == "bool" else (float, np.floating, bfloat16) \
+            if dtype in FLOATS else (int, np.integer)
         if not isinstance(value, kinds) or (dtype != "bool" and isinstance(value, bool)):
             self.problems.append(f"  {where}\n    constant value {value!r} "
                                  f"({type(value).__name__}) does not fit dtype {dtype}")

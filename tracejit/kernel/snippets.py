@@ -17,6 +17,12 @@ Semantics are NumPy's: max/min propagate NaN (and return the second
 operand on ties, as np.maximum), integer division and remainder floor and
 give 0 on division by zero, float division by zero gives inf/nan.
 
+Small integers are Numba's int8/16 and uint8/16 (results truncated by
+``{T}``: wraparound as in NumPy). float16 and bfloat16 values are float32
+scalars in kernels; their constructors ``f16``/``bf16`` round to the dtype,
+loads and stores convert the 16-bit patterns (``load``/``store``,
+tracejit/kernel/halfs.py).
+
 Adding an elementwise math function (``sinh``, say) is one line here, in
 ``MATH`` (``MATH2`` for a binary one, such as ``atan2``): its NumPy
 spelling (CPU, CUDA simulator) and its libdevice stem (GPU).
@@ -27,17 +33,24 @@ import math
 
 import numpy as np
 
-FLOATS = ("float32", "float64")
+from ..ir.dtypes import HALFS, compute, numpy_dtype
+from ..ir.types import FLOATS
 
-#: IR dtype -> name of its constructor in generated modules.
+UNSIGNED = ("uint8", "uint16", "uint32")
+
+#: IR dtype -> name of its constructor in generated modules (for float16
+#: and bfloat16 a rounding function of halfs.py, which a backend imports).
 CTOR = {"float32": "f32", "float64": "f64", "int32": "i32", "int64": "i64",
-        "uint32": "u32", "bool": "bool"}
+        "uint32": "u32", "bool": "bool", "int8": "i8", "int16": "i16", "uint8": "u8",
+        "uint16": "u16", "float16": "f16", "bfloat16": "bf16"}
 
-#: The imports every generated module starts with (a backend adds its own).
+#: The imports every generated module starts with (a backend adds its own,
+#: among them halfs.FUNCTIONS compiled for it).
 HEADER = """\
 import math
 import numpy as np
 from numpy import float32 as f32, float64 as f64, int32 as i32, int64 as i64, uint32 as u32
+from numpy import int8 as i8, int16 as i16, uint8 as u8, uint16 as u16
 """
 
 #: Unary float math: primitive -> (Python/NumPy function, libdevice stem).
@@ -88,6 +101,7 @@ INT = {
     "div": "(0 if {1} == 0 else (-{0} if {1} == -1 else {0} // {1}))",
     "rem": "(0 if ({1} == 0 or {1} == -1) else {0} % {1})",
     "pow": "ipow({0}, {1})",
+    "gcd": "igcd({0}, {1})",
     "max": "{0} if {0} > {1} else {1}",
     "min": "{0} if {0} < {1} else {1}",
     "guard": "0 if {0} == 0 else {1}",
@@ -116,6 +130,11 @@ BOOL = {
 }
 COMPARE = {"eq": "{0} == {1}", "ne": "{0} != {1}", "lt": "{0} < {1}",
            "le": "{0} <= {1}", "gt": "{0} > {1}", "ge": "{0} >= {1}"}
+
+
+def dtype_prefix(dtype: str) -> str:
+    """'f16' or 'bf16': the prefix of a 16-bit float's functions in halfs.py."""
+    return CTOR[dtype]
 
 
 class Snippets:
@@ -162,14 +181,27 @@ class Snippets:
         if prim == "convert":
             if out_dtype == "bool":
                 return f"{args[0]} != 0"
+            if out_dtype in HALFS and in_dtype not in HALFS and \
+                    in_dtype not in ("float32", "bool", "int8", "int16", "uint8", "uint16"):
+                # one rounding: through float64, then float32 rounded to odd
+                return f"{self.CTOR[out_dtype]}(f32_odd(f64({args[0]})))"
             return f"{self.CTOR[out_dtype]}({args[0]})"
         if prim in self.COMPARE:
             return self.COMPARE[prim].format(*args)
         if in_dtype in FLOATS:
             return self.float_op(prim, in_dtype, args)
-        table = self.BOOL if in_dtype == "bool" else self.UINT if in_dtype == "uint32" else self.INT
+        table = self.BOOL if in_dtype == "bool" else self.UINT if in_dtype in UNSIGNED else self.INT
         snippet = table.get(prim)
         return None if snippet is None else snippet.format(*args, T=self.CTOR[out_dtype])
+
+    def load(self, dtype: str, element: str) -> str:
+        """The value of array element ``element`` (a float16/bfloat16 array
+        holds bit patterns)."""
+        return f"{dtype_prefix(dtype)}_load({element})" if dtype in HALFS else element
+
+    def store(self, dtype: str, value: str) -> str:
+        """What is written to an array element of ``dtype`` for ``value``."""
+        return f"{dtype_prefix(dtype)}_store({value})" if dtype in HALFS else value
 
     def retype(self, prim: str, out_dtype: str) -> bool:
         """Whether the writer wraps the snippet's result in ``{T}(...)``."""
@@ -189,9 +221,12 @@ class Snippets:
             return "True" if value else "False"
         if dtype in FLOATS:
             v = float(value)
+            if dtype in HALFS:
+                with np.errstate(all="ignore"):
+                    v = float(np.asarray(value).astype(numpy_dtype(dtype)))   # rounded
             text = "np.nan" if math.isnan(v) else ("np.inf" if v == math.inf else
                                                    "-np.inf" if v == -math.inf else repr(v))
-            return f"{self.CTOR[dtype]}({text})"
+            return f"{self.CTOR[compute(dtype)]}({text})"
         return f"{self.CTOR[dtype]}({int(value)})"
 
     # --- reductions --------------------------------------------------------------------------

@@ -373,7 +373,7 @@ class ScopedWriter:
         """An element of input array ``v``."""
         idx, deps = self.index(comps)
         self.loaded.setdefault(v, set()).add((idx, self.cur_pass, self._next_seq()))
-        return self.emit(f"{self.arrays[v]}[{idx}]", deps, (v, comps))
+        return self.emit(self.snippets.load(v.dtype, f"{self.arrays[v]}[{idx}]"), deps, (v, comps))
 
     def _accumulator(self, v, comps):
         """The result of reduction ``v`` of this kernel, read after its phase."""
@@ -445,7 +445,7 @@ class ScopedWriter:
         names = [self.value(v, self._ident(v)) for _, v in stores]
         for (out_name, v), name in zip(stores, names):
             idx, _ = self.index(self._ident(v))
-            self.stack[-1].add(f"{out_name}[{idx}] = {name}")
+            self.stack[-1].add(f"{out_name}[{idx}] = {self.snippets.store(v.dtype, name)}")
             self.stored[int(out_name[1:])] = (idx, self.cur_pass, self._next_seq())
 
     def inplace_pairs(self) -> frozenset:

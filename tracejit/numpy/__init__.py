@@ -8,7 +8,13 @@ from .base import __all__ as _base_all
 from .base import asarray, promote_dtypes, unary_op  # noqa: F401  (used by lax)
 from .more import *  # noqa: F401,F403
 from .more import __all__ as _more_all
+from .floatbits import frexp, nextafter  # noqa: F401
+from .intmath import gcd, lcm  # noqa: F401
+from .nanstats import nanmedian, nanpercentile, nanquantile  # noqa: F401
+from .vectorization import vectorize  # noqa: F401
 
 from . import dispatch  # noqa: F401,E402  (np.sum(tracer) & co. trace: NEP 13 and 18)
 
-__all__ = sorted(set(_base_all) | set(_more_all) | {"linalg"})
+__all__ = sorted(set(_base_all) | set(_more_all) | {"linalg"} |
+                 {"frexp", "nextafter", "gcd", "lcm", "nanmedian", "nanpercentile", "nanquantile",
+                  "vectorize"})

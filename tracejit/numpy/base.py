@@ -12,11 +12,12 @@ Where tracejit differs from NumPy, on purpose or for lack of a dtype:
   functions (``tnp.exp(lr)`` is weak, as in JAX); NumPy would make it a
   strong float64 scalar. Python scalars written in the code behave as in
   NumPy.
-- No float16, int8/16 or unsigned 64-bit dtypes: functions NumPy computes
-  in float16 for booleans (``exp``, ``sqrt``, ...) give float64; those it
-  computes in int8 for booleans (``floor_divide``, ``remainder``,
-  ``power``, ``square``, ``reciprocal``) raise DTypeError; sums of uint32
-  stay uint32 (NumPy: uint64).
+- No unsigned 64-bit dtype: sums of uint8, uint16 and uint32 are uint32
+  (NumPy: uint64; JAX: uint32), of bool and signed integers int64 (as
+  NumPy). Sums, products and means of float16 and bfloat16 accumulate in
+  float32 and return the input dtype (as JAX; NumPy for float16). Functions
+  NumPy computes in float16 for booleans (``exp``, ``sqrt``, ...) give
+  float64, as before small dtypes existed.
 - Results with data-dependent shapes cannot be traced: ``nonzero``,
   ``unique``, one-argument ``where``, indexing with a traced boolean mask
   (a concrete NumPy mask works).
@@ -40,7 +41,8 @@ from ..core import Tracer, current_trace
 from ..errors import DTypeError, ScalarOverflowError, ShapeError
 from ..naming import add_name_keyword
 from ..ir import dims
-from ..ir.types import FLOATS, TensorType, canonical_dtype
+from ..ir import dtypes as _dt
+from ..ir.types import DTYPES, FLOATS, TensorType, canonical_dtype
 from ..ir.types import result_type as _result_type
 from ..primitives import conv as _cv
 from ..primitives import elementwise as _ew
@@ -52,6 +54,8 @@ from ..slicing import apply_traced_slices
 
 # dtype names, so ``tnp.float32`` works as in NumPy
 float32, float64, int32, int64, uint32 = np.float32, np.float64, np.int32, np.int64, np.uint32
+int8, int16, uint8, uint16, float16 = np.int8, np.int16, np.uint8, np.uint16, np.float16
+bfloat16 = _dt.bfloat16
 bool_ = np.bool_
 pi, e, inf, nan, newaxis = np.pi, np.e, np.inf, np.nan, None
 ndarray = (np.ndarray, Tracer)
@@ -101,13 +105,11 @@ def asarray(x, dtype=None):
     if isinstance(x, (list, tuple)) and _holds_tracer(x):
         out = stack([asarray(v) for v in x])   # tnp.array([x, 2 * x])
         return out if dtype is None else astype(out, dtype)
-    arr = np.asarray(x) if dtype is None else np.asarray(x, dtype=dtype)
-    if arr.dtype == np.float16 or arr.dtype.kind == "c":
+    arr = np.asarray(x) if dtype is None else np.asarray(x, dtype=canonical_dtype(dtype))
+    if arr.dtype.kind == "c":
         raise DTypeError(f"dtype {arr.dtype} is not supported by tracejit")
-    if arr.dtype.kind == "f" and arr.dtype != np.float32 and arr.dtype != np.float64:
-        arr = arr.astype(np.float64)
-    if arr.dtype.kind in "iu" and arr.dtype.name not in ("int32", "int64", "uint32"):
-        arr = arr.astype(np.int64)
+    if arr.dtype.name not in DTYPES and arr.dtype.kind in "fiu":   # longdouble, uint64
+        arr = arr.astype(np.float64 if arr.dtype.kind == "f" else np.int64)
     return arr
 
 
@@ -487,7 +489,7 @@ def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
     dtype = _type(x).dtype
     if dtype not in FLOATS:
         return x
-    info = np.finfo(dtype)
+    info = finfo(dtype)
     x = where(isnan(x), _lift(nan, dtype), x)
     x = where(equal(x, np.inf), _lift(info.max if posinf is None else posinf, dtype), x)
     return where(equal(x, -np.inf), _lift(info.min if neginf is None else neginf, dtype), x)
@@ -523,20 +525,23 @@ def _reduced_shape(x, axes):
 
 
 def _accumulation_dtype(x, dtype):
-    """NumPy sums booleans and int32 in int64 (the platform integer);
-    uint32 would widen to uint64, which tracejit lacks: it stays uint32."""
+    """NumPy sums booleans and signed integers in int64 (the platform
+    integer); unsigned ones would widen to uint64, which tracejit lacks:
+    they sum in uint32 (as JAX)."""
     if dtype is not None:
         return canonical_dtype(dtype)
     d = _type(x).dtype
-    return "int64" if d in ("bool", "int32") else d
+    return "int64" if d in ("bool", "int8", "int16", "int32") else \
+        "uint32" if d in ("uint8", "uint16") else d
 
 
 def _sum_like(prim):
     def fn(a, axis=None, dtype=None, keepdims=False):
         x = asarray(a)
-        x = astype(x, _accumulation_dtype(x, dtype))
+        out_dtype = _accumulation_dtype(x, dtype)
+        x = astype(x, _dt.compute(out_dtype))   # float16/bfloat16 accumulate in float32
         axes = _axes(x, axis)
-        return _keep(x, prim(x, axes=axes), axes, keepdims)
+        return astype(_keep(x, prim(x, axes=axes), axes, keepdims), out_dtype)
     return fn
 
 
@@ -605,7 +610,7 @@ def mean(a, axis=None, dtype=None, keepdims=False):
     """Sum over count; an empty reduction is NaN, as in NumPy."""
     x = asarray(a)
     out_dtype = _float_dtype(x, dtype)
-    x = astype(x, out_dtype if out_dtype in FLOATS else "float64")
+    x = astype(x, _dt.compute(out_dtype) if out_dtype in FLOATS else "float64")
     axes = _axes(x, axis)
     r = _divide_by_count(sum(x, axes, keepdims=keepdims), x, axes, _type(x).dtype)
     return astype(r, out_dtype)   # an integer dtype truncates, as in NumPy
@@ -1216,10 +1221,21 @@ def meshgrid(*xi, indexing="xy"):
 
 
 # --- dtypes -------------------------------------------------------------------------
-dtype, finfo, iinfo, promote_types, issubdtype = (np.dtype, np.finfo, np.iinfo,
-                                                   np.promote_types, np.issubdtype)
+dtype, iinfo, promote_types = np.dtype, np.iinfo, np.promote_types
+finfo = _dt.finfo   # ml_dtypes' finfo: knows bfloat16
 number, integer, signedinteger, unsignedinteger, floating = (
     np.number, np.integer, np.signedinteger, np.unsignedinteger, np.floating)
+
+
+def issubdtype(arg1, arg2):
+    """``np.issubdtype``, with bfloat16 a floating type (as in jax.numpy)."""
+    try:
+        bf16 = np.dtype(arg1) == np.dtype(bfloat16)
+    except TypeError:   # an abstract type such as np.floating
+        bf16 = False
+    if bf16 and arg2 in (np.floating, np.inexact, np.number):
+        return True
+    return np.issubdtype(arg1, arg2)
 
 
 def result_type(*arrays_and_dtypes):

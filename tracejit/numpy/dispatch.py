@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..core import Tracer
 from ..errors import ConcretizationError
-from . import base, linalg, more
+from . import base, floatbits, intmath, linalg, more, nanstats, vectorization
 
 #: ufunc.reduce / accumulate as tracejit.numpy reductions and scans.
 _REDUCE = {"add": "sum", "multiply": "prod", "maximum": "max", "minimum": "min",
@@ -23,7 +23,7 @@ def _lookup(module: str, name: str):
     """tracejit.numpy's (or tnp.linalg's) function ``name``, or None."""
     if module.endswith("linalg"):
         return getattr(linalg, name, None)
-    for m in (base, more):
+    for m in (base, more, floatbits, intmath, nanstats, vectorization):
         fn = getattr(m, name, None)
         if callable(fn) and not isinstance(fn, type):
             return fn

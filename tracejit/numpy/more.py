@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from ..errors import ConcretizationError, ShapeError
+from ..ir.types import FLOATS
 from ..naming import add_name_keyword
 from ..primitives import elementwise as _ew
 from . import base as tnp
@@ -21,13 +22,13 @@ _LN2 = math.log(2.0)
 
 def _float(x):
     x = tnp.asarray(x)
-    return x if x.dtype in (np.float32, np.float64) else tnp.astype(x, np.float64)
+    return x if x.dtype.name in FLOATS else tnp.astype(x, np.float64)
 
 
 def _floats(*xs):
     xs = [tnp.asarray(x) for x in xs]
     dt = tnp.result_type(*xs)
-    if np.dtype(dt) not in (np.float32, np.float64):
+    if np.dtype(dt).name not in FLOATS:
         dt = np.float64
     return [tnp.astype(x, dt) if x.dtype != dt else x for x in xs]
 
@@ -200,7 +201,7 @@ def fmod(x1, x2):
     follows the divisor): the remainder of the magnitudes, which is exact."""
     a, b = tnp.broadcast_arrays(*_promote(x1, x2))
     r = tnp.remainder(tnp.abs(a), tnp.abs(b))
-    if a.dtype.kind == "f":
+    if a.dtype.name in FLOATS:
         return copysign(r, a)
     return tnp.where(a < _c(a, 0), -r, r)
 
@@ -304,7 +305,7 @@ def cumulative_sum(x, /, *, axis=None, dtype=None, include_initial=False):
 
 def _nan_to(a, value):
     x = tnp.asarray(a)
-    if x.dtype.kind != "f":
+    if x.dtype.name not in FLOATS:
         return x
     return tnp.where(tnp.isnan(x), _c(x, value), x)
 
@@ -328,7 +329,7 @@ def _all_nan(x, axis, keepdims):
 def nanmax(a, axis=None, keepdims=False):
     """The max ignoring NaN; NaN where a slice is all NaN (NumPy warns there)."""
     x = tnp.asarray(a)
-    if x.dtype.kind != "f":
+    if x.dtype.name not in FLOATS:
         return tnp.max(x, axis=axis, keepdims=keepdims)
     r = tnp.max(_nan_to(x, -np.inf), axis=axis, keepdims=keepdims)
     return tnp.where(_all_nan(x, axis, keepdims), _c(x, np.nan), r)
@@ -336,7 +337,7 @@ def nanmax(a, axis=None, keepdims=False):
 
 def nanmin(a, axis=None, keepdims=False):
     x = tnp.asarray(a)
-    if x.dtype.kind != "f":
+    if x.dtype.name not in FLOATS:
         return tnp.min(x, axis=axis, keepdims=keepdims)
     r = tnp.min(_nan_to(x, np.inf), axis=axis, keepdims=keepdims)
     return tnp.where(_all_nan(x, axis, keepdims), _c(x, np.nan), r)
@@ -387,7 +388,7 @@ def quantile(a, q, axis=None, method="linear", keepdims=False):
     n = x.shape[-1]
     s = tnp.sort(x, axis=-1)
     qa = tnp.asarray(q)
-    qf = tnp.astype(qa, x.dtype) if qa.dtype.kind != "f" else tnp.astype(qa, x.dtype)
+    qf = tnp.astype(qa, x.dtype) if qa.dtype.name not in FLOATS else tnp.astype(qa, x.dtype)
     pos = qf * _c(qf, n - 1)
     lo = tnp.floor(pos)
     hi = tnp.ceil(pos)
@@ -422,11 +423,6 @@ def quantile(a, q, axis=None, method="linear", keepdims=False):
 
 def percentile(a, q, axis=None, method="linear", keepdims=False):
     return quantile(a, tnp.asarray(q) / 100.0, axis=axis, method=method, keepdims=keepdims)
-
-
-def nanquantile(a, q, axis=None, method="linear", keepdims=False):
-    raise NotImplementedError("nanquantile: the count of non-NaN values is data-dependent; "
-                              "use quantile on data without NaN")
 
 
 def cov(m, y=None, rowvar=True, bias=False, ddof=None, fweights=None, aweights=None):
@@ -490,7 +486,7 @@ def vander(x, N=None, increasing=False):
     powers = np.arange(n) if increasing else np.arange(n - 1, -1, -1)
     if n == 0:
         return tnp.zeros((x.shape[0], 0), x.dtype)
-    cols = [tnp.ones_like(x) if k == 0 else tnp.power(x, k) if x.dtype.kind == "f" else
+    cols = [tnp.ones_like(x) if k == 0 else tnp.power(x, k) if (x.dtype.name in FLOATS) else
             _int_power(x, k) for k in powers]
     return tnp.stack(cols, axis=1)
 
@@ -515,7 +511,7 @@ def polyder(p, m=1):
         n = p.shape[0] - 1
         if n <= 0:
             return tnp.zeros((1,), p.dtype)
-        p = p[:-1] * np.arange(n, 0, -1).astype(p.dtype if p.dtype.kind == "f" else np.int64)
+        p = p[:-1] * np.arange(n, 0, -1).astype(p.dtype if p.dtype.name in FLOATS else np.int64)
     return p
 
 
@@ -613,7 +609,7 @@ def bincount(x, weights=None, minlength=0, length=None):
     if weights is None:
         return tnp.astype(tnp.sum(one_hot, axis=0), np.int64)
     w = tnp.asarray(weights)
-    w = tnp.astype(w, np.float64) if w.dtype.kind != "f" else w
+    w = tnp.astype(w, np.float64) if w.dtype.name not in FLOATS else w
     return tnp.sum(tnp.where(one_hot, w[:, None], _c(w, 0)), axis=0)
 
 

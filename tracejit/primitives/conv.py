@@ -20,7 +20,8 @@ import numpy as np
 from ..core import Primitive
 from ..errors import DTypeError, ShapeError
 from ..ir.dims import Dim
-from ..ir.types import TensorType
+from ..ir.dtypes import compute
+from ..ir.types import FLOATS, TensorType
 from .shape import pad_impl
 from . import ad_util as ad
 from . import batch_util as bu
@@ -60,6 +61,7 @@ def _conv_impl(lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation,
                        feature_group_count=feature_group_count)
     config = [(0, 0, 0)] + [(lo, hi, ld - 1) for (lo, hi), ld in zip(padding, lhs_dilation)] + [(0, 0, 0)]
     x = pad_impl(lhs, np.zeros((), lhs.dtype), config=config)[0]
+    x, rhs = x.astype(compute(x.dtype.name), copy=False), rhs.astype(compute(rhs.dtype.name), copy=False)
     g = feature_group_count
     n, c, o = lhs.shape[0], lhs.shape[-1], rhs.shape[-1]
     out_sp = out_t.shape[1:-1]
@@ -101,7 +103,7 @@ def _windows(x, window_dimensions, window_strides, padding, fill):
 
 
 def _lowest(dtype):
-    return -np.inf if np.dtype(dtype).kind == "f" else np.iinfo(dtype).min
+    return -np.inf if dtype in FLOATS else np.iinfo(dtype).min
 
 
 def _reduce_window_impl(x, *, computation="max", window_dimensions, window_strides, padding):

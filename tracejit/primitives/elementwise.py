@@ -7,7 +7,7 @@ import numpy as np
 
 from ..core import Primitive
 from ..errors import DTypeError, ShapeError
-from ..ir.types import FLOATS, TensorType
+from ..ir.types import DTYPES, FLOATS, INTS, TensorType
 from . import ad_util as ad
 from . import batch_util as bu
 
@@ -50,11 +50,13 @@ def unary(name, impl, floats_only=False, out_dtype=None, **facts):
     return _batched(Primitive(name, "elementwise", rule, _errstate(run), **facts))
 
 
-def binary(name, impl, out_dtype=None, floats_only=False, **facts):
+def binary(name, impl, out_dtype=None, floats_only=False, ints_only=False, **facts):
     def rule(x, y):
         t = _same(name, x, y)
         if floats_only and t.dtype not in FLOATS:
             raise DTypeError(f"{name} needs float operands, got {x}, {y}")
+        if ints_only and t.dtype not in INTS:
+            raise DTypeError(f"{name} needs integer operands, got {x}, {y}")
         return TensorType(t.shape, out_dtype or t.dtype, t.weak and out_dtype is None)
 
     def run(x, y):
@@ -81,7 +83,7 @@ def _rsqrt(x):
 
 
 def _floor_div(x, y):
-    if x.dtype.kind == "f":
+    if x.dtype.name in FLOATS:
         return x / y
     return np.floor_divide(x, y)
 
@@ -138,6 +140,8 @@ min = binary("min", np.minimum)
 and_ = binary("and", np.bitwise_and, commutative=True)
 or_ = binary("or", np.bitwise_or, commutative=True)
 xor = binary("xor", np.bitwise_xor, commutative=True)
+# greatest common divisor (non-negative; gcd(0, 0) = 0), as np.gcd
+gcd = binary("gcd", np.gcd, commutative=True, ints_only=True, differentiable=False)
 
 # --- comparisons -> bool ---------------------------------------------------
 eq = binary("eq", np.equal, "bool", commutative=True)
@@ -162,7 +166,7 @@ select = Primitive("select", "elementwise", _select_rule,
 
 
 def _convert_rule(x, *, dtype, weak=False):
-    if dtype not in ("bool", "int32", "int64", "uint32", "float32", "float64"):
+    if dtype not in DTYPES:
         raise DTypeError(f"convert: unsupported dtype {dtype}")
     return TensorType(x.shape, dtype, weak)
 
@@ -186,7 +190,7 @@ constant = Primitive("constant", "elementwise", _constant_rule,
 UNARY = ("neg", "exp", "log", "log1p", "expm1", "tanh", "logistic", "sqrt", "rsqrt",
          "sin", "cos", "sinh", "erf", "abs", "sign", "floor", "ceil", "round", "is_finite", "not")
 BINARY = ("add", "sub", "mul", "div", "rem", "pow", "atan2", "max", "min", "guard", "and", "or", "xor",
-          "eq", "ne", "lt", "le", "gt", "ge")
+          "gcd", "eq", "ne", "lt", "le", "gt", "ge")
 
 
 # --- differentiation rules ----------------------------------------------------

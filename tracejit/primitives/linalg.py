@@ -9,6 +9,7 @@ import numpy as np
 
 from ..core import Primitive
 from ..errors import DTypeError, ShapeError
+from ..ir.dtypes import compute
 from ..ir.types import TensorType
 from . import ad_util as ad
 from . import batch_util as bu
@@ -51,7 +52,9 @@ def _dot_impl(lhs, rhs, *, dimension_numbers):
     out = ([ls[d] for d in lb] + [ls[d] for d in _free(lhs.ndim, lc, lb)]
            + [rs[d] for d in _free(rhs.ndim, rc, rb)])
     spec = f"{''.join(ls)},{''.join(rs)}->{''.join(out)}"
-    return [np.asarray(np.einsum(spec, lhs, rhs, optimize=True), dtype=lhs.dtype)]
+    acc = compute(lhs.dtype.name)   # float16/bfloat16 products accumulate in float32
+    return [np.asarray(np.einsum(spec, lhs.astype(acc, copy=False), rhs.astype(acc, copy=False),
+                                 optimize=True), dtype=lhs.dtype)]
 
 
 dot_general = Primitive("dot_general", "linalg", _dot_rule, _dot_impl)

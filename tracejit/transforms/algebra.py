@@ -335,7 +335,7 @@ def one_hot_scatters(body, fn):
         ub = emit("broadcast_in_dim", [upd], {"shape": shape, "broadcast_dimensions": (0,)},
                   TensorType(shape, t.dtype))
         zero = emit("constant", [], {"value": False if t.dtype == "bool" else
-                                     0.0 if t.dtype.startswith("float") else 0,
+                                     0.0 if t.dtype in FLOATS else 0,
                                      "dtype": t.dtype, "weak": False}, TensorType((), t.dtype))
         zb = emit("broadcast_in_dim", [zero], {"shape": shape, "broadcast_dimensions": ()},
                   TensorType(shape, t.dtype))

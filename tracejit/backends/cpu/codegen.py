@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...ir.core import Function, Var
+from ...ir.dtypes import compute
 from ...kernel.index import Loop, Space, deep_recursion
 from ...kernel.writer import LoweringError, ScopedWriter
 from .snippets import CTOR, HEADER, INTRINSICS, SNIPPETS
@@ -204,8 +205,8 @@ class KernelWriter(ScopedWriter):
             if ins.prim in ("argmax", "argmin"):
                 best[v] = name + "v"
             for n, t in [(name, v.dtype)] + ([(best[v], ins.operands[0].dtype)] if v in best else []):
-                if kin:
-                    self.scratch.append((n, kin_shape, t))
+                if kin:   # float16/bfloat16 accumulate in float32
+                    self.scratch.append((n, kin_shape, compute(t)))
         opened = sum(self._loop(d) for d in outer)
         for p in range(1, npass + 2):
             self.cur_pass = p if p <= npass else npass + 2

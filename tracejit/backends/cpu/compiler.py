@@ -25,6 +25,8 @@ import functools
 
 import numpy as np
 
+from ...ir.dtypes import storage
+
 
 @functools.cache
 def _target_context():
@@ -37,7 +39,8 @@ def _target_context():
 def compile_object(source: str, name: str, arg_dtypes) -> tuple[bytes, str]:
     """Compile the function ``kernel`` of module text ``source``; its
     arguments are ``(lo, hi, dims, *pointers)`` with the pointers' element
-    dtypes ``arg_dtypes``. Returns (object code, entry symbol)."""
+    dtypes ``arg_dtypes`` (float16 and bfloat16 buffers are uint16 bit
+    patterns to the kernel). Returns (object code, entry symbol)."""
     import llvmlite.binding as llvm
     from numba import from_dtype, types
     from numba.core.compiler import Flags, compile_extra
@@ -47,7 +50,7 @@ def compile_object(source: str, name: str, arg_dtypes) -> tuple[bytes, str]:
     namespace = {"__name__": name}
     exec(compile(source, f"<tracejit {name}>", "exec"), namespace)
     args = (types.int64, types.int64, types.CPointer(types.int64)) + tuple(
-        types.CPointer(from_dtype(np.dtype(d))) for d in arg_dtypes)
+        types.CPointer(from_dtype(np.dtype(storage(d)))) for d in arg_dtypes)
     flags = Flags()
     flags.no_compile = True
     flags.no_cpython_wrapper = True

@@ -15,6 +15,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from ...kernel import halfs
 from ...primitives.random import threefry2x32
 from . import vmath
 
@@ -167,6 +168,15 @@ def ipow(base, exponent):
     return result
 
 
+@_call
+def igcd(a, b):
+    """The greatest common divisor of |a| and |b| (Euclid), as np.gcd."""
+    a, b = abs(a), abs(b)
+    while b != 0:
+        a, b = b, a % b
+    return a
+
+
 _threefry = njit(inline="always")(threefry2x32)
 
 
@@ -177,3 +187,10 @@ def random_bits_at(k0, k1, index):
     y0, y1 = _threefry(np.uint32(k0), np.uint32(k1), np.uint32(i >> np.uint64(32)),
                        np.uint32(i & np.uint64(0xFFFFFFFF)))
     return np.uint32(y0 ^ y1)
+
+
+# float16/bfloat16 conversions and rounding (tracejit/kernel/halfs.py)
+_halfs = halfs.compiled(njit(nogil=True, error_model="numpy"))
+f16, bf16, f32_odd = _halfs["f16"], _halfs["bf16"], _halfs["f32_odd"]
+f16_load, f16_store = _halfs["f16_load"], _halfs["f16_store"]
+bf16_load, bf16_store = _halfs["bf16_load"], _halfs["bf16_store"]

@@ -865,7 +865,8 @@ def _module_parts(source: str):
                 raise Unsupported("import")
         elif isinstance(node, ast.ImportFrom):
             for a in node.names:   # the constructor aliases must mean what CTORS says
-                if node.module == "numpy" and CTORS.get(a.asname or a.name) != a.name:
+                alias = a.asname or a.name   # (others, i8 & co., make a kernel using them Unsupported)
+                if node.module == "numpy" and alias in CTORS and CTORS[alias] != a.name:
                     raise Unsupported(f"import of {a.name} as {a.asname}")
             if node.module not in ("numpy", "numba", "tracejit.backends.cpu.intrinsics"):
                 raise Unsupported(f"import from {node.module}")

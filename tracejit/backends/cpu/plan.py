@@ -39,6 +39,7 @@ from ... import log
 from ...core import PRIMITIVES, eval_function
 from ...errors import at_location
 from ...ir.core import Function, Var
+from ...ir.dtypes import HALFS
 from ...kernel.control import loop_over_plans
 from ...kernel.liveness import Buffer, BufferPlan
 from . import cache, codegen, control, kernels, library
@@ -254,6 +255,9 @@ class PlanBuilder(BufferPlan):
                 self.free.append(b)
             self.lines.append(f"{self.glob('conv', conv)}({args[0]}, {args[1]}, {out}, {scratch})")
             return
+        if p in ("scatter_add", "select_and_scatter_add") and \
+                {x.dtype for x in ins.operands} & set(HALFS):
+            return self.fallback(i, ins, args)   # their kernels have no 16-bit float arithmetic
         if p == "scatter_add":
             return self.scatter_add(i, ins, args)
         if p == "select_and_scatter_add":

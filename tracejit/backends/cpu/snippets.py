@@ -23,12 +23,14 @@ with what differs for ``numba.njit`` kernels compiled ahead of time.
 """
 from __future__ import annotations
 
+from ...ir.dtypes import compute
+from ...kernel import halfs
 from ...kernel import snippets as base
 
 #: (primitive, dtype) -> name of the vmath function (in intrinsics.py) computing it.
 VMATH = {(prim, dtype): f"{prim}_{dtype[0]}{dtype[-2:]}"
          for prim in ("exp", "log", "tanh", "logistic", "log1p", "expm1")
-         for dtype in base.FLOATS}
+         for dtype in ("float32", "float64")}
 
 CTOR = base.CTOR
 
@@ -36,7 +38,8 @@ HEADER = base.HEADER + """\
 from numba import carray
 from tracejit.backends.cpu.intrinsics import {intrinsics}
 """
-INTRINSICS = ("radd", "rmul", "fmaximum", "fminimum", "random_bits_at", "ipow", "select")
+INTRINSICS = ("radd", "rmul", "fmaximum", "fminimum", "random_bits_at", "ipow", "igcd",
+              "select") + halfs.FUNCTIONS
 #: Float snippets whose Numba result type may differ from the operands'
 #: (and every binary math function, ``MATH2``).
 RETYPED = frozenset({"erf", "pow"})
@@ -66,16 +69,16 @@ class CpuSnippets(base.Snippets):
         return super().elementwise(prim, in_dtype, out_dtype, args)
 
     def float_op(self, prim, dtype, args):
-        if (prim, dtype) in VMATH:
-            return f"{VMATH[prim, dtype]}({args[0]})"
+        if (prim, compute(dtype)) in VMATH:   # float16/bfloat16: in float32
+            return f"{VMATH[prim, compute(dtype)]}({args[0]})"
         return super().float_op(prim, dtype, args)
 
     def imports(self, prim, dtype):
-        return (VMATH[prim, dtype],) if (prim, dtype) in VMATH else ()
+        return (VMATH[prim, compute(dtype)],) if (prim, compute(dtype)) in VMATH else ()
 
     def retype(self, prim, out_dtype):
         return super().retype(prim, out_dtype) and \
-            (out_dtype not in base.FLOATS or prim in RETYPED or prim in self.MATH2)
+            (out_dtype not in ("float32", "float64") or prim in RETYPED or prim in self.MATH2)
 
     def reduction_combine(self, prim, dtype, acc, x):
         if dtype in base.FLOATS and prim in _FLOAT_REDUCE:

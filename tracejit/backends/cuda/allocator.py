@@ -203,8 +203,8 @@ def upload(host, shape=None):
     if shape is not None:
         a = a.reshape(shape)
     dev = empty(a.shape, a.dtype)
-    if a.size:
-        dev.copy_to_device(a)
+    if a.size:   # (a bfloat16 device buffer is two raw bytes, 'V2': device.host_view)
+        dev.copy_to_device(a if a.dtype == dev.dtype else a.view(dev.dtype))
     return dev
 
 

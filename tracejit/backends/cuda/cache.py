@@ -33,6 +33,7 @@ import types
 from pathlib import Path
 
 from ... import log
+from ...ir.dtypes import storage
 from ..cache_store import EntryStore
 from .snippets import SIMULATOR
 
@@ -73,6 +74,7 @@ def signature(arg_types):
             args.append(types.int64)
         else:
             dtype, ndim = t
+            dtype = storage(dtype)   # float16/bfloat16: their bits
             args.append(types.Array(getattr(types, "boolean" if dtype == "bool" else dtype),
                                     ndim, "C"))
     return types.void(*args)

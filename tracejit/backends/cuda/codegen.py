@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...ir.core import Function
+from ...ir.dtypes import compute
 from ...kernel.index import deep_recursion
 from ...kernel.writer import LoweringError, ScopedWriter
 from .snippets import CTOR, HEADER, NBTYPE, SNIPPETS, arg_combine
@@ -378,8 +379,10 @@ class KernelWriter(ScopedWriter):
 
 
 def _acc_dtype(ins) -> str:
-    """The dtype a reduction accumulates in (its operand's for argmax/argmin)."""
-    return ins.operands[0].dtype if ins.prim in ("argmax", "argmin") else ins.results[0].dtype
+    """The dtype a reduction accumulates in (its operand's for argmax/argmin;
+    float32 for float16 and bfloat16)."""
+    return compute(ins.operands[0].dtype if ins.prim in ("argmax", "argmin")
+                   else ins.results[0].dtype)
 
 
 @dataclass

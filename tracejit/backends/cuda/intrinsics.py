@@ -16,6 +16,7 @@ import math
 import numpy as np
 from numba import cuda
 
+from ...kernel import halfs
 from ...primitives.random import threefry2x32
 
 _threefry = cuda.jit(device=True)(threefry2x32)
@@ -28,6 +29,15 @@ def random_bits_at(k0, k1, index):
     y0, y1 = _threefry(np.uint32(k0), np.uint32(k1), np.uint32(i >> np.uint64(32)),
                        np.uint32(i & np.uint64(0xFFFFFFFF)))
     return np.uint32(y0 ^ y1)
+
+
+@cuda.jit(device=True)
+def igcd(a, b):
+    """The greatest common divisor of |a| and |b| (Euclid), as np.gcd."""
+    a, b = abs(a), abs(b)
+    while b != 0:
+        a, b = b, a % b
+    return a
 
 
 @cuda.jit(device=True)
@@ -58,3 +68,10 @@ def frem(x, y):
     else:
         m = math.copysign(m - m, y)
     return m
+
+
+# float16/bfloat16 conversions and rounding (tracejit/kernel/halfs.py)
+_halfs = halfs.compiled(cuda.jit(device=True))
+f16, bf16, f32_odd = _halfs["f16"], _halfs["bf16"], _halfs["f32_odd"]
+f16_load, f16_store = _halfs["f16_load"], _halfs["f16_store"]
+bf16_load, bf16_store = _halfs["bf16_load"], _halfs["bf16_store"]

@@ -33,6 +33,7 @@ import numpy as np
 
 from ... import log
 from ...core import PRIMITIVES, eval_function
+from ...device import host_view
 from ...errors import at_location
 from ...ir.core import Function, Var
 from ...kernel.control import loop_over_plans
@@ -95,6 +96,12 @@ def library_lowerings() -> dict:
 
 def _empty(shape, dtype):
     return allocator.empty(shape, dtype)
+
+
+def as_bits(a):
+    """An array as a kernel takes it: float16 and bfloat16 as their uint16
+    bits (tracejit/kernel/halfs.py)."""
+    return a.view(np.uint16) if a.dtype.itemsize == 2 and a.dtype.kind in "fV" else a
 
 
 class PlanBuilder(BufferPlan):
@@ -263,7 +270,7 @@ class PlanBuilder(BufferPlan):
         def step(env):
             outs = [g(env) for g in getters]
             if units:
-                arrays = (*[env[s] for s in in_slots], *outs, *partials)
+                arrays = tuple(map(as_bits, (*[env[s] for s in in_slots], *outs, *partials)))
                 for launch in launches:
                     launch(*arrays)
             for s, o in zip(out_slots, outs):
@@ -340,7 +347,8 @@ class PlanBuilder(BufferPlan):
             self.bind(r, Buffer("ext", type=r.type))
 
         def step(env):
-            ops = [env[s].copy_to_host().reshape(shape) for s, shape in zip(in_slots, in_shapes)]
+            ops = [host_view(env[s].copy_to_host()).reshape(shape)
+                   for s, shape in zip(in_slots, in_shapes)]
             outs = fn(*ops)
             for s, (shape, dtype), o in zip(out_slots, outs_t, outs):
                 env[s] = allocator.upload(np.asarray(o, dtype), shape)

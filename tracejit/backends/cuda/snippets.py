@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from numba import config
 
+from ...kernel import halfs
 from ...kernel import snippets as base
 
 SIMULATOR = bool(config.ENABLE_CUDASIM)
@@ -19,12 +20,16 @@ SIMULATOR = bool(config.ENABLE_CUDASIM)
 CTOR = base.CTOR
 #: Numba type names, for shared arrays (bool is stored as uint8).
 NBTYPE = {"float32": "nt.float32", "float64": "nt.float64", "int32": "nt.int32",
-          "int64": "nt.int64", "uint32": "nt.uint32", "bool": "nt.uint8"}
+          "int64": "nt.int64", "uint32": "nt.uint32", "bool": "nt.uint8", "int8": "nt.int8",
+          "int16": "nt.int16", "uint8": "nt.uint8", "uint16": "nt.uint16",
+          "float16": "nt.float32", "bfloat16": "nt.float32"}   # 16-bit floats: in float32
 
 HEADER = base.HEADER + """\
 from numba import cuda, types as nt
-from tracejit.backends.cuda.intrinsics import random_bits_at, ipow, frem
-""" + ("" if SIMULATOR else "from numba.cuda import libdevice\n")
+from tracejit.backends.cuda.intrinsics import random_bits_at, ipow, igcd, frem
+from tracejit.backends.cuda.intrinsics import {halfs}
+""".replace("{halfs}", ", ".join(halfs.FUNCTIONS)) + \
+    ("" if SIMULATOR else "from numba.cuda import libdevice\n")
 
 
 class CudaSnippets(base.Snippets):
