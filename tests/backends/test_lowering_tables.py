@@ -44,9 +44,11 @@ KERNEL_FALLBACKS = {"cpu": set(), "cuda": set()}
 #: solves (LAPACK through NumPy and SciPy) and the differentiation markers,
 #: which autodiff removes before a backend sees a Function (stop_gradient
 #: has a CUDA library lowering all the same, a copy).
+# dimension_size reads a shape; a plan over symbolic sizes takes it as an argument
 PLAN_FALLBACKS = {"cpu": {"argsort", "custom_jvp_call", "custom_vjp_call", "stop_gradient",
-                          *linalg_lapack.NAMES},
-                  "cuda": {"argsort", "custom_jvp_call", "custom_vjp_call", *linalg_lapack.NAMES}}
+                          "dimension_size", *linalg_lapack.NAMES},
+                  "cuda": {"argsort", "custom_jvp_call", "custom_vjp_call", "dimension_size",
+                           *linalg_lapack.NAMES}}
 
 WRITERS = {"cpu": lambda body, kind: cpu_codegen.generate(body, kind),
            "cuda": lambda body, kind: cuda_codegen.generate(body, kind, 8)}

@@ -48,6 +48,8 @@ class TensorType:
         if any(not isinstance(d, Dim) and d < 0 for d in shape):
             raise ShapeError(f"negative dimensions are not allowed: shape {shape}")
         object.__setattr__(self, "shape", shape)
+        if not isinstance(self.weak, (bool, np.bool_)):   # e.g. a parsed attribute weak=b
+            raise TypeError(f"weak must be True or False, got {self.weak!r}")
 
     @property
     def ndim(self) -> int:

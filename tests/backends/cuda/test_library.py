@@ -64,12 +64,13 @@ def values(rng, shape, dtype):
 
 
 def test_every_non_fusible_primitive_is_lowered_or_left_to_the_plan():
-    """Control flow runs as sub-plans (the plan), argsort and the LAPACK
-    primitives (tracejit/primitives/linalg_lapack.py) on the host (the
-    plan's fallback); every other non-fused primitive has a lowering."""
+    """Control flow runs as sub-plans (the plan), argsort, the LAPACK
+    primitives (tracejit/primitives/linalg_lapack.py) and dimension_size (a
+    shape read, which a plan over symbolic sizes takes as an argument) on the
+    host (the plan's fallback); every other non-fused primitive has a lowering."""
     lapack = {"cholesky", "triangular_solve", "solve", "slogdet", "eigh", "qr", "svd"}
     left_to_plan = {"cond", "while", "scan", "custom_vjp_call", "custom_jvp_call", "argsort",
-                    "fusion"} | lapack
+                    "fusion", "dimension_size"} | lapack
     missing = [p for p in PRIMITIVES if not PRIMITIVES[p].fusible and p not in LOWERINGS
                and p not in left_to_plan]
     assert missing == []
