@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from numba import njit
 
+from tracejit.backends.cpu import intrinsics
 from tracejit.kernel import halfs
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")   # casts of inf/NaN samples
@@ -92,3 +93,35 @@ def test_float64_rounds_once(name):
         want = xs.astype(DTYPES[name]).view(np.uint16)
     bad = np.flatnonzero(out != want)
     assert bad.size == 0, (xs[bad[:5]], out[bad[:5]], want[bad[:5]])
+
+
+# What CPU kernels call: F16C's conversion instructions where the host has
+# them (intrinsics.py), else the functions above; either way NumPy's results.
+_load16, _store16, _round16 = intrinsics.f16_load, intrinsics.f16_store, intrinsics.f16
+
+
+@njit
+def _cpu_f16(bits, xs, loaded, stored, rounded):
+    for i in range(bits.size):
+        loaded[i] = _load16(bits[i])
+    for i in range(xs.size):
+        stored[i] = _store16(xs[i])
+        rounded[i] = _round16(xs[i])
+
+
+def test_cpu_kernels_float16_conversions():
+    xs = _samples32()
+    loaded, stored, rounded = (np.empty(BITS.size, np.float32), np.empty(xs.size, np.uint16),
+                               np.empty(xs.size, np.float32))
+    _cpu_f16(BITS, xs, loaded, stored, rounded)
+    want = BITS.view(np.float16).astype(np.float32)
+    nan = np.isnan(want)
+    assert np.isnan(loaded[nan]).all()
+    np.testing.assert_array_equal(loaded[~nan].view(np.uint32), want[~nan].view(np.uint32))
+    with np.errstate(all="ignore"):
+        want16 = xs.astype(np.float16)
+    nan = np.isnan(xs)
+    np.testing.assert_array_equal(stored[~nan], want16[~nan].view(np.uint16))
+    np.testing.assert_array_equal(rounded[~nan].view(np.uint32),
+                                  want16[~nan].astype(np.float32).view(np.uint32))
+    assert np.isnan(rounded[nan]).all() and np.isnan(stored[nan].view(np.float16)).all()

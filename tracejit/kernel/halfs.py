@@ -21,7 +21,9 @@ makes the two roundings one correct rounding.
 These are plain Python on NumPy scalars: each backend compiles them (the
 CPU with ``numba.njit``, CUDA as device functions; the CUDA simulator runs
 them as they are), and the tests check them against NumPy and ml_dtypes on
-every 16-bit pattern.
+every 16-bit pattern. On a CPU with F16C the CPU backend replaces the
+float16 ones by the conversion instructions (backends/cpu/intrinsics.py),
+which vectorize.
 """
 from __future__ import annotations
 
