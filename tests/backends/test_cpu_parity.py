@@ -385,9 +385,11 @@ def test_fallback_list_is_short():
     NumPy implementation from the plan: argsort (a sort: NumPy's is the
     tuned one), the matrix decompositions and solves (LAPACK through NumPy and
     SciPy, as NumPy itself), the differentiation markers, which autodiff
-    removes before any backend sees a Function, and dimension_size (a shape
+    removes before any backend sees a Function, call (simplify inlines it),
+    and dimension_size (a shape
     read; a plan over symbolic sizes takes it as an argument instead,
     tracejit/symbolic.py)."""
     fallback = sorted(p for p in PRIMITIVES if cpu.lowering(p).startswith("NumPy"))
-    assert fallback == sorted(["argsort", "custom_jvp_call", "custom_vjp_call", "stop_gradient",
+    assert fallback == sorted(["argsort", "call", "custom_jvp_call", "custom_vjp_call",
+                               "stop_gradient",
                                "dimension_size", *linalg_lapack.NAMES])

@@ -43,11 +43,12 @@ KERNEL_FALLBACKS = {"cpu": set(), "cuda": set()}
 #: argsort (a sort: NumPy's is the tuned one), the matrix decompositions and
 #: solves (LAPACK through NumPy and SciPy) and the differentiation markers,
 #: which autodiff removes before a backend sees a Function (stop_gradient
-#: has a CUDA library lowering all the same, a copy).
+#: has a CUDA library lowering all the same, a copy), and call, which
+#: simplify inlines (its NumPy implementation evaluates the sub-Function).
 # dimension_size reads a shape; a plan over symbolic sizes takes it as an argument
-PLAN_FALLBACKS = {"cpu": {"argsort", "custom_jvp_call", "custom_vjp_call", "stop_gradient",
+PLAN_FALLBACKS = {"cpu": {"argsort", "call", "custom_jvp_call", "custom_vjp_call", "stop_gradient",
                           "dimension_size", *linalg_lapack.NAMES},
-                  "cuda": {"argsort", "custom_jvp_call", "custom_vjp_call", "dimension_size",
+                  "cuda": {"argsort", "call", "custom_jvp_call", "custom_vjp_call", "dimension_size",
                            *linalg_lapack.NAMES}}
 
 WRITERS = {"cpu": lambda body, kind: cpu_codegen.generate(body, kind),

@@ -372,8 +372,8 @@ def test_fallback_list():
     these, which run their NumPy implementation on the host: argsort, the
     matrix decompositions and solves (LAPACK through NumPy and SciPy), and
     custom_vjp_call and custom_jvp_call, which autodiff removes before a
-    backend sees a Function, and dimension_size (a shape read; a plan over
+    backend sees a Function, call, which simplify inlines, and dimension_size (a shape read; a plan over
     symbolic sizes takes it as an argument instead, tracejit/symbolic.py)."""
     fallback = sorted(p for p in PRIMITIVES if cuda.lowering(p).startswith("NumPy"))
-    assert fallback == sorted(["argsort", "custom_jvp_call", "custom_vjp_call",
+    assert fallback == sorted(["argsort", "call", "custom_jvp_call", "custom_vjp_call",
                                "dimension_size", *linalg_lapack.NAMES])

@@ -69,7 +69,7 @@ def test_every_non_fusible_primitive_is_lowered_or_left_to_the_plan():
     shape read, which a plan over symbolic sizes takes as an argument) on the
     host (the plan's fallback); every other non-fused primitive has a lowering."""
     lapack = {"cholesky", "triangular_solve", "solve", "slogdet", "eigh", "qr", "svd"}
-    left_to_plan = {"cond", "while", "scan", "custom_vjp_call", "custom_jvp_call", "argsort",
+    left_to_plan = {"cond", "while", "scan", "call", "custom_vjp_call", "custom_jvp_call", "argsort",
                     "fusion", "dimension_size"} | lapack
     missing = [p for p in PRIMITIVES if not PRIMITIVES[p].fusible and p not in LOWERINGS
                and p not in left_to_plan]
