@@ -55,7 +55,7 @@ CLI_MODULES = {"tracejit.cli", "tracejit.train.cli", "tracejit.__main__"}
 MAX_LOCAL_IMPORTS = 5
 #: Third-party modules imported on first use: optional extras, or slow to import.
 LAZY_DEPENDENCIES = {"numba", "llvmlite", "cupy", "scipy", "sklearn", "matplotlib",
-                     "tqdm", "tensorboardX", "safetensors", "mpi4py", "optuna"}
+                     "tqdm", "tensorboardX", "safetensors", "mpi4py", "optuna", "ml_dtypes"}
 #: Packages whose modules must not import from the ``tracejit`` package itself.
 USERS_OF_THE_MODULES = ("nn", "optim", "data", "train")
 

@@ -19,7 +19,6 @@ tracing (which takes Arrays as arguments), so it imports no other layer.
 """
 from __future__ import annotations
 
-import ml_dtypes
 import numpy as np
 
 from .tree import tree_map
@@ -28,7 +27,10 @@ from .tree import tree_map
 def host_view(a: np.ndarray) -> np.ndarray:
     """A host copy of a device array with its dtype: device buffers describe
     bfloat16 as two raw bytes ('V2'), the one such dtype tracejit has."""
-    return a.view(ml_dtypes.bfloat16) if a.dtype.kind == "V" and a.dtype.itemsize == 2 else a
+    if a.dtype.kind == "V" and a.dtype.itemsize == 2:
+        import ml_dtypes   # slow to import: only here (tracejit/ir/dtypes.py)
+        return a.view(ml_dtypes.bfloat16)
+    return a
 
 
 def cuda_available() -> bool:
@@ -58,7 +60,7 @@ class Array:
     @property
     def dtype(self) -> np.dtype:
         d = np.dtype(self._dev.dtype)
-        return np.dtype(ml_dtypes.bfloat16) if d.kind == "V" and d.itemsize == 2 else d
+        return host_view(np.empty(0, d)).dtype
 
     @property
     def ndim(self) -> int:

@@ -14,17 +14,47 @@ float), the NumPy dtype of its arrays, and two facts for kernels:
 bfloat16 is ``ml_dtypes.bfloat16``, the type JAX uses; importing
 ml_dtypes registers it with NumPy (``np.dtype('bfloat16')``, casts,
 ufuncs and ``np.promote_types``, whose rules tracejit follows: bfloat16
-with float16 gives float32, as in JAX).
+with float16 gives float32, as in JAX). That import takes about 0.7 s (it
+registers a dozen dtypes), more than the rest of ``import tracejit``, so it
+happens on first use: when a type of dtype bfloat16 is made
+(:func:`load_bfloat16`, called by ``TensorType``), when a dtype named
+``"bfloat16"`` is read, or on ``dtypes.bfloat16``. A user's bfloat16 array
+needs no more: it exists only once ml_dtypes is imported.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
-import ml_dtypes
 import numpy as np
 
-bfloat16 = ml_dtypes.bfloat16
-finfo = ml_dtypes.finfo   # np.finfo, also of bfloat16
+
+def load_bfloat16():
+    """The ml_dtypes module, imported (and so bfloat16 registered with
+    NumPy) on the first call."""
+    import ml_dtypes
+    return ml_dtypes
+
+
+def names_bfloat16(dtype) -> bool:
+    """Whether ``dtype`` (a name, type or dtype) is bfloat16, importing
+    ml_dtypes only when it is named by a string."""
+    if isinstance(dtype, str):
+        return dtype == "bfloat16"
+    return "ml_dtypes" in sys.modules and getattr(np.dtype(dtype), "name", "") == "bfloat16"
+
+
+def finfo(dtype):
+    """``np.finfo``, also of bfloat16 (ml_dtypes' finfo)."""
+    if names_bfloat16(dtype):
+        return load_bfloat16().finfo(dtype)
+    return np.finfo(dtype)
+
+
+def __getattr__(name):
+    if name == "bfloat16":   # dtypes.bfloat16: the scalar type
+        return load_bfloat16().bfloat16
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -37,7 +67,9 @@ class DType:
 
     @property
     def numpy(self) -> np.dtype:
-        return np.dtype(bfloat16) if self.name == "bfloat16" else np.dtype(self.name)
+        if self.name == "bfloat16":
+            return np.dtype(load_bfloat16().bfloat16)
+        return np.dtype(self.name)
 
 
 def _d(name, short, kind, storage=None, compute=None):

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import ShapeError
 from .dims import Dim, parse_dim, product
-from .dtypes import TABLE
+from .dtypes import TABLE, load_bfloat16
 
 #: Short names used in the text form, in promotion order within each kind
 #: (the dtypes and their facts: tracejit/ir/dtypes.py).
@@ -25,6 +25,8 @@ INTS = tuple(name for name, d in TABLE.items() if d.kind == 1)
 
 def canonical_dtype(dtype) -> str:
     """The IR name ('float32', ...) of a NumPy dtype, or raise TypeError."""
+    if isinstance(dtype, str) and dtype == "bfloat16":
+        load_bfloat16()   # registers the name with NumPy
     name = np.dtype(dtype).name
     if name not in SHORT:
         raise TypeError(f"dtype {name} is not supported by tracejit "
@@ -48,6 +50,8 @@ class TensorType:
         if any(not isinstance(d, Dim) and d < 0 for d in shape):
             raise ShapeError(f"negative dimensions are not allowed: shape {shape}")
         object.__setattr__(self, "shape", shape)
+        if self.dtype == "bfloat16":
+            load_bfloat16()   # NumPy knows the name from here on (tracejit/ir/dtypes.py)
         if not isinstance(self.weak, (bool, np.bool_)):   # e.g. a parsed attribute weak=b
             raise TypeError(f"weak must be True or False, got {self.weak!r}")
 

@@ -21,7 +21,7 @@ from .core import Function, Var
 from .dims import Dim
 from .primitive import PRIMITIVES
 from .printer import format_lines
-from .dtypes import bfloat16
+from . import dtypes
 from .types import FLOATS, SHORT, TensorType
 
 
@@ -171,8 +171,12 @@ class _Checker:
 
     def check_constant(self, ins, where):
         value, dtype = ins.attrs["value"], ins.attrs["dtype"]
-        kinds = (bool, np.bool_) if dtype == "bool" else (float, np.floating, bfloat16) \
-            if dtype in FLOATS else (int, np.integer)
+        if dtype == "bool":
+            kinds = (bool, np.bool_)
+        elif dtype == "bfloat16":
+            kinds = (float, np.floating, dtypes.bfloat16)
+        else:
+            kinds = (float, np.floating) if dtype in FLOATS else (int, np.integer)
         if not isinstance(value, kinds) or (dtype != "bool" and isinstance(value, bool)):
             self.problems.append(f"  {where}\n    constant value {value!r} "
                                  f"({type(value).__name__}) does not fit dtype {dtype}")

@@ -14,6 +14,15 @@ from .nanstats import nanmedian, nanpercentile, nanquantile  # noqa: F401
 from .vectorization import vectorize  # noqa: F401
 
 from . import dispatch  # noqa: F401,E402  (np.sum(tracer) & co. trace: NEP 13 and 18)
+from ..ir import dtypes as _dtypes  # noqa: E402
+
+
+
+def __getattr__(name):
+    if name == "bfloat16":   # imported on first use (tracejit/ir/dtypes.py)
+        return _dtypes.load_bfloat16().bfloat16
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = sorted(set(_base_all) | set(_more_all) | {"linalg"} |
                  {"frexp", "nextafter", "gcd", "lcm", "nanmedian", "nanpercentile", "nanquantile",

@@ -55,7 +55,6 @@ from ..slicing import apply_traced_slices
 # dtype names, so ``tnp.float32`` works as in NumPy
 float32, float64, int32, int64, uint32 = np.float32, np.float64, np.int32, np.int64, np.uint32
 int8, int16, uint8, uint16, float16 = np.int8, np.int16, np.uint8, np.uint16, np.float16
-bfloat16 = _dt.bfloat16
 bool_ = np.bool_
 pi, e, inf, nan, newaxis = np.pi, np.e, np.inf, np.nan, None
 ndarray = (np.ndarray, Tracer)
@@ -1222,7 +1221,7 @@ def meshgrid(*xi, indexing="xy"):
 
 # --- dtypes -------------------------------------------------------------------------
 dtype, iinfo, promote_types = np.dtype, np.iinfo, np.promote_types
-finfo = _dt.finfo   # ml_dtypes' finfo: knows bfloat16
+finfo = _dt.finfo   # also knows bfloat16
 number, integer, signedinteger, unsignedinteger, floating = (
     np.number, np.integer, np.signedinteger, np.unsignedinteger, np.floating)
 
@@ -1230,7 +1229,7 @@ number, integer, signedinteger, unsignedinteger, floating = (
 def issubdtype(arg1, arg2):
     """``np.issubdtype``, with bfloat16 a floating type (as in jax.numpy)."""
     try:
-        bf16 = np.dtype(arg1) == np.dtype(bfloat16)
+        bf16 = _dt.names_bfloat16(arg1)
     except TypeError:   # an abstract type such as np.floating
         bf16 = False
     if bf16 and arg2 in (np.floating, np.inexact, np.number):
