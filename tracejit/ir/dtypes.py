@@ -36,12 +36,17 @@ def load_bfloat16():
     return ml_dtypes
 
 
+def bfloat16_loaded() -> bool:
+    """Whether ml_dtypes is imported: before that, no bfloat16 value exists."""
+    return "ml_dtypes" in sys.modules
+
+
 def names_bfloat16(dtype) -> bool:
     """Whether ``dtype`` (a name, type or dtype) is bfloat16, importing
     ml_dtypes only when it is named by a string."""
     if isinstance(dtype, str):
         return dtype == "bfloat16"
-    return "ml_dtypes" in sys.modules and getattr(np.dtype(dtype), "name", "") == "bfloat16"
+    return bfloat16_loaded() and getattr(np.dtype(dtype), "name", "") == "bfloat16"
 
 
 def finfo(dtype):

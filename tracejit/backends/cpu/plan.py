@@ -39,7 +39,7 @@ from ... import log
 from ...core import PRIMITIVES, eval_function
 from ...errors import at_location
 from ...ir.core import Function, Var
-from ...ir.dtypes import HALFS
+from ...ir.dtypes import HALFS, bfloat16_loaded, numpy_dtype
 from ...kernel.control import loop_over_plans
 from ...kernel.liveness import Buffer, BufferPlan
 from . import cache, codegen, control, kernels, library
@@ -93,7 +93,9 @@ class PlanBuilder(BufferPlan):
                   "_c": _contiguous, "_w": _writeable, "_address": _address, "_unalias": _unalias,
                   "keep": [], "getrefcount": sys.getrefcount}
         for dtype, ctor in CTOR.items():
-            self.g[ctor if ctor != "bool" else "bool_"] = np.dtype(dtype).type
+            if dtype == "bfloat16" and not bfloat16_loaded():
+                continue   # no bfloat16 value exists yet (tracejit/ir/dtypes.py)
+            self.g[ctor if ctor != "bool" else "bool_"] = numpy_dtype(dtype).type
         self.lines: list[str] = []
         self.names: dict[Var, str] = {}
         self.free: list[Buffer] = []          # arena buffers free for reuse
