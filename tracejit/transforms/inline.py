@@ -30,22 +30,24 @@ def inline_calls(fn: Function) -> Function:
 
 def _functions(ins: Instr):
     for value in ins.attrs.values():
-        yield from _functions_in(value)
+        yield from functions_in(value)
 
 
-def _functions_in(value):
+def functions_in(value):
+    """The sub-Functions in an attribute value (a Function, or tuples holding them)."""
     if isinstance(value, Function):
         yield value
     elif isinstance(value, tuple):
         for v in value:
-            yield from _functions_in(v)
+            yield from functions_in(v)
 
 
-def _map_functions(value, transform):
+def map_functions(value, transform):
+    """An attribute value with each sub-Function ``f`` in it replaced by ``transform(f)``."""
     if isinstance(value, Function):
         return transform(value)
     if isinstance(value, tuple):
-        return tuple(_map_functions(v, transform) for v in value)
+        return tuple(map_functions(v, transform) for v in value)
     return value
 
 
@@ -63,6 +65,6 @@ def _inline_into(out: list, instrs, env: dict) -> None:
             _inline_into(out, fun.body, inner)
             env.update((r, inner.get(v, v)) for r, v in zip(ins.results, fun.results))
             continue
-        attrs = {k: _map_functions(v, inline_calls) for k, v in ins.attrs.items()}
+        attrs = {k: map_functions(v, inline_calls) for k, v in ins.attrs.items()}
         results = [env.get(r, r) for r in ins.results]
         out.append(Instr(ins.prim, operands, attrs, results))

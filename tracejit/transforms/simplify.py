@@ -24,7 +24,7 @@ from ..ir import verify
 from ..ir.core import Function, Instr, Var
 from ..ir.types import TensorType
 from . import algebra
-from .inline import inline_calls
+from .inline import functions_in, inline_calls, map_functions
 
 #: Constant folding materializes operands and results only up to this many
 #: elements; elementwise ops on broadcast constants fold at any size, since
@@ -72,19 +72,6 @@ def algebraic_simplify(fn: Function) -> Function:
     return _Rewriter(algebra=True).run(fn)[0]
 
 
-def _map_subfunctions(value, transform):
-    if isinstance(value, Function):
-        return transform(value)
-    if isinstance(value, tuple):
-        return tuple(_map_subfunctions(v, transform) for v in value)
-    return value
-
-
-def _has_function(value) -> bool:
-    return isinstance(value, Function) or (
-        isinstance(value, tuple) and any(_has_function(v) for v in value))
-
-
 def _dce(fn: Function):
     live = set(fn.results)
     kept, changed = [], False
@@ -100,7 +87,7 @@ def _dce(fn: Function):
             changed = True
             continue
         live.update(ins.operands)
-        attrs = {k: _map_subfunctions(v, sub) for k, v in ins.attrs.items()}
+        attrs = {k: map_functions(v, sub) for k, v in ins.attrs.items()}
         kept.append(Instr(ins.prim, ins.operands, attrs, ins.results))
     kept.reverse()
     return Function(fn.params, kept, fn.results, fn.name), changed
@@ -165,7 +152,7 @@ class _Rewriter:
 
     def run(self, fn: Function):
         for ins in fn.body:
-            attrs = {k: _map_subfunctions(v, self._sub) for k, v in ins.attrs.items()}
+            attrs = {k: map_functions(v, self._sub) for k, v in ins.attrs.items()}
             self.emit(Instr(ins.prim, ins.operands, attrs, ins.results))
         results = [self.env.get(v, v) for v in fn.results]
         return Function(fn.params, self.body, results, fn.name), self.changed
@@ -218,7 +205,7 @@ class _Rewriter:
     def _fold(self, ins: Instr):
         prim = ins.primitive
         if ins.prim == "constant" or prim.kind in ("random", "control") or any(
-                _has_function(v) for v in ins.attrs.values()):
+                any(functions_in(v)) for v in ins.attrs.values()):
             return None
         if ins.prim == "broadcast_in_dim" and ins.operands[0].shape == ():
             return None   # already the folded form of a repeated value
