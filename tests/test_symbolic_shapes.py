@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 import tracejit
 import tracejit.numpy as tnp
-from tracejit import ShapeDtypeStruct, cli, nn
+from tracejit import ShapeDtypeStruct, cli, nn, symbolic
 from tracejit.errors import SymbolicDimensionError
 from tracejit.ir import parse, verify
 from tracejit.ir.dims import Dim, parse_dim
@@ -85,6 +85,17 @@ def test_batch_sizes_32_17_1_in_a_row_keep_one_trace():
     for n in (32, 17, 1):
         x = np.random.default_rng(n).normal(size=(n, 784)).astype(np.float32)
         np.testing.assert_array_equal(f(x), np.maximum(x, 0) * 2)
+    assert f.trace_count == 1
+
+
+def test_plans_of_the_most_recent_sizes_are_kept(monkeypatch):
+    monkeypatch.setattr(symbolic, "MAX_PLANS", 3)
+    f = tracejit.jit(lambda x: x * 2.0 + 1.0, input_specs=[spec(None, 4)], backend="reference")
+    for n in (1, 2, 3, 1, 4, 5):   # 1 is used again before 4 and 5 arrive
+        x = np.full((n, 4), n, np.float32)
+        np.testing.assert_array_equal(f(x), x * 2 + 1)
+    (executable, _, _), = f._cache.values()
+    assert sorted(key[0][1] for key in executable.plans) == [1, 4, 5]
     assert f.trace_count == 1
 
 

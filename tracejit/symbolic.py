@@ -8,15 +8,23 @@ Function (tracejit/transforms/specialize.py). Plans of other sizes share
 their kernels: generated kernels take their sizes at run time, a mean's
 count is passed to the plan as an argument (not baked into a kernel), and
 the kernel cache keys kernels by source, so a new batch size compiles no
-kernel; it only builds a plan (tens of milliseconds).
+kernel; it only builds a plan (tens of milliseconds). The plans of the
+``MAX_PLANS`` most recently used sizes are kept (each holds its buffers),
+so a stream of ever-new sizes does not grow memory without bound.
 """
 from __future__ import annotations
+
+from collections import OrderedDict
 
 import numpy as np
 
 from .ir.core import Function
 from .ir.dims import bind_dims
 from .transforms.specialize import specialize
+
+
+#: Plans kept per traced Function, least recently used dropped first.
+MAX_PLANS = 32
 
 
 class SymbolicExecutable:
@@ -27,17 +35,26 @@ class SymbolicExecutable:
         self.fn = fn
         self.build = build
         self.name = name
-        self.plans = {}   # sorted ((name, size), ...) -> executable
-        self.size_args = {}   # the same key -> the counts the plan takes (size_params)
+        # sorted ((name, size), ...) -> (executable, the counts it takes: size_params)
+        self.entries: OrderedDict = OrderedDict()
+
+    @property
+    def plans(self) -> dict:
+        """The executables kept, by sizes."""
+        return {key: run for key, (run, _) in self.entries.items()}
 
     def plan(self, sizes: dict):
         """The executable for these sizes, and the extra arguments it takes."""
         key = tuple(sorted(sizes.items()))
-        run = self.plans.get(key)
-        if run is None:
-            fn, self.size_args[key] = specialize(self.fn, sizes, size_params=True)
-            run = self.plans[key] = self.build(fn)
-        return run, self.size_args[key]
+        entry = self.entries.get(key)
+        if entry is None:
+            fn, size_args = specialize(self.fn, sizes, size_params=True)
+            entry = self.entries[key] = (self.build(fn), size_args)
+            while len(self.entries) > MAX_PLANS:
+                self.entries.popitem(last=False)
+        else:
+            self.entries.move_to_end(key)
+        return entry
 
     def __call__(self, flat):
         sizes = bind_dims(self.fn.in_types, [np.shape(x) for x in flat],
