@@ -833,6 +833,17 @@ def promote_dtypes(xs):
     return [_lift(x, dtype) for x in xs]
 
 
+def float_operands(*xs):
+    """``xs`` as arrays of one float dtype, float32 or float64 (what LAPACK
+    computes in): their common dtype, widened to float32 at least, float64
+    where it is another (tnp.linalg and tracejit.scipy.linalg use it)."""
+    xs = [asarray(x) for x in xs]
+    dt = np.result_type(*[x.dtype for x in xs], np.float32)
+    if dt not in (np.float32, np.float64):
+        dt = np.dtype(np.float64)
+    return [astype(x, dt) if x.dtype != dt else x for x in xs]
+
+
 def concatenate(arrays, axis=0):
     arrays = [asarray(a) for a in arrays]
     if not arrays:
@@ -1819,7 +1830,8 @@ __all__ = sorted(
     name for name, value in globals().items()
     if not name.startswith("_") and not isinstance(value, types.ModuleType)
     and name not in {"annotations", "DTypeError", "ShapeError", "FLOATS", "TensorType",
-                     "canonical_dtype", "Tracer", "current_trace", "promote_dtypes", "unary_op"})
+                     "canonical_dtype", "Tracer", "current_trace", "promote_dtypes", "unary_op",
+                     "float_operands"})
 
 # ``name=`` on every function (tracejit.naming): ``tnp.dot(x, w, name="linear")``.
 add_name_keyword(globals(), __all__)

@@ -58,14 +58,6 @@ def _float(a):
     return a
 
 
-def _floats(*xs):
-    xs = [tnp.asarray(x) for x in xs]
-    dt = np.result_type(*[x.dtype for x in xs], np.float32)
-    if dt not in (np.float32, np.float64):
-        dt = np.dtype(np.float64)
-    return [tnp.astype(x, dt) if x.dtype != dt else x for x in xs]
-
-
 def _matrices(name, a, square=True):
     a = _float(a)
     if a.ndim < 2:
@@ -91,7 +83,7 @@ def _eye_like(a):
 # --- solves and inverses ----------------------------------------------------------
 def solve(a, b):
     """x with ``a @ x = b``; ``b`` is a vector when it is 1-D (NumPy 2 rules)."""
-    a, b = _floats(a, b)
+    a, b = tnp.float_operands(a, b)
     a = _matrices("solve", a)
     vector = b.ndim == 1
     if vector:
@@ -128,7 +120,7 @@ def matrix_power(a, n):
 
 
 def tensorsolve(a, b, axes=None):
-    a, b = _floats(a, b)
+    a, b = tnp.float_operands(a, b)
     if axes is not None:
         rest = [d for d in range(a.ndim) if d not in [x % a.ndim for x in axes]]
         a = tnp.transpose(a, rest + [x % a.ndim for x in axes])
@@ -241,7 +233,7 @@ def pinv(a, rcond=None, hermitian=False, *, rtol=_NO_VALUE):
 def lstsq(a, b, rcond=None):
     """NumPy's lstsq. ``residuals`` assumes ``a`` has full column rank (its
     shape cannot depend on the computed rank in a traced program)."""
-    a, b = _floats(a, b)
+    a, b = tnp.float_operands(a, b)
     a = _matrices("lstsq", a, square=False)
     if a.ndim != 2:
         raise ShapeError(f"linalg.lstsq: a must be 2-D, got shape {a.shape}")

@@ -30,7 +30,7 @@ def solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False, overwrite_
                      check_finite=True):
     """x with ``op(a) @ x = b``, reading only the ``lower`` (else upper)
     triangle of ``a`` (and not its diagonal when ``unit_diagonal``)."""
-    a, b = _floats(a, b)
+    a, b = tnp.float_operands(a, b)
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
         raise ShapeError(f"solve_triangular: a must be square matrices, got shape {a.shape}")
     if unit_diagonal:
@@ -46,14 +46,6 @@ def solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False, overwrite_
     b = tnp.broadcast_to(b, batch + b.shape[-2:])
     x = _lp.triangular_solve(a, b, lower=bool(lower), transpose_a=_trans_flag(trans))
     return x[..., 0] if vector else x
-
-
-def _floats(*xs):
-    xs = [tnp.asarray(x) for x in xs]
-    dt = np.result_type(*[x.dtype for x in xs], np.float32)
-    if dt not in (np.float32, np.float64):
-        dt = np.dtype(np.float64)
-    return [tnp.astype(x, dt) if x.dtype != dt else x for x in xs]
 
 
 def cholesky(a, lower=False, overwrite_a=False, check_finite=True):
