@@ -1,6 +1,8 @@
 """The direct LLVM translation of kernels (backends/cpu/irgen.py) computes
 bit for bit what Numba's compilation of the same kernel source computes,
 and kernels it does not cover are compiled by Numba."""
+import re
+
 import numpy as np
 import pytest
 
@@ -141,3 +143,40 @@ def test_translation_is_a_valid_object():
                   "    o = carray(p_o, (n,))\n    for i in range(lo, hi):\n        o[i] = a[i] * 2.0\n")
     obj, symbol = irgen.compile_object(src, "k_double", ("float64", "float64"))
     assert obj[:4] == b"\x7fELF" and symbol == "k_double"
+
+
+def _kernel(body, args="p_a, p_o"):
+    return HEAD + f"def kernel(lo, hi, dims, {args}):\n    n = dims[0]\n" + body
+
+
+def test_loop_indices_are_not_wrapped_so_loops_vectorize_without_gathers():
+    # indices from range(lo, hi), range(n) and their sums are >= 0: no
+    # wraparound select, so LLVM vectorizes with plain loads and stores
+    src = _kernel("    m = dims[1]\n    k = dims[2]\n    a = carray(p_a, (n, k))\n"
+                  "    o = carray(p_o, (n, m))\n    p = carray(p_p, (n, m))\n"
+                  "    for i in range(lo, hi):\n        for j in range(m):\n"
+                  "            t = a[i, j + 4]\n"
+                  "            o[i, j] = t * 2.0\n            p[i, j] = t + 1.0\n",
+                  "p_a, p_o, p_p")
+    text = irgen.translate(src, "k_test", ("float32",) * 3)
+    optimized = irgen.optimize(text)
+    assert re.search(r"<\d+ x (float|double)>", optimized)   # vectorized
+    assert "masked.gather" not in optimized and "masked.scatter" not in optimized
+
+
+@pytest.mark.parametrize("body, want", [
+    # an index that may be negative still wraps once, as Numba's basic indexing does
+    ("    a = carray(p_a, (n,))\n    o = carray(p_o, (n,))\n"
+     "    for i in range(lo, hi):\n        o[i] = a[i - 1]\n", [4.0, 1.0, 2.0, 3.0]),
+    ("    a = carray(p_a, (n,))\n    o = carray(p_o, (n,))\n"
+     "    for i in range(-2, 2):\n        o[i] = a[i]\n", [1.0, 2.0, 3.0, 4.0]),
+    ("    a = carray(p_a, (n,))\n    o = carray(p_o, (n,))\n    j = 0\n"
+     "    for i in range(lo, hi):\n        j = i - 4\n        o[i] = a[j]\n", [1.0, 2.0, 3.0, 4.0]),
+])
+def test_indices_that_may_be_negative_still_wrap(body, want, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRACEJIT_CACHE_DIR", str(tmp_path))
+    fn = cache.load(_kernel(body), ("float32", "float32"))
+    a, o = np.array([1, 2, 3, 4], np.float32), np.zeros(4, np.float32)
+    dims = np.array([4], np.int64)
+    fn(0, 4, dims.ctypes.data, a.ctypes.data, o.ctypes.data)
+    np.testing.assert_array_equal(o, want)
