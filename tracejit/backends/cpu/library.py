@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import kernels
+from . import blas, kernels
 from .threads import MIN_PARALLEL_WORK, pool
 
 
@@ -47,8 +47,77 @@ def parallel_matmul(a, b, out):
     """``np.matmul(a, b, out=out)`` with the rows (the batch, for 3-D) of the
     result split across the thread pool, BLAS single-threaded in each."""
     def rows(lo, hi):
-        np.matmul(a[lo:hi], b if b.ndim == 2 else b[lo:hi], out=out[lo:hi])
+        if b.ndim == 2:
+            matmul_into(a[lo:hi], b, out[lo:hi])
+        else:
+            np.matmul(a[lo:hi], b[lo:hi], out=out[lo:hi])
     pool().run(rows, out.shape[0], (), per_thread=1)   # each chunk packs b again
+
+
+class Gemm:
+    """One 2-D float32 dot_general as a call of the private
+    OpenBLAS's gemm (blas.py) on the operands' data in place, a transposed
+    operand read as such; large products split by rows of the result
+    across the thread pool, single-threaded BLAS in each."""
+
+    def __init__(self, fn, itemsize, trans_a, trans_b, m, n, k):
+        self.fn, self.itemsize = fn, itemsize
+        self.trans_a, self.trans_b, self.m, self.n, self.k = trans_a, trans_b, m, n, k
+        self.lda = k if trans_a == blas.NO_TRANS else m
+        self.ldb = n if trans_b == blas.NO_TRANS else k
+        # moving down one row of the result moves down a row of A, or across a column of A^T
+        self.a_row = itemsize * (self.lda if trans_a == blas.NO_TRANS else 1)
+        self.parallel = m * n * k >= MIN_PARALLEL_FLOPS and m > 1 and pool().n > 1
+
+    @classmethod
+    def of(cls, ins):
+        """The Gemm of dot_general ``ins``, or None where it is not one
+        (batch dims, another dtype, an operand that needs a copy, a zero or
+        beyond-int32 size, or no private OpenBLAS)."""
+        (lc, rc), (lb, rb) = ins.attrs["dimension_numbers"]
+        ls, rs = ins.operands[0].shape, ins.operands[1].shape
+        dtype = ins.results[0].dtype
+        fn = blas.gemm_function(dtype)
+        if fn is None or lb or rb or ins.operands[0].dtype != dtype or ins.operands[1].dtype != dtype:
+            return None
+        lf, rf = _free(len(ls), lc, lb), _free(len(rs), rc, rb)
+        m, k, n = _prod([ls[d] for d in lf]), _prod([ls[d] for d in lc]), _prod([rs[d] for d in rf])
+        if not all(0 < x < 2**31 for x in (m, n, k)):
+            return None
+        ta = blas.NO_TRANS if list(lf) + list(lc) == list(range(len(ls))) else \
+            blas.TRANS if list(lc) + list(lf) == list(range(len(ls))) else None
+        tb = blas.NO_TRANS if list(rc) + list(rf) == list(range(len(rs))) else \
+            blas.TRANS if list(rf) + list(rc) == list(range(len(rs))) else None
+        if ta is None or tb is None:
+            return None
+        return cls(fn, np.dtype(dtype).itemsize, ta, tb, m, n, k)
+
+    def __call__(self, a: int, b: int, c: int):
+        """C = A @ B on data addresses."""
+        if self.parallel:
+            pool().run(self.rows, self.m, (a, b, c), per_thread=1)   # each chunk packs B again
+        else:
+            self.rows(0, self.m, a, b, c)
+
+    def rows(self, lo, hi, a, b, c):
+        self.fn(blas.ROW_MAJOR, self.trans_a, self.trans_b, hi - lo, self.n, self.k, 1.0,
+                a + lo * self.a_row, self.lda, b, self.ldb, 0.0,
+                c + lo * self.n * self.itemsize, self.n)
+
+
+def matmul_into(a, b, out):
+    """``np.matmul(a, b, out=out)`` for 2-D arrays, on the private OpenBLAS
+    where it has a gemm for their dtype and they are C-contiguous."""
+    fn = blas.gemm_function(out.dtype)
+    m, k = a.shape
+    n = b.shape[1]
+    if fn is None or a.dtype != out.dtype or b.dtype != out.dtype or \
+            not all(0 < x < 2**31 for x in (m, n, k)) or \
+            not (a.flags.c_contiguous and b.flags.c_contiguous and out.flags.c_contiguous):
+        np.matmul(a, b, out=out)
+        return
+    fn(blas.ROW_MAJOR, blas.NO_TRANS, blas.NO_TRANS, m, n, k, 1.0, a.ctypes.data, k,
+       b.ctypes.data, n, 0.0, out.ctypes.data, n)
 
 
 def dot_call(ins, lhs: str, rhs: str, out: str) -> str:
@@ -119,7 +188,7 @@ class Conv:
                 self.im2col(lo, hi, self.dims.ctypes.data, x_address, col_address)
                 rows = slice(lo * per_image, hi * per_image)
                 if self.groups == 1:
-                    np.matmul(col[rows], wk, out=out2[rows])
+                    matmul_into(col[rows], wk, out2[rows])
                 else:
                     out2[rows, k * self.og:(k + 1) * self.og] = col[rows] @ wk
             if self.parallel:

@@ -245,7 +245,12 @@ class PlanBuilder(BufferPlan):
             return
         if p == "dot_general":
             out = self.alloc(ins.results[0], i)
-            self.lines.append(library.dot_call(ins, args[0], args[1], out))
+            gemm = library.Gemm.of(ins)
+            if gemm is None:
+                self.lines.append(library.dot_call(ins, args[0], args[1], out))
+            else:
+                addresses = ", ".join(self.address(n) for n in (args[0], args[1], out))
+                self.lines.append(f"{self.glob('gemm', gemm)}({addresses})")
             return
         if p == "conv_general":
             conv = library.Conv(ins)
