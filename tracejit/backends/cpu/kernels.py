@@ -110,43 +110,45 @@ def window_argmax(dtype, window, strides, lows):
     return cache.load(source, (dtype.name, "int64"), "window_argmax")
 
 
-# Patches of x[N, D, H, W, C] for a 3-D convolution:
-# col[n, od, oh, ow, kd, kh, kw, c] = xp[n, od*s + kd*r, ..., c0 + c], where
-# xp is x dilated by lhs_dil and padded by pad_lo (zeros outside); rows n in
-# [lo, hi). dims: N D H W C, OD OH OW, KD KH KW, CG, c0, strides (3),
-# rhs dilation (3), lhs dilation (3), low paddings (3).
+# Patches of x[N, D, H, W, G, CG] for a 3-D convolution, for images n in
+# [lo, hi), group g and the kernel rows kk = kd * KH + kh in [k0, k1):
+# col[n - lo, od, oh, ow, kk - k0, kw, c] = x[n, zd, zh, zw, g, c], where
+# zd = td[od * KD + kd] is the input index that output od and window offset
+# kd read, -1 where that is padding or a hole of the lhs dilation (zeros);
+# likewise th and tw (Conv computes the tables: no division in the kernel).
+# The channel loop copies a contiguous run and vectorizes. zero: one 0.
+# dims: N D H W G CG, OD OH OW, KD KH KW, g, k0, k1.
 SOURCES["im2col"] = _HEADER + """
-def kernel(lo, hi, dims, p_x, p_col):
-    N, D, H, W, C = dims[0], dims[1], dims[2], dims[3], dims[4]
-    OD, OH, OW, KD, KH, KW = dims[5], dims[6], dims[7], dims[8], dims[9], dims[10]
-    CG, c0 = dims[11], dims[12]
-    sd, sh, sw, rd, rh, rw = dims[13], dims[14], dims[15], dims[16], dims[17], dims[18]
-    ld, lh, lw, pd, ph, pw = dims[19], dims[20], dims[21], dims[22], dims[23], dims[24]
-    x = carray(p_x, (N, D, H, W, C))
-    col = carray(p_col, (N, OD, OH, OW, KD, KH, KW, CG))
-    zero = x.dtype.type(0)
+def kernel(lo, hi, dims, p_x, p_td, p_th, p_tw, p_zero, p_col):
+    N, D, H, W, G, CG = dims[0], dims[1], dims[2], dims[3], dims[4], dims[5]
+    OD, OH, OW, KD, KH, KW = dims[6], dims[7], dims[8], dims[9], dims[10], dims[11]
+    g, k0, k1 = dims[12], dims[13], dims[14]
+    x = carray(p_x, (N, D, H, W, G, CG))
+    td = carray(p_td, (OD * KD,))
+    th = carray(p_th, (OH * KH,))
+    tw = carray(p_tw, (OW * KW,))
+    zero = carray(p_zero, (1,))
+    col = carray(p_col, (hi - lo, OD, OH, OW, k1 - k0, KW, CG))
+    z = zero[0]
     # loops in the order of col's layout: its writes are sequential
     for n in range(lo, hi):
         for od in range(OD):
             for oh in range(OH):
                 for ow in range(OW):
                     for kd in range(KD):
-                        qd = od * sd + kd * rd - pd
-                        okd = qd >= 0 and qd % ld == 0 and qd // ld < D
-                        zd = qd // ld
+                        zd = td[od * KD + kd]
                         for kh in range(KH):
-                            qh = oh * sh + kh * rh - ph
-                            okh = okd and qh >= 0 and qh % lh == 0 and qh // lh < H
-                            zh = qh // lh
-                            for kw in range(KW):
-                                qw = ow * sw + kw * rw - pw
-                                if okh and qw >= 0 and qw % lw == 0 and qw // lw < W:
-                                    zw = qw // lw
-                                    for c in range(CG):
-                                        col[n, od, oh, ow, kd, kh, kw, c] = x[n, zd, zh, zw, c0 + c]
-                                else:
-                                    for c in range(CG):
-                                        col[n, od, oh, ow, kd, kh, kw, c] = zero
+                            kk = kd * KH + kh
+                            if kk >= k0 and kk < k1:
+                                zh = th[oh * KH + kh]
+                                for kw in range(KW):
+                                    zw = tw[ow * KW + kw]
+                                    if zd >= 0 and zh >= 0 and zw >= 0:
+                                        for c in range(CG):
+                                            col[n - lo, od, oh, ow, kk - k0, kw, c] = x[n, zd, zh, zw, g, c]
+                                    else:
+                                        for c in range(CG):
+                                            col[n - lo, od, oh, ow, kk - k0, kw, c] = z
 """
 
 

@@ -1,13 +1,14 @@
 """Library calls: dot_general through BLAS (``np.matmul`` on 2-D or batched
 3-D views, transposed operands passed as views so BLAS reads them in
 place; large products split by rows across the thread pool), and
-conv_general as im2col (kernels.py) and a matrix product per feature
-group, done a chunk of images at a time, each chunk's patches multiplied
-while they are still in cache, the chunks shared by the pool's threads."""
+conv_general as im2col (kernels.py) and matrix products, blocked by
+images and kernel rows so that each block of patches is multiplied while
+it is still in cache, the blocks of images shared by the pool's threads."""
 from __future__ import annotations
 
 import numpy as np
 
+from ...ir.dtypes import numpy_dtype
 from . import blas, kernels
 from .threads import MIN_PARALLEL_WORK, pool
 
@@ -39,8 +40,11 @@ def _operand(name, shape, batch, first, second):
 
 #: Multiply-adds of a matrix product worth splitting across threads.
 MIN_PARALLEL_FLOPS = 1 << 24
-#: Rows of patches a convolution chunk computes and multiplies at once.
-CONV_ROWS = 1024
+#: Rows of patches (whole images) one convolution task computes.
+CONV_ROWS = 2048
+#: Depth (window offsets x channels) of the patches a convolution task
+#: computes and multiplies at once.
+CONV_DEPTH = 512
 
 
 def parallel_matmul(a, b, out):
@@ -136,8 +140,31 @@ def dot_call(ins, lhs: str, rhs: str, out: str) -> str:
     return f"np.matmul({a}, {b}, out={o})"
 
 
+def _window_table(size, out, k, stride, rhs_dil, lhs_dil, pad_lo):
+    """t[o * k + j]: the input index that output ``o`` reads at window offset
+    ``j`` along one spatial dim, -1 where that is padding or a hole that the
+    lhs dilation inserts."""
+    q = (np.arange(out)[:, None] * stride + np.arange(k)[None, :] * rhs_dil - pad_lo).ravel()
+    ok = (q >= 0) & (q % lhs_dil == 0) & (q // lhs_dil < size)
+    return np.ascontiguousarray(np.where(ok, q // lhs_dil, -1), np.int64)
+
+
 class Conv:
-    """conv_general as im2col + matrix products, on a scratch buffer."""
+    """conv_general as im2col + matrix products, blocked for the cache.
+
+    The rows of the patch matrix (image, output position) are split in
+    tasks of whole images, about ``CONV_ROWS`` rows each, that the pool's
+    threads take; its depth (window offset, channel) in blocks of whole
+    kernel rows, about ``CONV_DEPTH`` deep, so that a task's block of
+    patches is multiplied while it is still in cache. float32 products
+    accumulate the depth blocks into the task's rows of the result (gemm
+    with beta = 1), the groups' weights and results read in place; other
+    dtypes take the whole depth at once through ``np.matmul``.
+
+    A large depth is what a kernel gradient has (lowered as a convolution
+    whose window is the output cotangent: depth = output positions x batch,
+    9216 for the CIFAR-10 CNN's second layer): one im2col of it was a
+    59 MB matrix, and the product memory bound."""
 
     def __init__(self, ins):
         a = ins.attrs
@@ -145,55 +172,92 @@ class Conv:
         out = ins.results[0]
         nd = len(lhs.shape) - 2
         pad3 = 3 - nd
-        self.x_shape = (lhs.shape[0],) + (1,) * pad3 + tuple(lhs.shape[1:])
-        self.strides = (1,) * pad3 + tuple(a["window_strides"])
-        self.rhs_dil = (1,) * pad3 + tuple(a["rhs_dilation"])
-        self.lhs_dil = (1,) * pad3 + tuple(a["lhs_dilation"])
-        self.pad_lo = (0,) * pad3 + tuple(lo for lo, _ in a["padding"])
         self.groups = g = a["feature_group_count"]
         n, c, o = lhs.shape[0], lhs.shape[-1], rhs.shape[-1]
-        self.cg, self.og = c // g, o // g
-        self.out_sp = (1,) * pad3 + tuple(out.shape[1:-1])
-        self.k_sp = (1,) * pad3 + tuple(rhs.shape[:-2])
-        self.rows = n * _prod(self.out_sp)
-        self.depth = _prod(self.k_sp) * self.cg
-        self.col_shape = (n,) + self.out_sp + self.k_sp + (self.cg,)
+        self.n, self.o, self.cg, self.og = n, o, c // g, o // g
+        x_shape = (n,) + (1,) * pad3 + tuple(lhs.shape[1:-1])
+        strides = (1,) * pad3 + tuple(a["window_strides"])
+        rhs_dil = (1,) * pad3 + tuple(a["rhs_dilation"])
+        lhs_dil = (1,) * pad3 + tuple(a["lhs_dilation"])
+        pad_lo = (0,) * pad3 + tuple(lo for lo, _ in a["padding"])
+        out_sp = (1,) * pad3 + tuple(out.shape[1:-1])
+        k_sp = (1,) * pad3 + tuple(rhs.shape[:-2])
+        self.rows = n * _prod(out_sp)
+        self.per_image = _prod(out_sp)
+        self.depth = _prod(k_sp) * self.cg
+        self.dtype = numpy_dtype(lhs.dtype)
+        self.itemsize = self.dtype.itemsize
         # a 1x1 stride-1 convolution without padding is already a matrix product
-        self.direct = (g == 1 and _prod(self.k_sp) == 1 and self.strides == (1, 1, 1)
-                       and self.lhs_dil == (1, 1, 1) and all(p == 0 for p in self.pad_lo)
+        self.direct = (g == 1 and _prod(k_sp) == 1 and strides == (1, 1, 1)
+                       and lhs_dil == (1, 1, 1) and all(p == 0 for p in pad_lo)
                        and all(lo == 0 and hi == 0 for lo, hi in a["padding"]))
-        self.scratch = 0 if self.direct else _prod(self.col_shape)
-        self.parallel = self.scratch >= MIN_PARALLEL_WORK and n > 1
-        if not self.direct:
-            self.im2col = kernels.get("im2col", lhs.dtype, lhs.dtype)
-            self.dims = np.array(self.x_shape + self.out_sp + self.k_sp + (self.cg, 0) +
-                                 self.strides + self.rhs_dil + self.lhs_dil + self.pad_lo, np.int64)
+        self.empty = self.rows == 0 or o == 0 or self.depth == 0
+        self.scratch = 0
+        if self.direct or self.empty:
+            return
+        self.gemm = blas.gemm_function(lhs.dtype) if lhs.dtype == rhs.dtype == out.dtype and \
+            all(0 < x < 2**31 for x in (self.rows, self.depth, o)) else None
+        # tasks of whole images, about CONV_ROWS rows each, as many for each thread
+        self.threads = pool().n if self.rows * self.depth >= MIN_PARALLEL_WORK and n > 1 else 1
+        self.per_thread = max(1, -(-self.rows // (CONV_ROWS * self.threads)))
+        self.tasks = min(n, self.threads * self.per_thread)
+        # depth blocks of whole kernel rows (kd, kh), about CONV_DEPTH deep
+        kernel_rows, self.row_depth = k_sp[0] * k_sp[1], k_sp[2] * self.cg
+        per_block = kernel_rows if self.gemm is None else \
+            max(1, min(kernel_rows, CONV_DEPTH // self.row_depth))
+        self.blocks = [(k0, min(k0 + per_block, kernel_rows))
+                       for k0 in range(0, kernel_rows, per_block)]
+        self.block_depth = per_block * self.row_depth
+        self.scratch = self.rows * self.block_depth
+        self.im2col = kernels.get("im2col", lhs.dtype, "int64", "int64", "int64", lhs.dtype,
+                                  lhs.dtype)
+        self.tables = [_window_table(*args) for args in zip(
+            x_shape[1:], out_sp, k_sp, strides, rhs_dil, lhs_dil, pad_lo)]
+        self.zero = np.zeros(1, self.dtype)
+        self.dims = [[np.array(x_shape + (g, self.cg) + out_sp + k_sp + (k, k0, k1), np.int64)
+                      for k0, k1 in self.blocks] for k in range(g)]
 
     def __call__(self, lhs, rhs, out, scratch):
         w = rhs.reshape(self.depth, -1)
         out2 = out.reshape(self.rows, -1)
+        if self.empty:
+            out2[...] = 0
+            return
         if self.direct:
             parallel_matmul(lhs.reshape(self.rows, -1), w, out2)
             return
-        col = scratch[:self.scratch].reshape(self.rows, self.depth)
-        n = self.x_shape[0]
-        per_image = self.rows // n if n else 0
-        x_address, col_address = lhs.ctypes.data, col.ctypes.data
-        for k in range(self.groups):
-            self.dims[12] = k * self.cg
-            wk = w if self.groups == 1 else np.ascontiguousarray(w[:, k * self.og:(k + 1) * self.og])
+        if not out2.flags.c_contiguous:
+            result = np.empty(out2.shape, out2.dtype)
+            self(lhs, rhs, result, scratch)
+            out2[...] = result
+            return
+        lhs, w = np.ascontiguousarray(lhs), np.ascontiguousarray(w)
+        col = scratch[:self.scratch]
+        addresses = (lhs.ctypes.data,) + tuple(t.ctypes.data for t in self.tables) + \
+            (self.zero.ctypes.data,)
+        args = (w, out2, col, addresses)
+        if self.threads > 1:
+            pool().run(self.images, self.n, args, per_thread=self.per_thread)
+        else:
+            for t in range(self.tasks):
+                self.images(self.n * t // self.tasks, self.n * (t + 1) // self.tasks, *args)
 
-            def images(lo, hi):
-                # patches of these images, then their product while still in cache
-                self.im2col(lo, hi, self.dims.ctypes.data, x_address, col_address)
-                rows = slice(lo * per_image, hi * per_image)
-                if self.groups == 1:
-                    matmul_into(col[rows], wk, out2[rows])
+    def images(self, lo, hi, w, out2, col, addresses):
+        """The result's rows of images [lo, hi): patches a depth block at a
+        time, each multiplied while still in cache."""
+        r0, r1 = lo * self.per_image, hi * self.per_image
+        block = col[r0 * self.block_depth:r1 * self.block_depth]
+        for k in range(self.groups):
+            for b, (k0, k1) in enumerate(self.blocks):
+                d = (k1 - k0) * self.row_depth
+                self.im2col(lo, hi, self.dims[k][b].ctypes.data, *addresses, block.ctypes.data)
+                d0, o0 = k0 * self.row_depth, k * self.og
+                if self.gemm is not None:
+                    self.gemm(blas.ROW_MAJOR, blas.NO_TRANS, blas.NO_TRANS, r1 - r0, self.og, d,
+                              1.0, block.ctypes.data, d,
+                              w.ctypes.data + (d0 * self.o + o0) * self.itemsize, self.o,
+                              0.0 if b == 0 else 1.0,
+                              out2.ctypes.data + (r0 * self.o + o0) * self.itemsize, self.o)
                 else:
-                    out2[rows, k * self.og:(k + 1) * self.og] = col[rows] @ wk
-            if self.parallel:
-                # chunks of about CONV_ROWS rows: the patches stay in cache
-                chunks = max(1, min(n, self.rows // CONV_ROWS))
-                pool().run(images, n, (), per_thread=max(1, chunks // pool().n))
-            else:
-                images(0, n)
+                    patches = block[:(r1 - r0) * d].reshape(r1 - r0, d)
+                    out2[r0:r1, o0:o0 + self.og] = patches @ w[d0:d0 + d, o0:o0 + self.og]

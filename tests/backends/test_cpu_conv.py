@@ -1,0 +1,111 @@
+"""The cpu backend's convolution (library.Conv: im2col blocked by images
+and kernel rows, float32 depth blocks accumulated by gemm with beta = 1)
+computes what the reference interpreter computes, for drawn geometries:
+1-, 2- and 3-D, strides, paddings (negative too), both dilations, feature
+groups, size-1 and odd sizes. Small CONV_ROWS and CONV_DEPTH make small
+shapes take several tasks and depth blocks."""
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import tracejit
+from tracejit import lax
+from tracejit.backends.cpu import library
+from tracejit.testing import check_grads
+
+# the fixture only sets two constants, the same for every example
+SETTINGS = settings(max_examples=30, deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    monkeypatch.setattr(library, "CONV_ROWS", 7)
+    monkeypatch.setattr(library, "CONV_DEPTH", 5)
+
+
+@st.composite
+def conv_cases(draw):
+    nd = draw(st.integers(1, 3))
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    cg, og = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    window = [draw(st.integers(1, 3)) for _ in range(nd)]
+    rhs_dil = [draw(st.integers(1, 2)) for _ in range(nd)]
+    lhs_dil = [draw(st.integers(1, 2)) for _ in range(nd)]
+    strides = [draw(st.integers(1, 3)) for _ in range(nd)]
+    padding = [(draw(st.integers(-1, 2)), draw(st.integers(-1, 2))) for _ in range(nd)]
+    sizes = []
+    for k, rd, ld, (lo, hi) in zip(window, rhs_dil, lhs_dil, padding):
+        # the dilated, padded input holds at least one window
+        need = (k - 1) * rd + 1 - lo - hi
+        least = max(1, -(-(need - 1) // ld) + 1)
+        sizes.append(draw(st.integers(least, least + 4)))
+    batch = draw(st.integers(1, 4))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x = rng.standard_normal((batch, *sizes, cg * groups)).astype(np.float32)
+    w = rng.standard_normal((*window, cg, og * groups)).astype(np.float32)
+    attrs = dict(window_strides=tuple(strides), padding=tuple(padding),
+                 lhs_dilation=tuple(lhs_dil), rhs_dilation=tuple(rhs_dil),
+                 feature_group_count=groups)
+    return x, w, attrs
+
+
+def _both(fun, *args):
+    got = tracejit.jit(fun, backend="cpu")(*args)
+    want = tracejit.jit(fun, backend="reference")(*args)
+    return tracejit.tree_leaves(got), tracejit.tree_leaves(want)
+
+
+def _close(got, want, rtol):
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and g.dtype == w.dtype
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=rtol * max(1.0, np.abs(w).max(initial=0)))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@SETTINGS
+@given(case=conv_cases())
+def test_conv_matches_reference(small_blocks, dtype, case):
+    x, w, attrs = case
+    got, want = _both(lambda x, w: lax.conv_general(x, w, **attrs),
+                      x.astype(dtype), w.astype(dtype))
+    _close(got, want, 1e-5 if dtype == "float32" else 1e-12)
+
+
+@SETTINGS
+@given(case=conv_cases())
+def test_conv_gradients_match_reference(small_blocks, case):
+    """Both cotangents: the input's is a convolution with the flipped
+    kernel, the kernel's a convolution whose window is the output
+    cotangent (a deep patch matrix, several depth blocks)."""
+    x, w, attrs = case
+
+    def loss(x, w):
+        y = lax.conv_general(x, w, **attrs)
+        return (y * y).sum()
+    got, want = _both(tracejit.value_and_grad(loss, argnums=(0, 1)), x, w)
+    _close(got, want, 2e-5)
+
+
+def test_conv_gradients_finite_differences(small_blocks):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 5, 6, 4))
+    w = rng.standard_normal((3, 2, 2, 6))
+    attrs = dict(window_strides=(2, 1), padding=((1, 1), (0, 2)), lhs_dilation=(1, 1),
+                 rhs_dilation=(1, 2), feature_group_count=2)
+    check_grads(tracejit.jit(lambda x, w: lax.conv_general(x, w, **attrs), backend="cpu"),
+                (x, w), order=1)
+
+
+def test_cnn_layer_shapes_in_blocks():
+    """The CIFAR-10 CNN's second layer and its kernel gradient at the
+    default block sizes (several tasks, depth blocks of one kernel row)."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((8, 12, 12, 64)).astype(np.float32)
+    w = (rng.standard_normal((5, 5, 64, 64)) * 0.05).astype(np.float32)
+
+    def loss(x, w):
+        y = lax.conv_general(x, w, (1, 1), ((2, 2), (2, 2)))
+        return (y * y).sum()
+    got, want = _both(tracejit.value_and_grad(loss, argnums=(0, 1)), x, w)
+    _close(got, want, 1e-4)
