@@ -202,3 +202,20 @@ def test_donation_counts_positions_past_static_arguments(monkeypatch):
 
     np.testing.assert_array_equal(f(3, np.ones(2), {"a": 1.0, "b": 2.0}["a"]), [4.0, 4.0])
     assert seen == [(0,)]   # x (leaf 0) is donated, not y
+
+
+def test_dispatch_shortcut_keeps_signatures_apart():
+    # the dispatch shortcut (api._fast_signature) must tell apart whatever
+    # the full leaf types tell apart: shape, dtype, weak Python scalars vs
+    # NumPy scalars, and Python ints beyond int64 (which take the full path)
+    f = tracejit.jit(lambda x, s: x * s)
+    x32, x64 = np.ones(3, np.float32), np.ones(3, np.float64)
+    calls = [(x32, 2.0), (x32, 2.0), (x64, 2.0), (np.ones(4, np.float32), 2.0),
+             (x32, np.float64(2.0)), (x32, 2), (x32, True), (x32, 2**70), (x32, 3.0)]
+    want_traces = [1, 1, 2, 3, 4, 5, 6, 7, 7]
+    for (x, s), traces in zip(calls, want_traces):
+        got = f(x, s)
+        ref = np.asarray(x) * (float(s) if isinstance(s, int) and abs(s) >= 2**63 else s)
+        assert got.dtype == tracejit.jit(lambda x, s: x * s, backend="reference")(x, s).dtype
+        np.testing.assert_allclose(got, ref, rtol=1e-6)
+        assert f.trace_count == traces, (x.dtype, x.shape, s)

@@ -102,6 +102,24 @@ def make_ir(fun, static_argnums=(), static_argnames=()):
     return wrapped
 
 
+def _fast_signature(leaves):
+    """What determines the types of these leaves, cheaply (a call's dispatch
+    cost was mostly typing each leaf): shape and dtype of NumPy arrays and
+    scalars, the class of Python floats, bools and int64-sized ints; None
+    when a leaf is anything else (device arrays, tracers, big ints, lists),
+    which take the full path."""
+    sig = []
+    for x in leaves:
+        t = type(x)
+        if t is np.ndarray or isinstance(x, np.generic):
+            sig.append((t, x.shape, x.dtype))
+        elif t is float or t is bool or (t is int and -2**63 <= x < 2**63):
+            sig.append(t)
+        else:
+            return None
+    return tuple(sig)
+
+
 def _describe_change(old, new):
     """Why a signature missed the cache, in words."""
     (ot, otypes, ostat, ob), (nt, ntypes, nstat, nb) = old, new
@@ -133,6 +151,7 @@ class JitFunction:
         self.tiered = tiered
         self.input_specs = None if input_specs is None else tuple(input_specs)
         self._cache = {}
+        self._fast_keys = {}   # _fast_signature's key -> the cache key it stands for
         self._int_targets = {}   # per cache key: {Python int leaf: dtypes it is used as}
         self._last_key = None
         self.trace_count = 0
@@ -155,13 +174,21 @@ class JitFunction:
     def _call(self, args, kwargs):
         statics, dyn = self._sig.split(args, kwargs)
         leaves, treedef = tree_flatten(dyn)
-        types = tuple(("Python int beyond int64", leaf_type(x, f"#{i}"))
-                      if arguments.is_big_int(x) else leaf_type(x, f"#{i}")
-                      for i, x in enumerate(leaves))
-        if self.input_specs is not None:
-            types = self._spec_types(args, statics, types)
-        backend = self._backend_name(leaves)
-        key = (treedef, types, statics, backend)
+        fast = _fast_signature(leaves) if self.input_specs is None else None
+        key = None
+        if fast is not None:   # a signature seen before: its key without typing each leaf
+            fast = (treedef, fast, statics, self.backend or default_backend())
+            key = self._fast_keys.get(fast)
+        if key is None:
+            types = tuple(("Python int beyond int64", leaf_type(x, f"#{i}"))
+                          if arguments.is_big_int(x) else leaf_type(x, f"#{i}")
+                          for i, x in enumerate(leaves))
+            if self.input_specs is not None:
+                types = self._spec_types(args, statics, types)
+            key = (treedef, types, statics, self._backend_name(leaves))
+            if fast is not None:
+                self._fast_keys[fast] = key
+        backend = key[3]
         entry = self._cache.get(key)
         if entry is None:
             if self._last_key is not None:

@@ -34,8 +34,9 @@ def test_every_layout_matches_float64(m, n, k, ta, tb, seed):
 
 @needs_library
 @pytest.mark.parametrize("ta, tb", [(False, False), (True, False), (False, True), (True, True)])
-def test_large_products_split_across_threads_match(ta, tb):
-    m, n, k = 300, 257, 260   # m*n*k over MIN_PARALLEL_FLOPS; rows do not divide evenly
+@pytest.mark.parametrize("m, n", [(301, 257), (129, 513)])   # split by rows, by columns
+def test_large_products_split_across_threads_match(ta, tb, m, n):
+    k = 260   # m*n*k over MIN_PARALLEL_FLOPS; the split does not divide evenly
     assert m * n * k >= library.MIN_PARALLEL_FLOPS
     rng = np.random.default_rng(0)
     a = rng.standard_normal((k, m) if ta else (m, k)).astype(np.float32)

@@ -61,17 +61,22 @@ def parallel_matmul(a, b, out):
 class Gemm:
     """One 2-D float32 dot_general as a call of the private
     OpenBLAS's gemm (blas.py) on the operands' data in place, a transposed
-    operand read as such; large products split by rows of the result
-    across the thread pool, single-threaded BLAS in each."""
+    operand read as such; large products split by rows or by columns of
+    the result (the larger side) across the thread pool, single-threaded
+    BLAS in each."""
 
     def __init__(self, fn, itemsize, trans_a, trans_b, m, n, k):
         self.fn, self.itemsize = fn, itemsize
         self.trans_a, self.trans_b, self.m, self.n, self.k = trans_a, trans_b, m, n, k
         self.lda = k if trans_a == blas.NO_TRANS else m
         self.ldb = n if trans_b == blas.NO_TRANS else k
-        # moving down one row of the result moves down a row of A, or across a column of A^T
+        # one row of the result down is a row of A down, or a column of A^T across;
+        # one column across is a column of B across, or a row of B^T down
         self.a_row = itemsize * (self.lda if trans_a == blas.NO_TRANS else 1)
-        self.parallel = m * n * k >= MIN_PARALLEL_FLOPS and m > 1 and pool().n > 1
+        self.b_col = itemsize * (1 if trans_b == blas.NO_TRANS else self.ldb)
+        # each thread packs all of the operand it does not split: split the larger side
+        self.by_rows = m >= n
+        self.parallel = m * n * k >= MIN_PARALLEL_FLOPS and max(m, n) > 1 and pool().n > 1
 
     @classmethod
     def of(cls, ins):
@@ -98,15 +103,22 @@ class Gemm:
 
     def __call__(self, a: int, b: int, c: int):
         """C = A @ B on data addresses."""
-        if self.parallel:
-            pool().run(self.rows, self.m, (a, b, c), per_thread=1)   # each chunk packs B again
-        else:
+        if not self.parallel:
             self.rows(0, self.m, a, b, c)
+        elif self.by_rows:
+            pool().run(self.rows, self.m, (a, b, c), per_thread=1)
+        else:
+            pool().run(self.columns, self.n, (a, b, c), per_thread=1)
 
     def rows(self, lo, hi, a, b, c):
         self.fn(blas.ROW_MAJOR, self.trans_a, self.trans_b, hi - lo, self.n, self.k, 1.0,
                 a + lo * self.a_row, self.lda, b, self.ldb, 0.0,
                 c + lo * self.n * self.itemsize, self.n)
+
+    def columns(self, lo, hi, a, b, c):
+        self.fn(blas.ROW_MAJOR, self.trans_a, self.trans_b, self.m, hi - lo, self.k, 1.0,
+                a, self.lda, b + lo * self.b_col, self.ldb, 0.0,
+                c + lo * self.itemsize, self.n)
 
 
 def matmul_into(a, b, out):
