@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import tracejit
+import tracejit.numpy as tnp
 from tracejit import lax
 from tracejit.backends.cpu import library
 from tracejit.testing import check_grads
@@ -109,3 +110,36 @@ def test_cnn_layer_shapes_in_blocks():
         return (y * y).sum()
     got, want = _both(tracejit.value_and_grad(loss, argnums=(0, 1)), x, w)
     _close(got, want, 1e-4)
+
+
+@st.composite
+def pool_cases(draw):
+    """Windows over any of the 4 dims (pooling slides over the spatial
+    ones; batch and channels take window 1, stride 1, no padding), ties
+    from integer-valued inputs, -inf and NaN."""
+    shape, window, strides, padding = [], [], [], []
+    for d in range(4):
+        slides = d in (1, 2) or draw(st.integers(0, 4)) == 0
+        k = draw(st.integers(1, 3)) if slides else 1
+        window.append(k)
+        strides.append(draw(st.integers(1, 3)) if slides else 1)
+        padding.append((draw(st.integers(0, k - 1)), draw(st.integers(0, k - 1))) if slides
+                       else (0, 0))
+        shape.append(draw(st.integers(k, k + 5)) if slides else draw(st.integers(1, 9)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x = rng.integers(-3, 4, shape).astype(np.float32)
+    if draw(st.booleans()):
+        x.flat[rng.integers(0, x.size)] = draw(st.sampled_from([-np.inf, np.nan]))
+    return x, tuple(window), tuple(strides), tuple(padding)
+
+
+@SETTINGS
+@given(case=pool_cases())
+def test_max_pool_gradient_matches_reference(case):
+    x, window, strides, padding = case
+
+    def loss(x):
+        y = lax.reduce_window(x, "max", window, strides, padding)
+        return (tnp.where(tnp.isfinite(y), y, 0) * tnp.arange(y.size, dtype=y.dtype).reshape(y.shape)).sum()
+    got, want = _both(tracejit.grad(loss), x)
+    np.testing.assert_array_equal(got[0], want[0])

@@ -42,9 +42,12 @@ def kernel(lo, hi, dims, p_idx, p_upd, p_out):
 # Max pooling's gradient, in two kernels on rank-4 arrays. window_argmax:
 # the flat position in the operand of each window's first maximum (padding
 # counts as the lowest value; -1 when the first maximum is padding); the
-# window geometry is literal, so the window loops unroll and the channel
-# loop vectorizes. scatter_positions: out.flat[pos] += src (out zero on
-# entry); rows [lo, hi) of dim 0.
+# window geometry is literal, so the window loops unroll. A dim the window
+# does not slide over (window 1, stride 1, no padding: the channels of a
+# pooling) indexes the operand with the loop variable itself, so the loop
+# over it vectorizes (a clamped index made every load a gather).
+# scatter_positions: out.flat[pos] += src (out zero on entry); rows
+# [lo, hi) of dim 0.
 # dims: source shape (4), operand shape (4).
 WINDOW_ARGMAX = _HEADER + """
 LOWEST = {lowest}
@@ -63,17 +66,15 @@ def kernel(lo, hi, dims, p_op, p_pos):
                     bp = np.int64(-1)
                     first = True
                     for w0 in range({k0}):
-                        q0 = i0 * {s0} + w0 - {l0}
+                        q0 = {q0}
                         for w1 in range({k1}):
-                            q1 = i1 * {s1} + w1 - {l1}
+                            q1 = {q1}
                             for w2 in range({k2}):
-                                q2 = i2 * {s2} + w2 - {l2}
+                                q2 = {q2}
                                 for w3 in range({k3}):
-                                    q3 = i3 * {s3} + w3 - {l3}
-                                    inside = (0 <= q0 < N0 and 0 <= q1 < N1 and
-                                              0 <= q2 < N2 and 0 <= q3 < N3)
-                                    v = op[min(max(q0, 0), N0 - 1), min(max(q1, 0), N1 - 1),
-                                           min(max(q2, 0), N2 - 1), min(max(q3, 0), N3 - 1)]
+                                    q3 = {q3}
+                                    inside = {inside}
+                                    v = op[{index}]
                                     v = v if inside else LOWEST
                                     take = first or v > best
                                     best = v if take else best
@@ -99,14 +100,21 @@ def kernel(lo, hi, dims, p_src, p_pos, p_out):
 """
 
 
-def window_argmax(dtype, window, strides, lows):
-    """The window_argmax kernel for a 4-D window geometry."""
+def window_argmax(dtype, window, strides, lows, identity=()):
+    """The window_argmax kernel for a 4-D window geometry; ``identity``: the
+    dims where the source and the operand have the same size and the
+    window does not slide (window 1, stride 1, low padding 0)."""
     dtype = np.dtype(dtype)
     lowest = "-np.inf" if dtype.kind == "f" else str(int(np.iinfo(dtype).min))
+    slides = [d for d in range(4) if d not in identity]
+    q = {f"q{d}": f"i{d}" if d in identity else f"i{d} * {strides[d]} + w{d} - {lows[d]}"
+         for d in range(4)}
+    inside = " and ".join(f"0 <= q{d} < N{d}" for d in slides) or "True"
+    index = ", ".join(f"q{d}" if d in identity else f"min(max(q{d}, 0), N{d} - 1)"
+                      for d in range(4))
     source = WINDOW_ARGMAX.format(
-        lowest=f"np.{dtype.name}({lowest})",
-        **{f"k{d}": window[d] for d in range(4)}, **{f"s{d}": strides[d] for d in range(4)},
-        **{f"l{d}": lows[d] for d in range(4)})
+        lowest=f"np.{dtype.name}({lowest})", inside=f"({inside})", index=index, **q,
+        **{f"k{d}": window[d] for d in range(4)})
     return cache.load(source, (dtype.name, "int64"), "window_argmax")
 
 

@@ -335,7 +335,9 @@ class PlanBuilder(BufferPlan):
         n = int(np.prod(s4))
         positions = self._arena(8 * max(n, 1))
         pos = self.glob("B", positions.data[:8 * n].view(np.int64))
-        self.call(kernels.window_argmax(operand.dtype, window, strides, lows), s4[0],
+        identity = tuple(d for d in range(4) if window[d] == 1 and strides[d] == 1 and
+                         lows[d] == 0 and s4[d] == o4[d])
+        self.call(kernels.window_argmax(operand.dtype, window, strides, lows, identity), s4[0],
                   n * int(np.prod(window)), dims, [self.address(args[1]), self.address(pos)])
         out = self.alloc(v, i)
         self.free.append(positions)
