@@ -3,7 +3,8 @@ and kernel rows, float32 depth blocks accumulated by gemm with beta = 1)
 computes what the reference interpreter computes, for drawn geometries:
 1-, 2- and 3-D, strides, paddings (negative too), both dilations, feature
 groups, size-1 and odd sizes. Small CONV_ROWS and CONV_DEPTH make small
-shapes take several tasks and depth blocks."""
+shapes take several tasks and depth blocks, shared by the pool's threads
+by images, or, with fewer images than threads, by depth blocks summed."""
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -23,6 +24,7 @@ SETTINGS = settings(max_examples=30, deadline=None,
 def small_blocks(monkeypatch):
     monkeypatch.setattr(library, "CONV_ROWS", 7)
     monkeypatch.setattr(library, "CONV_DEPTH", 5)
+    monkeypatch.setattr(library, "MIN_PARALLEL_WORK", 0)   # the pool's threads share them
 
 
 @st.composite

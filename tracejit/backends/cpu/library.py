@@ -220,7 +220,16 @@ class Conv:
         self.blocks = [(k0, min(k0 + per_block, kernel_rows))
                        for k0 in range(0, kernel_rows, per_block)]
         self.block_depth = per_block * self.row_depth
-        self.scratch = self.rows * self.block_depth
+        # too few images to share out (a first layer's kernel gradient: the
+        # image's 3 channels are its images): the threads share the depth
+        # blocks instead, each summing its own part of the product
+        self.depth_parts = self.threads if (
+            self.gemm is not None and self.threads > 1 and n < 2 * self.threads and
+            len(self.blocks) >= self.threads) else 1
+        if self.depth_parts > 1:
+            self.threads = 1
+            self.partials = np.zeros((self.depth_parts - 1, self.rows, o), self.dtype)
+        self.scratch = self.rows * self.block_depth * self.depth_parts
         self.im2col = kernels.get("im2col", lhs.dtype, "int64", "int64", "int64", lhs.dtype,
                                   lhs.dtype)
         self.tables = [_window_table(*args) for args in zip(
@@ -248,19 +257,35 @@ class Conv:
         addresses = (lhs.ctypes.data,) + tuple(t.ctypes.data for t in self.tables) + \
             (self.zero.ctypes.data,)
         args = (w, out2, col, addresses)
-        if self.threads > 1:
+        if self.depth_parts > 1:
+            pool().run(self.depth_part, self.depth_parts, args, per_thread=1)
+            out2 += self.partials.sum(axis=0)
+        elif self.threads > 1:
             pool().run(self.images, self.n, args, per_thread=self.per_thread)
         else:
             for t in range(self.tasks):
                 self.images(self.n * t // self.tasks, self.n * (t + 1) // self.tasks, *args)
 
-    def images(self, lo, hi, w, out2, col, addresses):
+    def depth_part(self, part, end, w, out2, col, addresses):
+        """Parts [part, end) of the depth blocks, over all images, each into
+        the result (part 0) or its own partial sum."""
+        size = self.rows * self.block_depth
+        for p in range(part, end):
+            into = out2 if p == 0 else self.partials[p - 1]
+            blocks = range(len(self.blocks) * p // self.depth_parts,
+                           len(self.blocks) * (p + 1) // self.depth_parts)
+            self.images(0, self.n, w, into, col[p * size:(p + 1) * size], addresses, blocks)
+
+    def images(self, lo, hi, w, out2, col, addresses, blocks=None):
         """The result's rows of images [lo, hi): patches a depth block at a
-        time, each multiplied while still in cache."""
+        time (all of them, or those numbered ``blocks``), each multiplied
+        while still in cache and summed into ``out2``."""
         r0, r1 = lo * self.per_image, hi * self.per_image
         block = col[r0 * self.block_depth:r1 * self.block_depth]
+        blocks = range(len(self.blocks)) if blocks is None else blocks
         for k in range(self.groups):
-            for b, (k0, k1) in enumerate(self.blocks):
+            for first, b in enumerate(blocks):
+                k0, k1 = self.blocks[b]
                 d = (k1 - k0) * self.row_depth
                 self.im2col(lo, hi, self.dims[k][b].ctypes.data, *addresses, block.ctypes.data)
                 d0, o0 = k0 * self.row_depth, k * self.og
@@ -268,7 +293,7 @@ class Conv:
                     self.gemm(blas.ROW_MAJOR, blas.NO_TRANS, blas.NO_TRANS, r1 - r0, self.og, d,
                               1.0, block.ctypes.data, d,
                               w.ctypes.data + (d0 * self.o + o0) * self.itemsize, self.o,
-                              0.0 if b == 0 else 1.0,
+                              0.0 if first == 0 else 1.0,
                               out2.ctypes.data + (r0 * self.o + o0) * self.itemsize, self.o)
                 else:
                     patches = block[:(r1 - r0) * d].reshape(r1 - r0, d)
