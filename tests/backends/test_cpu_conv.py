@@ -20,8 +20,10 @@ SETTINGS = settings(max_examples=30, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
-@pytest.fixture
-def small_blocks(monkeypatch):
+@pytest.fixture(params=["channel runs", "padded rows"])
+def small_blocks(request, monkeypatch):
+    # both im2col kernels: channel runs, or window rows of a padded copy
+    monkeypatch.setattr(library, "PADDED_CHANNELS", 0 if request.param == "channel runs" else 16)
     monkeypatch.setattr(library, "CONV_ROWS", 7)
     monkeypatch.setattr(library, "CONV_DEPTH", 5)
     monkeypatch.setattr(library, "MIN_PARALLEL_WORK", 0)   # the pool's threads share them

@@ -160,6 +160,36 @@ def kernel(lo, hi, dims, p_x, p_td, p_th, p_tw, p_zero, p_col):
 """
 
 
+# Patches of a zero-padded x[N, D, H, W, C] (Conv pads it: one feature
+# group, no lhs dilation, no dilation along W), for images n in [lo, hi)
+# and kernel rows kk = kd * KH + kh in [k0, k1): one kernel row's patch is
+# the contiguous run x[n, zd, zh, ow * SW : ow * SW + KW, :], copied as one
+# loop (im2col's loop per window offset copies runs of C elements: 3 for
+# an image). dims: N D H W C, OD OH OW, KD KH KW, SD SH SW, RD RH, k0, k1.
+SOURCES["im2col_padded"] = _HEADER + """
+def kernel(lo, hi, dims, p_x, p_col):
+    N, D, H, W, C = dims[0], dims[1], dims[2], dims[3], dims[4]
+    OD, OH, OW, KD, KH, KW = dims[5], dims[6], dims[7], dims[8], dims[9], dims[10]
+    SD, SH, SW, RD, RH, k0, k1 = dims[11], dims[12], dims[13], dims[14], dims[15], dims[16], dims[17]
+    x = carray(p_x, (N, D, H, W * C))
+    col = carray(p_col, (hi - lo, OD, OH, OW, k1 - k0, KW * C))
+    for n in range(lo, hi):
+        for od in range(OD):
+            for oh in range(OH):
+                for ow in range(OW):
+                    for kd in range(KD):
+                        for kh in range(KH):
+                            kk = kd * KH + kh
+                            if kk >= k0 and kk < k1:
+                                # max(v, 0): known >= 0, so no wraparound: the copy vectorizes
+                                zd = od * SD + kd * RD
+                                zh = oh * SH + kh * RH
+                                for j in range(KW * C):
+                                    col[n - lo, od, oh, ow, kk - k0, j] = \
+                                        x[n, zd, zh, ow * max(SW, 0) * max(C, 0) + j]
+"""
+
+
 def get(name: str, *dtypes):
     """The compiled kernel ``name`` for arrays of these dtypes."""
     return cache.load(SOURCES[name], tuple(np.dtype(d).name for d in dtypes), name)

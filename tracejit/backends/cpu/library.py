@@ -42,6 +42,9 @@ def _operand(name, shape, batch, first, second):
 MIN_PARALLEL_FLOPS = 1 << 24
 #: Rows of patches (whole images) one convolution task computes.
 CONV_ROWS = 2048
+#: Below this many channels (per group), im2col copies whole window rows
+#: from a zero-padded copy of the input instead of channel runs.
+PADDED_CHANNELS = 16
 #: Depth (window offsets x channels) of the patches a convolution task
 #: computes and multiplies at once.
 CONV_DEPTH = 512
@@ -230,6 +233,20 @@ class Conv:
             self.threads = 1
             self.partials = np.zeros((self.depth_parts - 1, self.rows, o), self.dtype)
         self.scratch = self.rows * self.block_depth * self.depth_parts
+        # a few channels (an image's 3): copy whole window rows from a padded copy
+        self.padded = None
+        if g == 1 and self.cg < PADDED_CHANNELS and lhs_dil == (1, 1, 1) and rhs_dil[2] == 1 \
+                and min(pad_lo) >= 0:
+            shape = tuple(max((m - 1) * st + (k - 1) * r + 1, lo + size) for m, st, k, r, lo, size
+                          in zip(out_sp, strides, k_sp, rhs_dil, pad_lo, x_shape[1:]))
+            self.padded = np.zeros((n,) + shape + (c,), self.dtype)
+            self.interior = (slice(None),) + tuple(slice(lo, lo + size) for lo, size
+                                                   in zip(pad_lo, x_shape[1:]))
+            self.x_shape = x_shape + (c,)
+            self.im2col = kernels.get("im2col_padded", lhs.dtype, lhs.dtype)
+            self.dims = [[np.array(self.padded.shape + out_sp + k_sp + strides + rhs_dil[:2] +
+                                   (k0, k1), np.int64) for k0, k1 in self.blocks]]
+            return
         self.im2col = kernels.get("im2col", lhs.dtype, "int64", "int64", "int64", lhs.dtype,
                                   lhs.dtype)
         self.tables = [_window_table(*args) for args in zip(
@@ -254,8 +271,12 @@ class Conv:
             return
         lhs, w = np.ascontiguousarray(lhs), np.ascontiguousarray(w)
         col = scratch[:self.scratch]
-        addresses = (lhs.ctypes.data,) + tuple(t.ctypes.data for t in self.tables) + \
-            (self.zero.ctypes.data,)
+        if self.padded is not None:
+            self.padded[self.interior] = lhs.reshape(self.x_shape)   # the borders stay zero
+            addresses = (self.padded.ctypes.data,)
+        else:
+            addresses = (lhs.ctypes.data,) + tuple(t.ctypes.data for t in self.tables) + \
+                (self.zero.ctypes.data,)
         args = (w, out2, col, addresses)
         if self.depth_parts > 1:
             pool().run(self.depth_part, self.depth_parts, args, per_thread=1)
