@@ -5,6 +5,8 @@ computes what the reference interpreter computes, for drawn geometries:
 groups, size-1 and odd sizes. Small CONV_ROWS and CONV_DEPTH make small
 shapes take several tasks and depth blocks, shared by the pool's threads
 by images, or, with fewer images than threads, by depth blocks summed."""
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -147,3 +149,31 @@ def test_max_pool_gradient_matches_reference(case):
         return (tnp.where(tnp.isfinite(y), y, 0) * tnp.arange(y.size, dtype=y.dtype).reshape(y.shape)).sum()
     got, want = _both(tracejit.grad(loss), x)
     np.testing.assert_array_equal(got[0], want[0])
+
+
+@pytest.mark.parametrize("channels", [3, 20])   # padded window rows; channel runs
+@pytest.mark.parametrize("strides, padding, rhs_dilation", [
+    ((1, 1), ((2, 2), (2, 2)), (1, 1)),
+    ((2, 3), ((1, 0), (0, 2)), (2, 1)),
+    ((1, 2), ((0, 0), (3, 1)), (1, 1)),
+])
+def test_conv_scratch_garbage(channels, strides, padding, rhs_dilation):
+    """Conv's scratch comes from the plan's arena, holding whatever the
+    instructions before it left there: NaN in it must not reach the result
+    (the padded copy's borders are zeroed on every call)."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 9, 8, channels)).astype(np.float32)
+    w = rng.standard_normal((3, 2, channels, 4)).astype(np.float32)
+    attrs = dict(window_strides=strides, padding=padding, lhs_dilation=(1, 1),
+                 rhs_dilation=rhs_dilation, feature_group_count=1)
+    want = np.asarray(tracejit.jit(lambda x, w: lax.conv_general(x, w, **attrs),
+                                   backend="reference")(x, w))
+    t = lambda shape: SimpleNamespace(shape=shape, dtype="float32")   # noqa: E731
+    conv = library.Conv(SimpleNamespace(attrs=attrs, operands=[t(x.shape), t(w.shape)],
+                                        results=[t(want.shape)]))
+    scratch = np.full(conv.scratch, np.nan, np.float32)
+    for _ in range(2):
+        out = np.full(want.shape, np.nan, np.float32)
+        conv(x, w, out, scratch)
+        np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+        scratch[:] = np.nan

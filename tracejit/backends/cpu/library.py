@@ -232,19 +232,26 @@ class Conv:
         if self.depth_parts > 1:
             self.threads = 1
             self.partials = np.zeros((self.depth_parts - 1, self.rows, o), self.dtype)
-        self.scratch = self.rows * self.block_depth * self.depth_parts
-        # a few channels (an image's 3): copy whole window rows from a padded copy
+        self.col_size = self.rows * self.block_depth * self.depth_parts
+        self.scratch = self.col_size
+        # a few channels (an image's 3): copy whole window rows from a padded
+        # copy, kept in the scratch buffer after the patches
         self.padded = None
         if g == 1 and self.cg < PADDED_CHANNELS and lhs_dil == (1, 1, 1) and rhs_dil[2] == 1 \
                 and min(pad_lo) >= 0:
             shape = tuple(max((m - 1) * st + (k - 1) * r + 1, lo + size) for m, st, k, r, lo, size
                           in zip(out_sp, strides, k_sp, rhs_dil, pad_lo, x_shape[1:]))
-            self.padded = np.zeros((n,) + shape + (c,), self.dtype)
+            self.padded = (n,) + shape + (c,)
+            self.scratch += _prod(self.padded)
+            self.x_shape = x_shape + (c,)
+            # the input's place in the padded copy, and the borders around it
             self.interior = (slice(None),) + tuple(slice(lo, lo + size) for lo, size
                                                    in zip(pad_lo, x_shape[1:]))
-            self.x_shape = x_shape + (c,)
+            self.borders = [(slice(None),) * d + (border,) for d, (lo, size) in
+                            enumerate(zip(pad_lo, x_shape[1:]), start=1)
+                            for border in (slice(0, lo), slice(lo + size, None))]
             self.im2col = kernels.get("im2col_padded", lhs.dtype, lhs.dtype)
-            self.dims = [[np.array(self.padded.shape + out_sp + k_sp + strides + rhs_dil[:2] +
+            self.dims = [[np.array(self.padded + out_sp + k_sp + strides + rhs_dil[:2] +
                                    (k0, k1), np.int64) for k0, k1 in self.blocks]]
             return
         self.im2col = kernels.get("im2col", lhs.dtype, "int64", "int64", "int64", lhs.dtype,
@@ -270,10 +277,13 @@ class Conv:
             out2[...] = result
             return
         lhs, w = np.ascontiguousarray(lhs), np.ascontiguousarray(w)
-        col = scratch[:self.scratch]
+        col = scratch[:self.col_size]
         if self.padded is not None:
-            self.padded[self.interior] = lhs.reshape(self.x_shape)   # the borders stay zero
-            addresses = (self.padded.ctypes.data,)
+            padded = scratch[self.col_size:self.scratch].reshape(self.padded)
+            for border in self.borders:
+                padded[border] = 0
+            padded[self.interior] = lhs.reshape(self.x_shape)
+            addresses = (padded.ctypes.data,)
         else:
             addresses = (lhs.ctypes.data,) + tuple(t.ctypes.data for t in self.tables) + \
                 (self.zero.ctypes.data,)
