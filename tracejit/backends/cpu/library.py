@@ -212,10 +212,6 @@ class Conv:
             return
         self.gemm = blas.gemm_function(lhs.dtype) if lhs.dtype == rhs.dtype == out.dtype and \
             all(0 < x < 2**31 for x in (self.rows, self.depth, o)) else None
-        # tasks of whole images, about CONV_ROWS rows each, as many for each thread
-        self.threads = pool().n if self.rows * self.depth >= MIN_PARALLEL_WORK and n > 1 else 1
-        self.per_thread = max(1, -(-self.rows // (CONV_ROWS * self.threads)))
-        self.tasks = min(n, self.threads * self.per_thread)
         # depth blocks of whole kernel rows (kd, kh), about CONV_DEPTH deep
         kernel_rows, self.row_depth = k_sp[0] * k_sp[1], k_sp[2] * self.cg
         per_block = kernel_rows if self.gemm is None else \
@@ -223,15 +219,19 @@ class Conv:
         self.blocks = [(k0, min(k0 + per_block, kernel_rows))
                        for k0 in range(0, kernel_rows, per_block)]
         self.block_depth = per_block * self.row_depth
+        threads = pool().n if self.rows * self.depth >= MIN_PARALLEL_WORK else 1
         # too few images to share out (a first layer's kernel gradient: the
-        # image's 3 channels are its images): the threads share the depth
-        # blocks instead, each summing its own part of the product
-        self.depth_parts = self.threads if (
-            self.gemm is not None and self.threads > 1 and n < 2 * self.threads and
-            len(self.blocks) >= self.threads) else 1
+        # image's 3 channels are its images; one image): the threads share
+        # the depth blocks instead, each summing its own part of the product
+        self.depth_parts = threads if (
+            self.gemm is not None and threads > 1 and n < 2 * threads and
+            len(self.blocks) >= threads) else 1
         if self.depth_parts > 1:
-            self.threads = 1
             self.partials = np.zeros((self.depth_parts - 1, self.rows, o), self.dtype)
+        # else tasks of whole images, about CONV_ROWS rows each, as many for each thread
+        self.threads = threads if n > 1 and self.depth_parts == 1 else 1
+        self.per_thread = max(1, -(-self.rows // (CONV_ROWS * self.threads)))
+        self.tasks = min(n, self.threads * self.per_thread)
         self.col_size = self.rows * self.block_depth * self.depth_parts
         self.scratch = self.col_size
         # a few channels (an image's 3): copy whole window rows from a padded
