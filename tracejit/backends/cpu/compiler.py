@@ -26,6 +26,7 @@ import functools
 import numpy as np
 
 from ...ir.dtypes import storage
+from . import irgen
 
 
 @functools.cache
@@ -47,6 +48,7 @@ def compile_object(source: str, name: str, arg_dtypes) -> tuple[bytes, str]:
     from numba.core.compiler_lock import global_compiler_lock
     from numba.core.registry import cpu_target
 
+    irgen.configure_llvm()   # the same LLVM options as the direct translation
     namespace = {"__name__": name}
     exec(compile(source, f"<tracejit {name}>", "exec"), namespace)
     args = (types.int64, types.int64, types.CPointer(types.int64)) + tuple(
