@@ -12,12 +12,13 @@ import glob
 import os
 import platform
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir))
+sys.path.insert(0, os.path.dirname(__file__))
 from tracejit.backends.cpu import blas, library  # noqa: E402
+from timing import best  # noqa: E402
 from tracejit.backends.cpu.threads import blas_threads, pool  # noqa: E402
 
 SHAPES = {   # (m, k, n)
@@ -38,16 +39,6 @@ def numpy_corename():
                 fn.restype = ctypes.c_char_p
                 return fn().decode()
     return "?"
-
-
-def best(f, seconds=0.5):
-    f()
-    times, start = [], time.perf_counter()
-    while time.perf_counter() - start < seconds or len(times) < 5:
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main():

@@ -13,14 +13,15 @@ from __future__ import annotations
 import os
 import platform
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), os.pardir))
+sys.path.insert(0, os.path.dirname(__file__))
 import tracejit  # noqa: E402
 from tracejit import lax  # noqa: E402
 from tracejit.backends.cpu import blas, library  # noqa: E402
+from timing import best  # noqa: E402
 from tracejit.backends.cpu.threads import pool  # noqa: E402
 
 # name: (lhs [N, H, W, C], rhs [KH, KW, C, O], padding); stride and dilations 1.
@@ -33,16 +34,6 @@ CONVS = {
     "conv2 input gradient": ((64, 12, 12, 64), (5, 5, 64, 64), 2),
     "conv2 kernel gradient": ((64, 12, 12, 64), (12, 12, 64, 64), 2),
 }
-
-
-def best(f, seconds=0.5):
-    f()
-    times, start = [], time.perf_counter()
-    while time.perf_counter() - start < seconds or len(times) < 5:
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main():
