@@ -18,10 +18,14 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import traceback
 
 __all__ = ["World", "init", "world", "rank", "size", "barrier", "is_distributed",
            "launched_by_mpi"]
+
+#: Seconds a failing rank waits, after writing its traceback, before MPI_Abort.
+ABORT_GRACE_SECONDS = 0.2
 
 #: Environment variables set by MPI launchers (MPICH/Hydra, Open MPI, PMIx, Slurm's PMI).
 _LAUNCHER_VARIABLES = ("PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_RANK", "PMIX_RANK",
@@ -74,6 +78,10 @@ def _abort_on_exception(comm, previous_hook):
                              f"{comm.Get_size()} ranks\n")
         sys.stderr.flush()
         sys.stdout.flush()
+        # The launcher forwards each rank's output through a pipe, and MPI_Abort
+        # can end it before it has forwarded the lines just written (seen once
+        # in CI under load: the failing rank's message missing): give it a moment.
+        time.sleep(ABORT_GRACE_SECONDS)
         comm.Abort(1)
 
     return hook
