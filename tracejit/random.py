@@ -260,7 +260,8 @@ def _erfinv32(x):
     p = tnp.where(small, f32(_ERFINV_SMALL[0]), f32(_ERFINV_LARGE[0]))
     for a, b in zip(_ERFINV_SMALL[1:], _ERFINV_LARGE[1:]):
         p = tnp.where(small, f32(a), f32(b)) + p * w
-    return tnp.where(tnp.abs(x) == f32(1.0), x * f32(np.inf), p * x)
+    infinity = tnp.where(x > f32(0.0), f32(np.inf), f32(-np.inf))   # not x * inf: 0 * inf warns
+    return tnp.where(tnp.abs(x) == f32(1.0), infinity, p * x)
 
 
 def _sqrt2_erfinv(u, dtype):
