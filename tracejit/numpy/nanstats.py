@@ -31,6 +31,28 @@ def _to_rows(x, axis):
     return tnp.reshape(x, tuple(x.shape[:len(rest)]) + (-1,)), axes
 
 
+def _float_rows(a, axis):
+    """``a`` as a float array (float64 for other dtypes), and its rows and
+    reduced axes (:func:`_to_rows`)."""
+    x = tnp.asarray(a)
+    if x.dtype.name not in FLOATS:
+        x = tnp.astype(x, np.float64)
+    rows, axes = _to_rows(x, axis)
+    return x, rows, axes
+
+
+def _kept_dims(shape, axis, axes):
+    """The shape of a reduction of ``shape`` with ``keepdims=True``."""
+    return (1,) * len(shape) if axis is None else \
+        tuple(1 if d in axes else size for d, size in enumerate(shape))
+
+
+def _at(s, i):
+    """The values of each sorted row ``s`` (..., n) at float positions ``i`` (..., m)."""
+    n = s.shape[-1]
+    return tnp.take_along_axis(s, tnp.clip(tnp.astype(i, np.int64), 0, n - 1), axis=-1)
+
+
 def _quantile_of_sorted(s, k, q, method):
     """Quantiles ``q`` (m,) of the first ``k`` (..., 1) values of each sorted
     row of ``s`` (..., n), by NumPy's own algorithm (numpy/lib/
@@ -38,21 +60,17 @@ def _quantile_of_sorted(s, k, q, method):
     that ties, infinities (``inf - inf`` in the interpolation is NaN there
     too) and the rounding of the position agree."""
     dt = s.dtype
-    n = s.shape[-1]
     one, half, zero = (np.asarray(v, dt) for v in (1.0, 0.5, 0.0))
     last = k - one
-
-    def at(i):
-        return tnp.take_along_axis(s, tnp.clip(tnp.astype(i, np.int64), 0, n - 1), axis=-1)
     if method == "lower":
-        return at(tnp.floor(last * q))
+        return _at(s, tnp.floor(last * q))
     if method == "higher":
-        return at(tnp.ceil(last * q))
+        return _at(s, tnp.ceil(last * q))
     if method == "nearest":
-        return at(tnp.rint(last * q))                                  # half to even
+        return _at(s, tnp.rint(last * q))   # half to even
     if method == "linear":
         v = k * q + (one + q * -one) - one
-    else:                                                              # midpoint
+    else:   # midpoint
         v = half * (tnp.floor(last * q) + tnp.ceil(last * q))
     prev = tnp.floor(v)
     above = v >= last
@@ -63,7 +81,7 @@ def _quantile_of_sorted(s, k, q, method):
         t = v - gamma_prev
     else:
         t = tnp.where(v % one == zero, zero, half)
-    a, b = at(prev), at(nxt)
+    a, b = _at(s, prev), _at(s, nxt)
     diff = b - a
     return tnp.where(t >= half, b - diff * (one - t), a + diff * t)
 
@@ -71,11 +89,7 @@ def _quantile_of_sorted(s, k, q, method):
 def nanquantile(a, q, axis=None, method="linear", keepdims=False):
     if method not in METHODS:
         raise ValueError(f"nanquantile: unsupported method {method!r} (one of {METHODS})")
-    x = tnp.asarray(a)
-    if x.dtype.name not in FLOATS:
-        x = tnp.astype(x, np.float64)
-    nd0, shape0 = x.ndim, x.shape
-    rows, axes = _to_rows(x, axis)
+    x, rows, axes = _float_rows(a, axis)
     n = rows.shape[-1]
     qa = tnp.asarray(q)
     qf = tnp.reshape(tnp.astype(qa, x.dtype), (-1,))               # (m,)
@@ -91,9 +105,7 @@ def nanquantile(a, q, axis=None, method="linear", keepdims=False):
     out = tnp.reshape(out, kept + qa.shape)
     out = tnp.moveaxis(out, tuple(range(len(kept), len(kept) + qa.ndim)), tuple(range(qa.ndim)))
     if keepdims:
-        dims = (1,) * nd0 if axis is None else \
-            tuple(1 if d in axes else shape0[d] for d in range(nd0))
-        out = tnp.reshape(out, qa.shape + dims)
+        out = tnp.reshape(out, qa.shape + _kept_dims(x.shape, axis, axes))
     return out
 
 
@@ -105,11 +117,7 @@ def nanmedian(a, axis=None, keepdims=False):
     """The middle value, or the mean of the two middle values (as NumPy's
     median: ``(a + b) / 2``, which is inf for 1 and inf where the
     interpolation of nanquantile gives NaN)."""
-    x = tnp.asarray(a)
-    if x.dtype.name not in FLOATS:
-        x = tnp.astype(x, np.float64)
-    nd0, shape0 = x.ndim, x.shape
-    rows, axes = _to_rows(x, axis)
+    x, rows, axes = _float_rows(a, axis)
     n = rows.shape[-1]
     if n == 0:
         out = tnp.full(rows.shape[:-1], np.nan, x.dtype)
@@ -117,14 +125,10 @@ def nanmedian(a, axis=None, keepdims=False):
         s = tnp.sort(rows, axis=-1)
         k = tnp.sum(~tnp.isnan(rows), axis=-1, keepdims=True)
         half = tnp.astype(k - 1, x.dtype) * np.asarray(0.5, x.dtype)
-
-        def at(i):
-            return tnp.take_along_axis(s, tnp.clip(tnp.astype(i, np.int64), 0, n - 1), axis=-1)
-        out = (at(tnp.floor(half)) + at(tnp.ceil(half))) * np.asarray(0.5, x.dtype)
+        out = (_at(s, tnp.floor(half)) + _at(s, tnp.ceil(half))) * np.asarray(0.5, x.dtype)
         out = tnp.where(k == 0, np.asarray(np.nan, x.dtype), out)[..., 0]
     if keepdims:
-        out = tnp.reshape(out, (1,) * nd0 if axis is None else
-                          tuple(1 if d in axes else shape0[d] for d in range(nd0)))
+        out = tnp.reshape(out, _kept_dims(x.shape, axis, axes))
     return out
 
 
