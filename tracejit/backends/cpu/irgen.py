@@ -238,8 +238,8 @@ class _Body:
         self.scopes = [[]]          # names assigned once, per open block
         self.gone = set()           # such names whose block has ended
         self.consts = {}            # global name -> Value
-        self.nonneg_slots = set()   # loop variables known to be >= 0
-        self.maybe_negative = set()  # variables assigned other than by loops from 0 or lo
+        # variables assigned other than by loops from 0 or lo (the others are >= 0)
+        self.maybe_negative = set()
 
     def count_assignments(self, fdef: ast.FunctionDef, params=()):
         for p in params:
@@ -371,12 +371,9 @@ class _Body:
                 isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "range"
                 and 1 <= len(it.args) <= 2 and not it.keywords):
             raise Unsupported("loop other than for i in range(a[, b])")
-        values = [self.expr(a) for a in it.args]
-        bounds = [self.int64(v) for v in values]
+        bounds = [self.int64(self.expr(a)) for a in it.args]
         lo, hi = (bounds if len(bounds) == 2 else [ir.Constant(I64T, 0), bounds[0]])
         name = s.target.id
-        if name not in self.maybe_negative and (len(values) == 1 or _nonneg(values[0])):
-            self.nonneg_slots.add(name)
         if name in self.env or self.slots.get(name, (None, I64))[1] != I64:
             raise Unsupported(f"loop variable {name} of another type")
         if name not in self.slots:
@@ -564,7 +561,7 @@ class _Body:
         slot = self.slots.get(name)
         if slot is not None:
             return Value(self.b.load(slot[0], typ=LLTYPE[slot[1]]), slot[1],
-                         nonneg=name in self.nonneg_slots)
+                         nonneg=name not in self.maybe_negative)
         v = self.env.get(name)
         if isinstance(v, Value):
             return v

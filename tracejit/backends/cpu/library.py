@@ -1,6 +1,7 @@
-"""Library calls: dot_general through BLAS (``np.matmul`` on 2-D or batched
-3-D views, transposed operands passed as views so BLAS reads them in
-place; large products split by rows across the thread pool), and
+"""Library calls: dot_general through BLAS (2-D float32 products as
+:class:`Gemm` calls of the private OpenBLAS, blas.py; others ``np.matmul``
+on 2-D or batched 3-D views; transposed operands read in place; large
+products split across the thread pool), and
 conv_general as im2col (kernels.py) and matrix products, blocked by
 images and kernel rows so that each block of patches is multiplied while
 it is still in cache, the blocks of images shared by the pool's threads."""
